@@ -1,0 +1,29 @@
+"""Call flows, one module per step of the caller's journey. Only ``register`` knows them all."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    """Register every webhook blueprint, its signature check and its fail-safe handler."""
+    from flows import closed, failsafe, incoming, menu, online, payments, queue, status, textphone
+    from ivr.security import protect
+    from voicemail import flow as voicemail
+
+    blueprints = [
+        incoming.bp,
+        menu.bp,
+        closed.bp,
+        online.bp,
+        queue.bp,
+        payments.bp,
+        textphone.bp,
+        status.bp,
+        failsafe.bp,
+        voicemail.bp,
+    ]
+    for bp in blueprints:
+        bp.register_error_handler(Exception, failsafe.handler_for(bp.name))
+        app.register_blueprint(bp)
+    protect(app, *blueprints)

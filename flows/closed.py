@@ -1,0 +1,46 @@
+"""Out of hours: when we're open, what can be done online now, and a voicemail for a callback."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request, url_for
+from twilio.twiml.voice_response import VoiceResponse
+
+from flows.common import Turn, arg_int
+from ivr.calendar import describe_weekly_hours
+from ivr.twiml import render
+
+bp = Blueprint("closed", __name__)
+
+PAYMENT_KEY = "1"
+VOICEMAIL_KEY = "2"
+
+
+def add_closed(turn: Turn, response: VoiceResponse, misses: int) -> None:
+    """Hours, online services, then the choice: payment line or voicemail (the default)."""
+    m = turn.messages
+    if misses == 0:
+        turn.say(response, m.closed.format(hours=describe_weekly_hours(turn.ivr.hours.weekly)))
+        turn.say(response, m.closed_online)
+    action = url_for("closed.choice", miss=misses)
+    gather = turn.speaker.gather(response, action)
+    turn.say(gather, m.closed_choice.format(day=turn.callback_day_spoken()))
+    response.redirect(action, method="POST")
+
+
+@bp.post("/voice/closed/choice")
+def choice():
+    """Gather action out of hours: 1 payment line; 2 or silence voicemail; else ask again."""
+    turn = Turn.begin()
+    digits = (request.values.get("Digits") or "").strip()
+    response = VoiceResponse()
+    misses = arg_int("miss")
+    if digits == PAYMENT_KEY:
+        response.redirect(url_for("payments.transfer"), method="POST")
+    elif digits in ("", VOICEMAIL_KEY) or misses + 1 >= turn.config.menu.max_misses:
+        response.redirect(
+            url_for("voicemail.start", dept=turn.config.menu.fallback_department), method="POST"
+        )
+    else:
+        turn.say(response, turn.messages.not_caught)
+        add_closed(turn, response, misses + 1)
+    return render(response)

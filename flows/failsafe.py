@@ -1,0 +1,129 @@
+"""Fail safe: whatever breaks, Twilio gets valid TwiML and the caller is routed on.
+
+Used as each webhook blueprint's error handler and as the number's fallback URL. Nothing here
+needs Redis: an apology, then the advisor queue when open, otherwise a voicemail.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, request, url_for
+from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import HTTPException
+
+from flows.common import Turn, external, form_int
+from ivr.events import Event
+from ivr.phone import mask
+from ivr.twiml import empty, render
+
+log = logging.getLogger(__name__)
+bp = Blueprint("failsafe", __name__)
+
+CALLBACK_ENDPOINTS = {"status.status", "voicemail.recording_status"}
+
+
+def add_safe_voicemail(turn: Turn, response: VoiceResponse, dept: str) -> None:
+    """A voicemail straight away, with no callback-number questions (they need no Redis)."""
+    vm = turn.config.voicemail
+    number = turn.call.callback_number(turn.config)
+    params = {"dept": dept, "number": number.e164 or ""}
+    turn.say(response, turn.messages.voicemail_intro.format(day=turn.callback_day_spoken()))
+    response.record(
+        action=url_for("voicemail.recorded", **params),
+        method="POST",
+        max_length=vm.max_length,
+        finish_on_key=vm.finish_on_key,
+        timeout=vm.silence_timeout,
+        play_beep=True,
+        recording_status_callback=external("voicemail.recording_status", **params),
+        recording_status_callback_event="completed absent",
+    )
+    turn.say(response, turn.messages.call_ended)
+
+
+def safe_response(turn: Turn) -> VoiceResponse:
+    """Apologise, then an advisor when open, or a voicemail when closed."""
+    from flows.queue import enqueue_verb
+
+    dept = turn.config.menu.fallback_department
+    response = VoiceResponse()
+    turn.say(response, turn.messages.error_apology)
+    if turn.is_open():
+        enqueue_verb(turn, response, dept)
+    else:
+        add_safe_voicemail(turn, response, dept)
+    return response
+
+
+def _hold_on(turn: Turn) -> VoiceResponse:
+    """A failed hold document: keep holding (briefly) until the limit, then leave the queue."""
+    limit = turn.config.queue.voicemail_after
+    remaining = limit - form_int("QueueTime", 0)
+    response = VoiceResponse()
+    if remaining <= 0:
+        response.leave()
+    else:
+        response.pause(length=max(1, min(turn.config.queue.max_overrun, remaining)))
+    return response
+
+
+def handler_for(blueprint: str):
+    """The error handler for one webhook blueprint."""
+
+    def handle(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return exc
+        sid = request.values.get("CallSid", "")
+        log.exception(
+            "handler %s failed (call %s from %s); caller routed on safely",
+            request.endpoint,
+            sid,
+            mask(request.values.get("From")),
+        )
+        endpoint = request.endpoint or ""
+        if endpoint in CALLBACK_ENDPOINTS:
+            return empty(), 200
+        try:
+            turn = Turn.begin()
+            try:
+                turn.batch().event(
+                    Event.FAILSAFE, endpoint=endpoint, error=type(exc).__name__
+                ).commit("fail-safe")
+            except Exception:  # noqa: BLE001 - recording the failure must not stop the rescue
+                log.exception("could not record the fail-safe event for call %s", sid)
+            if endpoint == "queue.wait":
+                return render(_hold_on(turn))
+            if endpoint.startswith("voicemail."):
+                response = VoiceResponse()
+                turn.say(response, turn.messages.error_apology)
+                add_safe_voicemail(turn, response, turn.config.menu.fallback_department)
+                return render(response)
+            return render(safe_response(turn))
+        except Exception:  # noqa: BLE001 - last resort: the plainest TwiML that keeps the call
+            log.exception("fail-safe itself failed for call %s", sid)
+            config = current_app.extensions["ivr"].config
+            response = VoiceResponse()
+            response.say(
+                config.messages.error_apology,
+                voice=config.speech.voice,
+                language=config.speech.language,
+            )
+            response.enqueue(config.department(config.menu.fallback_department).queue)
+            return render(response)
+
+    handle.__name__ = f"failsafe_{blueprint}"
+    return handle
+
+
+@bp.post("/voice/fallback")
+def fallback():
+    """The number's fallback URL (Twilio calls it when a webhook fails): route the caller on."""
+    turn = Turn.begin()
+    log.error(
+        "Twilio used the fallback URL for call %s (error %s at %s)",
+        turn.call.sid,
+        request.values.get("ErrorCode", "?"),
+        request.values.get("ErrorUrl", "?"),
+    )
+    return render(safe_response(turn))

@@ -1,0 +1,50 @@
+"""The first ring: welcome, the recording notice, then the menu or the out-of-hours message."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from twilio.twiml.voice_response import VoiceResponse
+
+from flows import closed, menu
+from flows.common import Turn
+from ivr.events import Event
+from ivr.twiml import render
+
+bp = Blueprint("incoming", __name__)
+
+
+@bp.post("/voice/incoming")
+def incoming():
+    """Twilio's voice webhook for the council's number: every call starts here."""
+    turn = Turn.begin()
+    open_now = turn.is_open()
+    number = turn.call.callback_number(turn.config)
+    batch = turn.batch()
+    batch.call(
+        caller=turn.call.from_,
+        to=turn.call.to,
+        relay=int(turn.call.relay),
+        started_at=f"{turn.now.timestamp():.3f}",
+        status="in-progress",
+    )
+    batch.event(
+        Event.INCOMING,
+        relay=turn.call.relay,
+        callable=number.callable,
+        mobile=number.mobile,
+        open=open_now,
+    )
+    batch.event(Event.NOTICE)
+    if not open_now:
+        batch.event(Event.OUT_OF_HOURS)
+    if batch.commit("incoming call") is not None and turn.ivr.spool.pending():
+        turn.ivr.spool.drain()
+
+    response = VoiceResponse()
+    turn.say(response, turn.messages.welcome)
+    turn.say(response, turn.messages.recording_notice)
+    if open_now:
+        menu.add_menu(turn, response, misses=0)
+    else:
+        closed.add_closed(turn, response, misses=0)
+    return render(response)

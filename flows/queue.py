@@ -1,0 +1,187 @@
+"""Department queues: enqueue, the hold loop, and why each caller left.
+
+The hold loop tells callers their position and an estimated wait from answer times this system
+measured, plays hold audio in short segments, and takes the caller to voicemail at the limit.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, request, url_for
+from redis.exceptions import RedisError
+from twilio.twiml.voice_response import VoiceResponse
+
+from flows.common import Turn, form_int
+from ivr import store
+from ivr.events import Event
+from ivr.hold import (
+    LeaveReason,
+    Step,
+    WaitPhrase,
+    estimate_wait,
+    leave_reason,
+    plan_hold,
+    speaking_seconds,
+    wait_phrase,
+)
+from ivr.phone import mask
+from ivr.store import Batch
+from ivr.twiml import render
+
+log = logging.getLogger(__name__)
+bp = Blueprint("queue", __name__)
+
+LEAVE_EVENTS = {
+    LeaveReason.ANSWERED: Event.CONNECT,
+    LeaveReason.TIMED_OUT: Event.EXIT_TIMEOUT,
+    LeaveReason.HUNG_UP: Event.ABANDON,
+    LeaveReason.QUEUE_FULL: Event.FULL,
+    LeaveReason.ERROR: Event.EXIT_ERROR,
+}
+
+
+def enqueue_verb(turn: Turn, response: VoiceResponse, dept: str) -> None:
+    """The <Enqueue> itself: needs no Redis, so the fail-safe can use it too."""
+    department = turn.config.department(dept)
+    response.enqueue(
+        department.queue,
+        action=url_for("queue.left", dept=dept),
+        method="POST",
+        wait_url=url_for("queue.wait", dept=dept),
+        wait_url_method="POST",
+        max_queue_size=turn.config.queue.max_size,
+    )
+
+
+def add_enqueue(turn: Turn, response: VoiceResponse, dept: str, batch: Batch) -> None:
+    """Put the caller in the department's queue (or voicemail if the lines have just closed)."""
+    if not turn.is_open():
+        response.redirect(url_for("voicemail.start", dept=dept), method="POST")
+        return
+    department = turn.config.department(dept)
+    turn.say(response, turn.messages.connecting.format(department=department.name))
+    enqueue_verb(turn, response, dept)
+    now = turn.now.timestamp()
+    key = store.queue_key(dept)
+    batch.op(lambda p: p.zadd(key, {turn.call.sid: now}, nx=True))
+    batch.call(dept=dept, queue_entered_at=f"{now:.3f}")
+    batch.event(Event.ENTER_QUEUE, dept)
+
+
+@bp.post("/voice/queue/<dept>/enter")
+def enter(dept: str):
+    """Straight to a queue (after menu misses, or from a failed transfer)."""
+    turn = Turn.begin()
+    dept = turn.config.department_id(dept)
+    response = VoiceResponse()
+    batch = turn.batch()
+    add_enqueue(turn, response, dept, batch)
+    batch.commit("enter queue")
+    return render(response)
+
+
+def _announcement(turn: Turn, dept: str, position: int) -> str:
+    q = turn.config.queue
+    m = turn.messages
+    try:
+        raw = turn.ivr.redis.lrange(store.answers_key(dept), 0, store.ANSWER_SAMPLE - 1)
+        answered = [float(x) for x in raw]
+    except RedisError:
+        answered = []  # the default rate stands in; the caller still hears an estimate
+    seconds = estimate_wait(
+        position,
+        answered,
+        turn.now.timestamp(),
+        window=q.estimate_window,
+        min_answers=q.estimate_min_answers,
+        default_per_caller=q.default_seconds_per_caller,
+    )
+    phrase, minutes = wait_phrase(seconds)
+    wait = {
+        WaitPhrase.UNDER_MINUTE: m.wait_under_minute,
+        WaitPhrase.ONE_MINUTE: m.wait_one_minute,
+        WaitPhrase.MINUTES: m.wait_minutes.format(minutes=minutes),
+    }[phrase]
+    parts = [m.hold_position.format(position=position), m.hold_wait.format(wait=wait)]
+    if seconds > q.high_demand_after:
+        parts.append(m.hold_high_demand)
+    return " ".join(parts)
+
+
+@bp.post("/voice/queue/<dept>/wait")
+def wait(dept: str):
+    """Enqueue waitUrl: position and wait, hold audio, and <Leave/> at the two-minute limit."""
+    turn = Turn.begin()
+    dept = turn.config.department_id(dept)
+    q = turn.config.queue
+    queue_time = form_int("QueueTime", 0)
+    position = max(1, form_int("QueuePosition", 1))
+    response = VoiceResponse()
+    if queue_time >= q.voicemail_after:
+        response.leave()
+        return render(response)
+    text = _announcement(turn, dept, position)
+    plan = plan_hold(
+        queue_time,
+        limit=q.voicemail_after,
+        announce_seconds=speaking_seconds(text, turn.config.speech.words_per_second),
+        document_seconds=q.announce_every,
+        segment_seconds=q.hold_audio.seconds,
+    )
+    for step, seconds in plan.steps:
+        if step is Step.LEAVE:
+            response.leave()
+        elif step is Step.ANNOUNCE:
+            turn.say(response, text)
+        elif step is Step.PLAY:
+            response.play(q.hold_audio.url)
+        else:
+            response.pause(length=seconds)
+    return render(response)
+
+
+@bp.post("/voice/queue/<dept>/left")
+def left(dept: str):
+    """Enqueue action: record why the caller left; voicemail unless answered or gone."""
+    turn = Turn.begin()
+    dept = turn.config.department_id(dept)
+    result = request.values.get("QueueResult", "")
+    reason = leave_reason(result)
+    waited = form_int("QueueTime", 0)
+    batch = turn.batch()
+    store.leave_queue(batch, dept, reason, waited, LEAVE_EVENTS[reason])
+    if reason is LeaveReason.ANSWERED:
+        now = turn.now.timestamp()
+        key = store.answers_key(dept)
+        batch.op(lambda p: p.lpush(key, f"{now:.3f}"))
+        batch.op(lambda p: p.ltrim(key, 0, store.ANSWER_SAMPLE - 1))
+    batch.commit(f"left queue ({reason})")
+
+    response = VoiceResponse()
+    m = turn.messages
+    if result == "redirected":
+        return render(response)  # another document (an agent's transfer) now drives the call
+    if reason is LeaveReason.ANSWERED:
+        turn.say(response, m.call_ended)
+        response.hangup()
+    elif reason is LeaveReason.HUNG_UP:
+        if turn.config.queue.callback_on_abandon:
+            from voicemail.flow import abandoned_callback
+
+            abandoned_callback(turn, dept)
+        log.info(
+            "caller %s (%s) hung up after %ss in %s",
+            turn.call.sid,
+            mask(turn.call.from_),
+            waited,
+            dept,
+        )
+    else:
+        message = {
+            LeaveReason.TIMED_OUT: m.queue_timeout,
+            LeaveReason.QUEUE_FULL: m.queue_busy,
+        }.get(reason, m.error_apology)
+        turn.say(response, message)
+        response.redirect(url_for("voicemail.start", dept=dept, reason=reason.value), method="POST")
+    return render(response)

@@ -1,0 +1,108 @@
+"""The application factory: config, Redis, RQ queues and blueprints, wired once per process."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from flask import Flask
+from rq import Queue
+
+from ivr import store
+from ivr.calendar import OpeningHours
+from ivr.config import Config, load_config
+from ivr.spool import Spool
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@dataclass
+class Ivr:
+    """Everything a request needs, kept in ``app.extensions['ivr']`` (no module globals)."""
+
+    config: Config
+    hours: OpeningHours
+    redis: redis.Redis
+    callbacks: Queue
+    messages: Queue
+    spool: Spool
+    auth_token: str
+    account_sid: str
+    public_base_url: str
+    skip_signature: bool
+
+    def batch(self, call_sid: str, caller: str, now: float) -> store.Batch:
+        return store.Batch(
+            self.redis,
+            self.spool,
+            call_sid=call_sid,
+            caller=caller,
+            now=now,
+            retention_days=self.config.events.retention_days,
+            keep_calls=self.config.callbacks.keep_finished_calls,
+        )
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the app from the environment (IVR_CONFIG, REDIS_URL, TWILIO_*, PUBLIC_BASE_URL).
+
+    Never connects to Redis here, so a Redis outage cannot stop the app from starting.
+    ``overrides`` (tests) may replace any of those settings or pass a ready ``config``.
+    """
+    settings: dict[str, Any] = {
+        "IVR_CONFIG": os.environ.get("IVR_CONFIG", "config.yaml"),
+        "REDIS_URL": os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN", ""),
+        "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID", ""),
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", ""),
+        "IVR_SPOOL_DIR": os.environ.get("IVR_SPOOL_DIR", "var/spool"),
+        "IVR_INSECURE_SKIP_SIGNATURE": os.environ.get("IVR_INSECURE_SKIP_SIGNATURE", "") == "1",
+    }
+    settings.update(overrides or {})
+    config: Config = settings.get("config") or load_config(settings["IVR_CONFIG"])
+
+    app = Flask(__name__)
+    r = store.connect(settings["REDIS_URL"])
+    spool = Spool(settings["IVR_SPOOL_DIR"])
+    ivr = Ivr(
+        config=config,
+        hours=config.hours.opening_hours(),
+        redis=r,
+        callbacks=Queue(config.callbacks.rq_queue, connection=r),
+        messages=Queue(config.callbacks.sms_rq_queue, connection=r),
+        spool=spool,
+        auth_token=settings["TWILIO_AUTH_TOKEN"],
+        account_sid=settings["TWILIO_ACCOUNT_SID"],
+        public_base_url=settings["PUBLIC_BASE_URL"],
+        skip_signature=bool(settings["IVR_INSECURE_SKIP_SIGNATURE"]),
+    )
+    app.extensions["ivr"] = ivr
+    if ivr.skip_signature:
+        log.warning("IVR_INSECURE_SKIP_SIGNATURE=1: Twilio signatures are NOT checked")
+    elif not ivr.auth_token:
+        log.error("TWILIO_AUTH_TOKEN is not set: every webhook will be refused with 403")
+
+    from voicemail.flow import replay_voicemail
+
+    spool.handlers["events"] = store.replay_events(r, config.events.retention_days)
+    spool.handlers["voicemail"] = replay_voicemail(ivr)
+
+    from flows import register
+
+    register(app)
+
+    @app.get("/healthz")
+    def healthz():
+        """Liveness for load balancers; says whether Redis answers, never fails itself."""
+        try:
+            redis_ok = bool(r.ping())
+        except redis.RedisError:
+            redis_ok = False
+        return {"ok": True, "redis": redis_ok, "spooled": len(spool.pending())}
+
+    return app

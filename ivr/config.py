@@ -1,0 +1,357 @@
+"""Load and validate ``config.yaml`` once, at start-up, into a frozen typed object.
+
+A bad file fails with one sentence naming the file, the key path, the value and what was
+expected, so a supervisor editing prompts can fix it without reading Python.
+"""
+
+from __future__ import annotations
+
+import string
+from datetime import date, time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ivr.calendar import OpeningHours
+from ivr.phone import Rejection
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class ConfigError(RuntimeError):
+    """The configuration file is missing or invalid; the message says where and how to fix it."""
+
+
+def _e164(value: str) -> str:
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(
+            f"expected a phone number in E.164 form such as +441206282300 ({exc})"
+        ) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("expected a valid phone number in E.164 form such as +441206282300")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+E164 = Annotated[str, AfterValidator(_e164)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Council(Frozen):
+    name: str
+    main_number: E164
+    sms_from: E164
+
+
+class Speech(Frozen):
+    voice: str
+    language: str
+    keypad_timeout: int = Field(ge=1, le=60)
+    relay_keypad_timeout: int = Field(ge=1, le=60)
+    words_per_second: float = Field(gt=0.5, le=5)
+
+
+class DayHours(Frozen):
+    open: time
+    close: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DayHours:
+        if self.close <= self.open:
+            raise ValueError("close must be later than open")
+        return self
+
+
+class BankHolidays(Frozen):
+    country: str
+    subdivision: str
+
+
+class Hours(Frozen):
+    timezone: str
+    weekly: dict[Literal[WEEKDAYS], DayHours | None]  # type: ignore[valid-type]
+    closures: list[date] = []
+    bank_holidays: BankHolidays
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone (expected e.g. Europe/London): {exc}") from None
+        return value
+
+    @field_validator("weekly")
+    @classmethod
+    def _all_days(cls, value: dict) -> dict:
+        missing = [d for d in WEEKDAYS if d not in value]
+        if missing:
+            raise ValueError(f"every weekday needs hours or null; missing {', '.join(missing)}")
+        return value
+
+    def opening_hours(self) -> OpeningHours:
+        weekly = {
+            i: (self.weekly[d].open, self.weekly[d].close) if self.weekly[d] else None
+            for i, d in enumerate(WEEKDAYS)
+        }
+        return OpeningHours(
+            weekly=weekly,
+            closures=frozenset(self.closures),
+            tz=ZoneInfo(self.timezone),
+            holiday_country=self.bank_holidays.country,
+            holiday_subdiv=self.bank_holidays.subdivision,
+        )
+
+
+class Lines(Frozen):
+    payment_line: E164
+    text_phone: E164
+    transfer_timeout: int = Field(ge=5, le=600)
+
+
+class Relay(Frozen):
+    caller_ids: list[E164]
+    callback_prefix: str = Field(pattern=r"^\d{3,6}$")
+
+
+class Recording(Frozen):
+    advisor_leg: Literal[
+        "record-from-answer",
+        "record-from-ringing",
+        "record-from-answer-dual",
+        "record-from-ringing-dual",
+    ]
+
+
+class Action(StrEnum):
+    PAYMENT_LINE = "payment_line"
+    TEXT_PHONE = "text_phone"
+    QUEUE = "queue"
+
+
+class MenuOption(Frozen):
+    key: str = Field(pattern=r"^[0-9#]$")
+    action: Action
+    department: str | None = None
+    speech: list[str] = []
+    prompt: str
+
+    @model_validator(mode="after")
+    def _department_for_queue(self) -> MenuOption:
+        if self.action is Action.QUEUE and not self.department:
+            raise ValueError("a queue option needs a department")
+        return self
+
+
+class Menu(Frozen):
+    max_misses: int = Field(ge=1, le=10)
+    repeat_key: str = Field(pattern=r"^[*#0-9]$")
+    fallback_department: str
+    options: list[MenuOption] = Field(min_length=1)
+
+    @field_validator("options")
+    @classmethod
+    def _unique_keys(cls, options: list[MenuOption]) -> list[MenuOption]:
+        keys = [o.key for o in options]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"menu keys must be unique; repeated: {', '.join(dupes)}")
+        return options
+
+
+class Department(Frozen):
+    name: str
+    queue: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    online: str
+    link: str = Field(pattern=r"^https://")
+
+
+class HoldAudio(Frozen):
+    url: str
+    seconds: int = Field(ge=1, le=60)
+
+
+class Queue(Frozen):
+    voicemail_after: int = Field(ge=10, le=3600)
+    max_overrun: int = Field(ge=1, le=30)
+    announce_every: int = Field(ge=10, le=300)
+    high_demand_after: int = Field(ge=0)
+    default_seconds_per_caller: int = Field(ge=1)
+    estimate_window: int = Field(ge=60)
+    estimate_min_answers: int = Field(ge=1)
+    max_size: int = Field(ge=1, le=5000)
+    callback_on_abandon: bool
+    hold_audio: HoldAudio
+
+
+class Voicemail(Frozen):
+    max_length: int = Field(ge=2, le=14400)
+    silence_timeout: int = Field(ge=1, le=60)
+    finish_on_key: str = Field(pattern=r"^[0-9#*]{1,12}$")
+    number_attempts: int = Field(ge=1, le=10)
+    number_max_digits: int = Field(ge=10, le=20)
+
+
+class Events(Frozen):
+    retention_days: int = Field(ge=1, le=3660)
+
+
+class Callbacks(Frozen):
+    rq_queue: str
+    sms_rq_queue: str
+    keep_finished_calls: int = Field(ge=3600)
+
+
+# Which {placeholders} each message may use; anything else is a typo that would be spoken aloud.
+MESSAGE_FIELDS: dict[str, set[str]] = {
+    "closed": {"hours"},
+    "closed_choice": {"day"},
+    "sms_link": {"department", "link"},
+    "connecting": {"department"},
+    "hold_position": {"position"},
+    "hold_wait": {"wait"},
+    "wait_minutes": {"minutes"},
+    "voicemail_intro": {"day"},
+    "voicemail_thanks": {"day"},
+    "number_readback": {"digits"},
+}
+
+
+class Messages(Frozen):
+    welcome: str
+    recording_notice: str
+    menu_intro: str
+    menu_repeat: str
+    not_caught: str
+    to_general_advisor: str
+    closed: str
+    closed_online: str
+    closed_choice: str
+    online_sms_offer: str
+    online_sms_sent: str
+    sms_link: str
+    connecting: str
+    hold_position: str
+    hold_wait: str
+    hold_high_demand: str
+    wait_under_minute: str
+    wait_one_minute: str
+    wait_minutes: str
+    queue_busy: str
+    queue_timeout: str
+    call_ended: str
+    payment_line: str
+    payment_failed: str
+    payment_failed_choice: str
+    text_phone: str
+    text_phone_failed: str
+    voicemail_intro: str
+    voicemail_thanks: str
+    voicemail_empty: str
+    number_needed: str
+    number_prompt: str
+    number_readback: str
+    number_given_up: str
+    number_rejected: dict[Rejection, str]
+    error_apology: str
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> Messages:
+        for name, value in self:
+            if not isinstance(value, str):
+                continue
+            used = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+            extra = used - MESSAGE_FIELDS.get(name, set())
+            if extra:
+                allowed = ", ".join(sorted(MESSAGE_FIELDS.get(name, set()))) or "none"
+                raise ValueError(
+                    f"messages.{name} uses unknown placeholder(s) {sorted(extra)}; "
+                    f"allowed: {allowed}"
+                )
+        missing = set(Rejection) - set(self.number_rejected)
+        if missing:
+            raise ValueError(
+                f"messages.number_rejected needs a reason for {sorted(m.value for m in missing)}"
+            )
+        return self
+
+
+class Config(Frozen):
+    council: Council
+    speech: Speech
+    hours: Hours
+    lines: Lines
+    relay: Relay
+    withheld_caller_ids: list[str]
+    recording: Recording
+    menu: Menu
+    departments: dict[str, Department]
+    queue: Queue
+    voicemail: Voicemail
+    events: Events
+    callbacks: Callbacks
+    messages: Messages
+
+    @model_validator(mode="after")
+    def _departments_exist(self) -> Config:
+        wanted = {o.department for o in self.menu.options if o.department}
+        wanted.add(self.menu.fallback_department)
+        missing = sorted(wanted - set(self.departments))
+        if missing:
+            raise ValueError(f"menu names department(s) not under departments: {missing}")
+        queues = [d.queue for d in self.departments.values()]
+        if len(set(queues)) != len(queues):
+            raise ValueError("each department needs its own queue name")
+        return self
+
+    def department(self, dept_id: str) -> Department:
+        """The department, or the fallback one for an unknown id (a caller is never stranded)."""
+        return self.departments.get(dept_id) or self.departments[self.menu.fallback_department]
+
+    def department_id(self, dept_id: str | None) -> str:
+        return dept_id if dept_id in self.departments else self.menu.fallback_department
+
+
+def _describe(error: dict) -> str:
+    path = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    value = error.get("input")
+    shown = repr(value) if not isinstance(value, dict) else "a mapping"
+    return f"{path}: {error['msg']} (got {shown})"
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate the YAML file; raise ConfigError naming the field on any problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: configuration file not found; set IVR_CONFIG to its path"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"{path}: invalid configuration: {problems}") from None

@@ -1,0 +1,172 @@
+"""Redis: the one place calls, queues and callbacks live, so web processes keep no state.
+
+Each webhook does its writes in one pipeline (a ``Batch``), so a request costs one round trip
+for writes. When Redis is unreachable the call goes on: events are spooled and replayed later,
+and the failure is logged once with the call SID and a masked number.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from redis.exceptions import RedisError
+
+from ivr import events
+from ivr.events import Event
+from ivr.phone import mask
+from ivr.spool import Spool
+
+log = logging.getLogger(__name__)
+
+CALL = "ivr:call:{sid}"  # hash: one call's facts (expires after the call)
+QUEUE = "ivr:queue:{dept}"  # zset: call SID -> time entered, our record of who waits
+ANSWERS = "ivr:answers:{dept}"  # list: recent answer times, newest first (wait estimates)
+ANSWER_SAMPLE = 50
+
+
+def connect(url: str) -> redis.Redis:
+    """A client with short timeouts: a webhook must answer Twilio well within 15 s."""
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=0.5, socket_timeout=1.0, health_check_interval=30
+    )
+
+
+def call_key(sid: str) -> str:
+    return CALL.format(sid=sid)
+
+
+def queue_key(dept: str) -> str:
+    return QUEUE.format(dept=dept)
+
+
+def answers_key(dept: str) -> str:
+    return ANSWERS.format(dept=dept)
+
+
+class Batch:
+    """Writes and events of one webhook, sent in one pipeline by ``commit``."""
+
+    def __init__(
+        self,
+        r: redis.Redis,
+        spool: Spool,
+        *,
+        call_sid: str,
+        caller: str,
+        now: float,
+        retention_days: int,
+        keep_calls: int,
+    ) -> None:
+        self.r = r
+        self.spool = spool
+        self.call_sid = call_sid
+        self.caller = caller
+        self.now = now
+        self.retention_days = retention_days
+        self.keep_calls = keep_calls
+        self._ops: list[Callable[[Any], Any]] = []
+        self._events: list[dict[str, str]] = []
+        self._conditional: list[dict[str, str]] = []
+
+    def event(self, kind: Event, department: str | None = None, **details: Any) -> Batch:
+        self._events.append(events.fields(kind, self.call_sid, self.now, department, **details))
+        return self
+
+    def call(self, **values: Any) -> Batch:
+        """Record facts about this call (kept for ``keep_calls`` seconds)."""
+        mapping = {k: str(v) for k, v in values.items() if v is not None}
+        key = call_key(self.call_sid)
+        self._ops.append(lambda p: p.hset(key, mapping=mapping))
+        self._ops.append(lambda p: p.expire(key, self.keep_calls))
+        return self
+
+    def spool_if_lost(self, event: dict[str, str]) -> None:
+        """An event an op writes itself (e.g. from a script); spooled if the batch fails."""
+        self._conditional.append(event)
+
+    def op(self, fn: Callable[[Any], Any]) -> Batch:
+        self._ops.append(fn)
+        return self
+
+    def commit(self, what: str) -> list[Any] | None:
+        """Send everything in one round trip; on failure spool the events and carry on."""
+        if not self._ops and not self._events:
+            return []
+        try:
+            pipe = self.r.pipeline(transaction=False)
+            for fn in self._ops:
+                fn(pipe)
+            for ev in self._events:
+                events.add(pipe, ev, self.retention_days)
+            return pipe.execute()
+        except RedisError as exc:
+            log.warning(
+                "redis unavailable during %s (call %s from %s): %s",
+                what,
+                self.call_sid,
+                mask(self.caller),
+                exc,
+            )
+            lost = self._events + self._conditional
+            if lost:
+                try:
+                    self.spool.write("events", lost)
+                except OSError:
+                    log.exception(
+                        "could not spool %d event(s) for call %s", len(lost), self.call_sid
+                    )
+            return None
+
+
+def replay_events(r: redis.Redis, retention_days: int) -> Callable[[list[dict[str, str]]], None]:
+    """Spool handler: write spooled events back with their original times."""
+
+    def handler(items: list[dict[str, str]]) -> None:
+        pipe = r.pipeline(transaction=False)
+        for ev in items:
+            events.add(pipe, ev, retention_days)
+        pipe.execute()
+
+    return handler
+
+
+_LEAVE = """
+if redis.call('HSETNX', KEYS[1], 'left_reason', ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'waited', ARGV[2], 'left_at', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('ZREM', KEYS[2], ARGV[5])
+redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[6], '*', unpack(cjson.decode(ARGV[7])))
+return 1
+"""
+
+
+def leave_queue(batch: Batch, dept: str, reason: str, waited: int, event: Event) -> None:
+    """Record once (atomically) that a caller left a queue, and why; repeats are ignored.
+
+    Twilio reports a hang-up twice (the Enqueue action and the status callback): only the
+    first report counts, so reports never double-count abandoned calls.
+    """
+    ev = events.fields(event, batch.call_sid, batch.now, dept, reason=reason, wait=waited)
+    flat = [x for kv in ev.items() for x in kv]
+    min_ms = max(int((batch.now - batch.retention_days * 86400) * 1000), 0)
+    batch.spool_if_lost(ev)
+    batch.op(
+        lambda p: p.eval(
+            _LEAVE,
+            3,
+            call_key(batch.call_sid),
+            queue_key(dept),
+            events.STREAM,
+            reason,
+            waited,
+            f"{batch.now:.3f}",
+            batch.keep_calls,
+            batch.call_sid,
+            min_ms,
+            json.dumps(flat),
+        )
+    )

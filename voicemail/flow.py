@@ -1,0 +1,249 @@
+"""Voicemail: make sure we have a number to call back, record the message, store the task.
+
+A withheld, invalid or uncallable caller ID means we first ask for a number on the keypad,
+check it, read it back digit by digit and ask to confirm. Both the <Record> action and the
+recording status callback store the voicemail; storing is idempotent per recording, and a
+voicemail that cannot reach Redis is spooled to disk, so none is ever lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from flask import Blueprint, request, url_for
+from redis.exceptions import RedisError
+from twilio.twiml.voice_response import VoiceResponse
+
+from flows.common import Turn, arg_int, external, form_int
+from ivr.calendar import callback_window
+from ivr.events import Event
+from ivr.phone import check_caller_id, check_keyed_number, mask, spoken_digits
+from ivr.twiml import empty, render
+from voicemail.tasks import Voicemail, save_voicemail
+
+log = logging.getLogger(__name__)
+bp = Blueprint("voicemail", __name__)
+
+CONFIRM_KEY = "1"
+RETRY_KEY = "2"
+_RECORDING_SID = re.compile(r"/Recordings/(RE[0-9a-fA-F]{32})")
+
+
+def _dept(turn: Turn) -> str:
+    return turn.config.department_id(request.args.get("dept"))
+
+
+def _number_arg(turn: Turn) -> str:
+    """The callback number carried in our own URL, re-checked (it is only ever E.164)."""
+    check = check_caller_id(request.args.get("number", ""), turn.config.withheld_caller_ids)
+    return check.e164 or ""
+
+
+def add_record(turn: Turn, response: VoiceResponse, dept: str, number: str) -> None:
+    """The promise, the beep, and a <Record> whose results reach us twice (action + callback)."""
+    vm = turn.config.voicemail
+    turn.say(response, turn.messages.voicemail_intro.format(day=turn.callback_day_spoken()))
+    response.record(
+        action=url_for("voicemail.recorded", dept=dept, number=number),
+        method="POST",
+        max_length=vm.max_length,
+        finish_on_key=vm.finish_on_key,
+        timeout=vm.silence_timeout,
+        play_beep=True,
+        recording_status_callback=external("voicemail.recording_status", dept=dept, number=number),
+        recording_status_callback_event="completed absent",
+    )
+    # Reached only if Twilio skips the action (e.g. an empty recording): still a callback.
+    response.redirect(url_for("voicemail.recorded", dept=dept, number=number), method="POST")
+
+
+def add_number_prompt(turn: Turn, response: VoiceResponse, dept: str, tries: int) -> None:
+    action = url_for("voicemail.number", dept=dept, tries=tries)
+    gather = turn.speaker.gather(response, action, num_digits=None, finish_on_key="#")
+    turn.say(gather, turn.messages.number_prompt)
+    response.redirect(action, method="POST")
+
+
+@bp.post("/voicemail/start")
+def start():
+    """Entry to voicemail: straight to the message if we can call the caller ID back."""
+    turn = Turn.begin()
+    dept = _dept(turn)
+    check = turn.call.callback_number(turn.config)
+    response = VoiceResponse()
+    if check.callable:
+        add_record(turn, response, dept, check.e164 or "")
+    else:
+        turn.say(response, turn.messages.number_needed)
+        add_number_prompt(turn, response, dept, tries=0)
+    return render(response)
+
+
+@bp.post("/voicemail/number")
+def number():
+    """Gather action for a keyed callback number: check it, read it back, or ask again."""
+    turn = Turn.begin()
+    dept = _dept(turn)
+    tries = arg_int("tries") + 1
+    digits = (request.values.get("Digits") or "").strip()[
+        : turn.config.voicemail.number_max_digits + 2
+    ]
+    check = check_keyed_number(digits)
+    response = VoiceResponse()
+    m = turn.messages
+    if check.callable and check.e164:
+        action = url_for("voicemail.confirm", dept=dept, number=check.e164, tries=tries)
+        gather = turn.speaker.gather(response, action)
+        turn.say(gather, m.number_readback.format(digits=spoken_digits(check.e164)))
+        response.redirect(action, method="POST")
+        return render(response)
+    if tries >= turn.config.voicemail.number_attempts:
+        turn.say(response, m.number_given_up)
+        add_record(turn, response, dept, "")
+        return render(response)
+    reason = m.number_rejected[check.rejection] if digits and check.rejection else m.not_caught
+    turn.say(response, reason)
+    add_number_prompt(turn, response, dept, tries)
+    return render(response)
+
+
+@bp.post("/voicemail/confirm")
+def confirm():
+    """Gather action after the read-back: 1 records, 2 re-enters; silence asks once more."""
+    turn = Turn.begin()
+    dept = _dept(turn)
+    number = _number_arg(turn)
+    tries = arg_int("tries")
+    asked = arg_int("asked") + 1
+    digits = (request.values.get("Digits") or "").strip()
+    response = VoiceResponse()
+    if not number or digits == RETRY_KEY:
+        if tries >= turn.config.voicemail.number_attempts:
+            turn.say(response, turn.messages.number_given_up)
+            add_record(turn, response, dept, "")
+        else:
+            add_number_prompt(turn, response, dept, tries)
+        return render(response)
+    if digits == CONFIRM_KEY or asked >= 2:
+        # Heard twice without an answer: they have heard the number; keep it and record.
+        add_record(turn, response, dept, number)
+        return render(response)
+    action = url_for("voicemail.confirm", dept=dept, number=number, tries=tries, asked=asked)
+    gather = turn.speaker.gather(response, action)
+    turn.say(gather, turn.messages.not_caught)
+    turn.say(gather, turn.messages.number_readback.format(digits=spoken_digits(number)))
+    response.redirect(action, method="POST")
+    return render(response)
+
+
+def _voicemail_from_request(turn: Turn, source: str) -> Voicemail:
+    values = request.values
+    url = values.get("RecordingUrl", "") or ""
+    sid = values.get("RecordingSid", "") or ""
+    if not sid:
+        found = _RECORDING_SID.search(url)
+        sid = found.group(1) if found else ""
+    status = values.get("RecordingStatus") or ("completed" if url else "none")
+    return Voicemail(
+        call_sid=turn.call.sid,
+        recording_id=sid or f"{turn.call.sid}-no-recording",
+        recording_url=url,
+        duration=form_int("RecordingDuration", 0),
+        recording_status=status,
+        number=_number_arg(turn),
+        relay=turn.call.relay,
+        department=_dept(turn),
+        left_at=turn.now.timestamp(),
+        source=source,
+    )
+
+
+def store_voicemail(turn: Turn, vm: Voicemail) -> None:
+    """Store the voicemail as a callback task, or spool it to disk when Redis is down."""
+    ivr = turn.ivr
+    try:
+        saved = save_voicemail(ivr.redis, ivr.callbacks, vm, callback_window(turn.now, ivr.hours))
+    except RedisError as exc:
+        log.warning(
+            "voicemail for call %s from %s spooled (redis unavailable: %s)",
+            vm.call_sid,
+            mask(vm.number or turn.call.from_),
+            exc,
+        )
+        ivr.spool.write("voicemail", vm.to_json())
+        return
+    if saved.outcome == "duplicate":
+        return
+    batch = turn.batch()
+    batch.event(
+        Event.VOICEMAIL,
+        vm.department,
+        recording=vm.recording_id,
+        duration=vm.duration,
+        status=vm.recording_status,
+        task=saved.task_id,
+        source=vm.source,
+    )
+    kind = Event.CALLBACK_CREATED if saved.outcome == "created" else Event.CALLBACK_MERGED
+    batch.event(kind, vm.department, task=saved.task_id, relay=vm.relay, has_number=bool(vm.number))
+    batch.commit("voicemail events")
+
+
+def replay_voicemail(ivr) -> Callable[[dict], None]:
+    """Spool handler: store a spooled voicemail with the time it was really left."""
+
+    def handler(payload: dict) -> None:
+        vm = Voicemail(**payload)
+        left = datetime.fromtimestamp(vm.left_at, UTC)
+        save_voicemail(ivr.redis, ivr.callbacks, vm, callback_window(left, ivr.hours))
+
+    return handler
+
+
+@bp.post("/voicemail/recorded")
+def recorded():
+    """<Record> action: store the message, then thank the caller and say when we'll call."""
+    turn = Turn.begin()
+    vm = _voicemail_from_request(turn, "record_action")
+    store_voicemail(turn, vm)
+    response = VoiceResponse()
+    if (request.values.get("Digits") or "") == "hangup":
+        return render(response)  # the caller has gone; nothing will be heard
+    if not vm.recording_url:
+        turn.say(response, turn.messages.voicemail_empty)
+    turn.say(response, turn.messages.voicemail_thanks.format(day=turn.callback_day_spoken()))
+    response.hangup()
+    return render(response)
+
+
+@bp.post("/voicemail/recording")
+def recording_status():
+    """recordingStatusCallback: the recording is ready (or failed); store it idempotently."""
+    turn = Turn.begin()
+    store_voicemail(turn, _voicemail_from_request(turn, "recording_status"))
+    return empty()
+
+
+def abandoned_callback(turn: Turn, dept: str) -> None:
+    """A callback for a caller who hung up while queuing (only when config switches it on)."""
+    check = turn.call.callback_number(turn.config)
+    if not check.callable:
+        return
+    store_voicemail(
+        turn,
+        Voicemail(
+            call_sid=turn.call.sid,
+            recording_id=f"{turn.call.sid}-abandoned",
+            recording_url="",
+            duration=0,
+            recording_status="none",
+            number=check.e164 or "",
+            relay=turn.call.relay,
+            department=dept,
+            left_at=turn.now.timestamp(),
+            source="abandoned",
+        ),
+    )

@@ -1,0 +1,173 @@
+"""Callback tasks: each voicemail becomes (or joins) one task due by the next working day.
+
+Stored atomically by one Lua script so that Twilio delivering the same recording twice yields
+one task, and a second voicemail from a number with an open callback joins that task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import redis
+from rq import Queue, Retry
+from rq.job import Job
+
+from ivr.calendar import CallbackWindow
+
+log = logging.getLogger(__name__)
+
+TASK = "ivr:cb:task:{id}"  # hash: the callback task
+TASK_RECORDINGS = "ivr:cb:task:{id}:recordings"  # list of recording ids, oldest first
+RECORDING = "ivr:cb:recording:{id}"  # hash: one voicemail recording
+SCHEDULED = "ivr:cb:scheduled"  # zset: task -> release time (not yet on the worklist)
+WORKLIST = "ivr:cb:worklist"  # zset: task -> due time (released to agents)
+OPEN_BY_NUMBER = "ivr:cb:open:{number}"
+RELEASE_JOB = "voicemail.jobs.release_callback"  # the job's import path is a contract
+
+
+@dataclass(frozen=True)
+class Voicemail:
+    """What one voicemail (or abandoned call) leaves behind; plain values, JSON-safe."""
+
+    call_sid: str
+    recording_id: str  # RecordingSid, or a stand-in for a call without a recording
+    recording_url: str
+    duration: int
+    recording_status: str  # completed, failed, absent, none
+    number: str  # callback number in E.164, "" when the caller gave none
+    relay: bool
+    department: str
+    left_at: float  # epoch seconds
+    source: str  # record_action, recording_status, abandoned
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Saved:
+    task_id: str
+    outcome: str  # created, merged, duplicate
+    status: str
+
+
+_SAVE = """
+local a = cjson.decode(ARGV[1])
+local rec_key = 'ivr:cb:rec:' .. a.recording_id
+local rec_hash = 'ivr:cb:recording:' .. a.recording_id
+local task = redis.call('GET', rec_key)
+if task then
+  if a.recording.status ~= 'none' then
+    redis.call('HSET', rec_hash, 'status', a.recording.status, 'duration', a.recording.duration,
+               'url', a.recording.url)
+  end
+  local t = 'ivr:cb:task:' .. task
+  return {task, 'duplicate', redis.call('HGET', t, 'status') or '',
+          redis.call('HGET', t, 'release_at') or ''}
+end
+local outcome = 'merged'
+if a.number ~= '' then task = redis.call('GET', 'ivr:cb:open:' .. a.number) end
+if not task then
+  task = a.task_id
+  outcome = 'created'
+  local t = 'ivr:cb:task:' .. task
+  for k, v in pairs(a.task) do redis.call('HSET', t, k, tostring(v)) end
+  redis.call('ZADD', 'ivr:cb:scheduled', a.task.release_at, task)
+  if a.number ~= '' then redis.call('SET', 'ivr:cb:open:' .. a.number, task) end
+end
+for k, v in pairs(a.recording) do redis.call('HSET', rec_hash, k, tostring(v)) end
+redis.call('HSET', rec_hash, 'task', task)
+redis.call('RPUSH', 'ivr:cb:task:' .. task .. ':recordings', a.recording_id)
+redis.call('HINCRBY', 'ivr:cb:task:' .. task, 'voicemails', 1)
+redis.call('SET', rec_key, task)
+local t = 'ivr:cb:task:' .. task
+return {task, outcome, redis.call('HGET', t, 'status') or '',
+        redis.call('HGET', t, 'release_at') or ''}
+"""
+
+
+def release_job_id(task_id: str) -> str:
+    return f"callback-release-{task_id}"
+
+
+def save_voicemail(r: redis.Redis, queue: Queue, vm: Voicemail, window: CallbackWindow) -> Saved:
+    """Create or join the caller's callback task, then make sure its release job exists.
+
+    Safe to call any number of times for the same recording (Twilio retries, spool replays).
+    Raises RedisError when Redis is unreachable; the caller spools the voicemail.
+    """
+    task_id = "CB" + uuid.uuid4().hex[:20]
+    args = {
+        "recording_id": vm.recording_id,
+        "number": vm.number,
+        "task_id": task_id,
+        "task": {
+            "id": task_id,
+            "status": "scheduled",
+            "number": vm.number,
+            "needs_number": int(not vm.number),
+            "relay": int(vm.relay),
+            "department": vm.department,
+            "call_sid": vm.call_sid,
+            "created_at": f"{vm.left_at:.3f}",
+            "callback_day": window.callback_day.isoformat(),
+            "release_at": int(window.release_at.timestamp()),
+            "due_at": int(window.due_at.timestamp()),
+            "source": vm.source,
+            "attempts": 0,
+        },
+        "recording": {
+            "call_sid": vm.call_sid,
+            "url": vm.recording_url,
+            "duration": vm.duration,
+            "status": vm.recording_status,
+            "department": vm.department,
+            "left_at": f"{vm.left_at:.3f}",
+            "source": vm.source,
+        },
+    }
+    task, outcome, status, release_at = (
+        x.decode() if isinstance(x, bytes) else str(x) for x in r.eval(_SAVE, 0, json.dumps(args))
+    )
+    if status == "scheduled":
+        ensure_release_job(queue, task, float(release_at))
+    return Saved(task, outcome, status)
+
+
+def ensure_release_job(queue: Queue, task_id: str, release_at: float) -> None:
+    """One RQ job per task, scheduled for the opening of the callback day."""
+    job_id = release_job_id(task_id)
+    if Job.exists(job_id, connection=queue.connection):
+        return
+    when = datetime.fromtimestamp(release_at).astimezone()
+    queue.enqueue_at(
+        when,
+        RELEASE_JOB,
+        task_id,
+        job_id=job_id,
+        retry=Retry(max=5, interval=[10, 60, 300]),
+        result_ttl=7 * 86400,
+        failure_ttl=30 * 86400,
+        description=f"release callback {task_id} to the worklist",
+    )
+
+
+def load_task(r: redis.Redis, task_id: str) -> dict[str, str]:
+    """A task with its recordings (for agents, reports and tests)."""
+    raw = r.hgetall(TASK.format(id=task_id))
+    task = {k.decode(): v.decode() for k, v in raw.items()}
+    if not task:
+        return {}
+    rec_ids = [x.decode() for x in r.lrange(TASK_RECORDINGS.format(id=task_id), 0, -1)]
+    task["recordings"] = json.dumps(
+        [
+            {k.decode(): v.decode() for k, v in r.hgetall(RECORDING.format(id=rid)).items()}
+            | {"id": rid}
+            for rid in rec_ids
+        ]
+    )
+    return task
