@@ -1,0 +1,82 @@
+"""A faithful local stand-in for the Twilio REST resources the app uses.
+
+Plugged in through twilio's ``Client(http_client=...)`` seam (see ``ivr.twilio_rest``): it
+answers like api.twilio.com (JSON bodies, 201 on create, Twilio-style errors) and keeps what
+was sent, so tests and simulations can see the SMS and calls the app asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from urllib.parse import parse_qs
+
+from twilio.http import HttpClient
+from twilio.http.response import Response
+
+_PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>AC[0-9a-zA-Z]+)/(?P<rest>.+)\.json$")
+
+
+def _sid(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex
+
+
+def _error(status: int, code: int, message: str) -> Response:
+    body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status}
+    return Response(status, json.dumps(body))
+
+
+@dataclass
+class TwilioRestStandIn(HttpClient):
+    """Serves Messages and Calls creation; ``fail_next`` makes the next request fail (retries)."""
+
+    messages: list[dict] = field(default_factory=list)
+    calls: list[dict] = field(default_factory=list)
+    requests: list[tuple[str, str, dict]] = field(default_factory=list)
+    fail_next: int = 0
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def request(self, method, url, params=None, data=None, headers=None, auth=None,
+                timeout=None, allow_redirects=False):
+        form = {k: v if isinstance(v, list) else [v] for k, v in (data or {}).items()}
+        if isinstance(data, str):
+            form = parse_qs(data)
+        flat = {k: v[0] if len(v) == 1 else v for k, v in form.items()}
+        self.requests.append((method, url, flat))
+        if not auth or not auth[0] or not auth[1]:
+            return _error(401, 20003, "Authenticate")
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return _error(503, 20500, "Service unavailable (stand-in failure injection)")
+        match = _PATH.search(url)
+        if not match or match["account"] != auth[0]:
+            return _error(404, 20404, f"The requested resource {url} was not found")
+        now = format_datetime(datetime.now(UTC))
+        if method == "POST" and match["rest"] == "Messages":
+            if not flat.get("To") or not (flat.get("From") or flat.get("MessagingServiceSid")):
+                return _error(400, 21604, "A 'To' and a 'From' phone number are required.")
+            if not flat.get("Body"):
+                return _error(400, 21602, "Message body is required.")
+            msg = {"sid": _sid("SM"), "account_sid": auth[0], "to": flat["To"],
+                   "from": flat.get("From"), "body": flat["Body"], "status": "queued",
+                   "date_created": now, "direction": "outbound-api", "num_segments": "1"}
+            self.messages.append(msg)
+            return Response(201, json.dumps(msg))
+        if method == "POST" and match["rest"] == "Calls":
+            if not flat.get("To") or not flat.get("From"):
+                return _error(400, 21201, "No 'To' or 'From' number is specified")
+            if not (flat.get("Url") or flat.get("Twiml") or flat.get("ApplicationSid")):
+                return _error(400, 21205, "Url parameter is required.")
+            call = {"sid": _sid("CA"), "account_sid": auth[0], "to": flat["To"],
+                    "from": flat["From"], "status": "queued", "direction": "outbound-api",
+                    "date_created": now, "url": flat.get("Url"), "twiml": flat.get("Twiml")}
+            self.calls.append(call | {"params": flat})
+            return Response(201, json.dumps(call))
+        return _error(404, 20404, f"The stand-in does not serve {method} {match['rest']}")

@@ -1,0 +1,188 @@
+"""A caller who talks to the app as Twilio would: signed requests with Twilio's parameters.
+
+Each method is one thing a resident (or Twilio on their behalf) does: ring, press keys, say
+words, stay silent, wait in a queue, record a message, hang up. Every TwiML document received
+is checked against Twilio's own definitions (``twiml_schema``) in the context it is used.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+from xml.etree import ElementTree as ET
+
+from twilio.request_validator import RequestValidator
+from twiml_schema import validate, verbs
+
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+COUNCIL_NUMBER = "+441206282222"
+BASE = "http://localhost"
+
+
+@dataclass
+class Doc:
+    """One TwiML document as received."""
+
+    url: str
+    xml: str
+    root: ET.Element
+
+    @property
+    def verbs(self) -> list[str]:
+        return verbs(self.root)
+
+    @property
+    def text(self) -> str:
+        """Everything said, in order, one string (for asserting on wording)."""
+        return " ".join((e.text or "").strip() for e in self.root.iter("Say"))
+
+    def first(self, tag: str) -> ET.Element:
+        found = self.root.find(f".//{tag}")
+        assert found is not None, f"no <{tag}> in {self.xml}"
+        return found
+
+    def all(self, tag: str) -> list[ET.Element]:
+        return list(self.root.iter(tag))
+
+    def has(self, tag: str) -> bool:
+        return self.root.find(f".//{tag}") is not None
+
+
+def sign(url: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:
+    return RequestValidator(token).compute_signature(url, params)
+
+
+class Caller:
+    def __init__(self, client, from_: str = "+447911123456", to: str = COUNCIL_NUMBER,
+                 call_sid: str | None = None, token: str = AUTH_TOKEN) -> None:
+        self.client = client
+        self.from_ = from_
+        self.to = to
+        self.sid = call_sid or "CA" + uuid.uuid4().hex
+        self.token = token
+        self.doc: Doc | None = None
+        self.history: list[Doc] = []
+
+    # -- transport -------------------------------------------------------------------------
+    def standard(self) -> dict[str, str]:
+        """Parameters Twilio sends on every voice request."""
+        return {
+            "CallSid": self.sid, "AccountSid": ACCOUNT_SID, "From": self.from_, "To": self.to,
+            "Caller": self.from_, "Called": self.to, "CallStatus": "in-progress",
+            "ApiVersion": "2010-04-01", "Direction": "inbound", "FromCountry": "GB",
+            "ToCountry": "GB", "FromCity": "", "ToCity": "COLCHESTER",
+        }
+
+    def post(self, url: str, context: str = "call", status: int = 200, **params: str) -> Doc:
+        """POST a signed request to ``url`` (relative to the current document) and check it."""
+        absolute = urljoin(self.doc.url if self.doc else BASE + "/", url)
+        form = self.standard() | {k: str(v) for k, v in params.items() if v is not None}
+        parts = urlsplit(absolute)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        response = self.client.post(path, data=form,
+                                    headers={"X-Twilio-Signature": sign(absolute, form, self.token)})
+        assert response.status_code == status, response.get_data(as_text=True)
+        assert response.mimetype == "text/xml", response.mimetype
+        xml = response.get_data(as_text=True)
+        doc = Doc(absolute, xml, validate(xml, context))
+        if context == "call":
+            self.doc = doc
+        self.history.append(doc)
+        return doc
+
+    # -- what a caller does ----------------------------------------------------------------
+    def ring(self) -> Doc:
+        self.doc = None
+        return self.post("/voice/incoming", CallStatus="ringing")
+
+    def _gather(self) -> ET.Element:
+        assert self.doc is not None
+        return self.doc.first("Gather")
+
+    def press(self, digits: str) -> Doc:
+        gather = self._gather()
+        return self.post(gather.get("action"), Digits=digits, FinishedOnKey="")
+
+    def say(self, words: str, confidence: str = "0.91") -> Doc:
+        gather = self._gather()
+        assert "speech" in (gather.get("input") or ""), "this prompt does not listen for speech"
+        return self.post(gather.get("action"), SpeechResult=words, Confidence=confidence)
+
+    def silence(self) -> Doc:
+        """No input: Twilio posts the action only with actionOnEmptyResult, else falls through."""
+        gather = self._gather()
+        if gather.get("actionOnEmptyResult") == "true":
+            return self.post(gather.get("action"))
+        return self.follow()
+
+    def follow(self) -> Doc:
+        """Run the document's top-level <Redirect>."""
+        assert self.doc is not None
+        redirect = self.doc.root.find("Redirect")
+        assert redirect is not None, f"no <Redirect> in {self.doc.xml}"
+        return self.post(redirect.text.strip())
+
+    def enqueue(self) -> ET.Element:
+        assert self.doc is not None
+        return self.doc.first("Enqueue")
+
+    def hold(self, queue_time: int, position: int = 1, size: int = 1) -> Doc:
+        """Twilio fetching the waitUrl while the caller waits."""
+        enqueue = self.enqueue()
+        return self.post(enqueue.get("waitUrl"), context="wait", QueuePosition=position,
+                         QueueTime=queue_time, QueueSid="QU" + "1" * 32,
+                         AvgQueueTime=queue_time, CurrentQueueSize=size, MaxQueueSize=100)
+
+    def leave_queue(self, result: str, queue_time: int) -> Doc:
+        """The <Enqueue action> request, when the caller leaves the queue."""
+        enqueue = self.enqueue()
+        return self.post(enqueue.get("action"), QueueResult=result, QueueTime=queue_time,
+                         QueueSid="QU" + "1" * 32)
+
+    def dial_result(self, status: str, duration: int = 0) -> Doc:
+        dial = self.doc.first("Dial")
+        return self.post(dial.get("action"), DialCallStatus=status,
+                         DialCallSid="CA" + uuid.uuid4().hex, DialCallDuration=duration,
+                         DialBridged="true" if status == "completed" else "false")
+
+    def record(self, duration: int = 12, digits: str = "#", recording_sid: str | None = None,
+               with_sid: bool = False) -> tuple[Doc, str, str]:
+        """Leave a message: the <Record> action. Returns (doc, recording sid, status URL)."""
+        record = self.doc.first("Record")
+        rec_sid = recording_sid or "RE" + uuid.uuid4().hex
+        url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{rec_sid}"
+        status_url = record.get("recordingStatusCallback")
+        extra = {"RecordingSid": rec_sid} if with_sid else {}
+        doc = self.post(record.get("action"), RecordingUrl=url, RecordingDuration=duration,
+                        Digits=digits, **extra)
+        return doc, rec_sid, status_url
+
+    def recording_ready(self, status_url: str, recording_sid: str, duration: int = 12,
+                        status: str = "completed") -> Doc:
+        """Twilio's recordingStatusCallback (may come more than once)."""
+        url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{recording_sid}"
+        params = {"AccountSid": ACCOUNT_SID, "CallSid": self.sid, "RecordingSid": recording_sid,
+                  "RecordingUrl": url, "RecordingStatus": status,
+                  "RecordingDuration": str(duration), "RecordingChannels": "1",
+                  "RecordingSource": "RecordVerb"}
+        return self._callback(status_url, params)
+
+    def hang_up(self, duration: int = 60, status: str = "completed") -> Doc:
+        """The status callback at the end of the call."""
+        params = self.standard() | {"CallStatus": status, "CallDuration": str(duration),
+                                    "CallbackSource": "call-progress-events",
+                                    "SequenceNumber": "0", "Timestamp": "Fri, 27 Nov 2026 10:00:00 +0000"}
+        return self._callback(BASE + "/voice/status", params)
+
+    def _callback(self, url: str, params: dict[str, str]) -> Doc:
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        response = self.client.post(path, data=params,
+                                    headers={"X-Twilio-Signature": sign(url, params, self.token)})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        xml = response.get_data(as_text=True)
+        doc = Doc(url, xml, validate(xml, "status"))
+        self.history.append(doc)
+        return doc
