@@ -7,23 +7,29 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """Register every webhook blueprint, its signature check and its fail-safe handler."""
-    from flows import closed, failsafe, incoming, menu, online, payments, queue, status, textphone
+    from flows import (
+        agent_callbacks,
+        agent_calls,
+        agent_line,
+        closed,
+        failsafe,
+        incoming,
+        menu,
+        online,
+        payments,
+        queue,
+        status,
+        textphone,
+    )
     from ivr.security import protect
     from voicemail import flow as voicemail
 
     blueprints = [
-        incoming.bp,
-        menu.bp,
-        closed.bp,
-        online.bp,
-        queue.bp,
-        payments.bp,
-        textphone.bp,
-        status.bp,
-        failsafe.bp,
-        voicemail.bp,
+        incoming.bp, menu.bp, closed.bp, online.bp, queue.bp, payments.bp, textphone.bp,
+        status.bp, failsafe.bp, voicemail.bp, agent_line.bp, agent_calls.bp, agent_callbacks.bp,
     ]
     for bp in blueprints:
-        bp.register_error_handler(Exception, failsafe.handler_for(bp.name))
+        if Exception not in bp.error_handler_spec[None][None]:  # blueprints outlive apps
+            bp.register_error_handler(Exception, failsafe.handler_for(bp.name))
         app.register_blueprint(bp)
     protect(app, *blueprints)

@@ -27,7 +27,9 @@ def add_safe_voicemail(turn: Turn, response: VoiceResponse, dept: str) -> None:
     """A voicemail straight away, with no callback-number questions (they need no Redis)."""
     vm = turn.config.voicemail
     number = turn.call.callback_number(turn.config)
-    params = {"dept": dept, "number": number.e164 or ""}
+    from voicemail.flow import relay_arg
+
+    params = {"dept": dept, "number": number.e164 or "", "relay": relay_arg(turn)}
     turn.say(response, turn.messages.voicemail_intro.format(day=turn.callback_day_spoken()))
     response.record(
         action=url_for("voicemail.recorded", **params),
@@ -50,6 +52,9 @@ def safe_response(turn: Turn) -> VoiceResponse:
     response = VoiceResponse()
     turn.say(response, turn.messages.error_apology)
     if turn.is_open():
+        # The advisor leg is recorded, and this caller may not have heard the notice yet (the
+        # first request failed, or Twilio used the fallback URL): say it before the queue.
+        turn.say(response, turn.messages.recording_notice)
         enqueue_verb(turn, response, dept)
     else:
         add_safe_voicemail(turn, response, dept)
@@ -104,11 +109,8 @@ def handler_for(blueprint: str):
             log.exception("fail-safe itself failed for call %s", sid)
             config = current_app.extensions["ivr"].config
             response = VoiceResponse()
-            response.say(
-                config.messages.error_apology,
-                voice=config.speech.voice,
-                language=config.speech.language,
-            )
+            for text in (config.messages.error_apology, config.messages.recording_notice):
+                response.say(text, voice=config.speech.voice, language=config.speech.language)
             response.enqueue(config.department(config.menu.fallback_department).queue)
             return render(response)
 

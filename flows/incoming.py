@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows import closed, menu
 from flows.common import Turn
+from ivr import store
 from ivr.events import Event
 from ivr.twiml import render
 
@@ -17,6 +18,10 @@ bp = Blueprint("incoming", __name__)
 def incoming():
     """Twilio's voice webhook for the council's number: every call starts here."""
     turn = Turn.begin()
+    if turn.call.to in turn.config.agents.line_numbers:
+        response = VoiceResponse()  # the agent line's number pointed here: hand over
+        response.redirect(url_for("agent_line.incoming"), method="POST")
+        return render(response)
     open_now = turn.is_open()
     number = turn.call.callback_number(turn.config)
     batch = turn.batch()
@@ -35,6 +40,8 @@ def incoming():
         open=open_now,
     )
     batch.event(Event.NOTICE)
+    if number.e164:
+        store.note_caller(batch, number.e164, turn.config.agents.recent_days)
     if not open_now:
         batch.event(Event.OUT_OF_HOURS)
     if batch.commit("incoming call") is not None and turn.ivr.spool.pending():

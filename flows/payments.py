@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
+from flows.closed import add_closed
 from flows.common import Turn
 from flows.menu import add_menu
 from flows.queue import add_enqueue
@@ -52,6 +53,10 @@ def result():
         response.hangup()
         return render(response)
     turn.say(response, turn.messages.payment_failed)
+    if not turn.is_open():
+        # No advisor or menu to offer out of hours: the closed choice (try again, or a message).
+        add_closed(turn, response, misses=1)
+        return render(response)
     action = url_for("payments.after_failure")
     gather = turn.speaker.gather(response, action)
     turn.say(gather, turn.messages.payment_failed_choice)

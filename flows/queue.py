@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.common import Turn, form_int
-from ivr import store
+from ivr import agents, store
 from ivr.events import Event
 from ivr.hold import (
     LeaveReason,
@@ -54,12 +54,29 @@ def enqueue_verb(turn: Turn, response: VoiceResponse, dept: str) -> None:
     )
 
 
+def anyone_on_duty(turn: Turn, dept: str) -> bool:
+    """Is an advisor signed in for ``dept``? Unknown (Redis down) counts as yes: queue them."""
+    if not turn.config.agents.no_agent_voicemail:
+        return True
+    try:
+        return agents.anyone_on_duty(turn.ivr.redis, dept)
+    except RedisError:
+        return True
+
+
 def add_enqueue(turn: Turn, response: VoiceResponse, dept: str, batch: Batch) -> None:
-    """Put the caller in the department's queue (or voicemail if the lines have just closed)."""
+    """Put the caller in the department's queue, or offer voicemail at once when the lines
+    have just closed or no advisor for the department is signed in (no wait for nothing)."""
     if not turn.is_open():
         response.redirect(url_for("voicemail.start", dept=dept), method="POST")
         return
     department = turn.config.department(dept)
+    if not anyone_on_duty(turn, dept):
+        turn.say(response, turn.messages.no_agents.format(department=department.name))
+        batch.event(Event.NO_AGENTS, dept)
+        response.redirect(url_for("voicemail.start", dept=dept, reason="no_agents"),
+                          method="POST")
+        return
     turn.say(response, turn.messages.connecting.format(department=department.name))
     enqueue_verb(turn, response, dept)
     now = turn.now.timestamp()
@@ -141,6 +158,27 @@ def wait(dept: str):
     return render(response)
 
 
+def _answered_at(turn: Turn, waited: int) -> float | None:
+    """When the caller was answered, or None if their leaving is already recorded (a repeated
+    report, or the agent's leg noted the answer on connecting): one answer, one sample.
+
+    Twilio requests a bridged caller's action only after the conversation, so "now" would be
+    late by the whole call; entry time plus QueueTime is not.
+    """
+    now = turn.now.timestamp()
+    try:
+        entered, already = turn.ivr.redis.hmget(
+            store.call_key(turn.call.sid), "queue_entered_at", "left_reason"
+        )
+    except RedisError:
+        entered = already = None
+    if already:
+        return None
+    if not entered:
+        return now
+    return min(now, float(entered) + waited)
+
+
 @bp.post("/voice/queue/<dept>/left")
 def left(dept: str):
     """Enqueue action: record why the caller left; voicemail unless answered or gone."""
@@ -151,16 +189,16 @@ def left(dept: str):
     waited = form_int("QueueTime", 0)
     batch = turn.batch()
     store.leave_queue(batch, dept, reason, waited, LEAVE_EVENTS[reason])
-    if reason is LeaveReason.ANSWERED:
-        now = turn.now.timestamp()
+    answered_at = _answered_at(turn, waited) if reason is LeaveReason.ANSWERED else None
+    if answered_at is not None:
         key = store.answers_key(dept)
-        batch.op(lambda p: p.lpush(key, f"{now:.3f}"))
+        batch.op(lambda p: p.lpush(key, f"{answered_at:.3f}"))
         batch.op(lambda p: p.ltrim(key, 0, store.ANSWER_SAMPLE - 1))
     batch.commit(f"left queue ({reason})")
 
     response = VoiceResponse()
     m = turn.messages
-    if result == "redirected":
+    if result in ("redirected", "redirected-from-bridged"):
         return render(response)  # another document (an agent's transfer) now drives the call
     if reason is LeaveReason.ANSWERED:
         turn.say(response, m.call_ended)

@@ -124,6 +124,76 @@ def replay_spool(args: argparse.Namespace) -> int:  # noqa: ARG001
     return 0 if done == before else 1
 
 
+def _redis_and_config():
+    import redis
+
+    from ivr.app import DEFAULT_REDIS_URL
+
+    config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
+    return redis.Redis.from_url(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)), config
+
+
+def _ask_secret(label: str, given: str | None) -> str:
+    if given:
+        return given
+    import getpass
+
+    first = getpass.getpass(f"{label}: ")
+    if first != getpass.getpass(f"{label} again: "):
+        raise SystemExit("error: the two entries differ")
+    return first
+
+
+def agents_command(args: argparse.Namespace) -> int:
+    """Manage advisors without code changes: add, list, remove, set-password, set-pin."""
+    from ivr import agents
+    from ivr.phone import check_caller_id
+
+    r, config = _redis_and_config()
+    now = time.time()
+    try:
+        if args.action == "add":
+            departments = [d.strip() for d in args.departments.split(",") if d.strip()]
+            unknown = [d for d in departments if d not in config.departments]
+            if unknown:
+                raise SystemExit(f"error: unknown department(s) {unknown}; "
+                                 f"choose from {sorted(config.departments)}")
+            phone = ""
+            if args.phone:
+                check = check_caller_id(args.phone)
+                if not check.e164:
+                    raise SystemExit(f"error: {args.phone} is not a UK number we can call")
+                phone = check.e164
+            agent = agents.add(r, name=args.name, departments=departments, phone=phone,
+                               role=agents.Role(args.role), now=now)
+            if args.password:
+                agents.set_secret(r, agent.id, "password_hash", args.password)
+            if args.pin:
+                agents.set_secret(r, agent.id, "pin_hash", args.pin)
+            print(f"added agent {agent.id}: {agent.name} ({agent.role}; "
+                  f"{', '.join(departments) or 'all departments'})")
+        elif args.action == "list":
+            for a in agents.all_agents(r):
+                print(f"{a.id}  {a.name:<24} {a.role:<10} {a.state:<10} "
+                      f"{','.join(a.departments) or '(all)':<40} {a.phone}")
+        elif args.action == "remove":
+            agents.remove(r, args.id)
+            print(f"removed agent {args.id}")
+        elif args.action == "set-password":
+            agents.set_secret(r, args.id, "password_hash", _ask_secret("Password", args.password))
+            print(f"password set for agent {args.id}")
+        elif args.action == "set-pin":
+            pin = _ask_secret("PIN", args.pin)
+            if not pin.isdigit() or not 4 <= len(pin) <= 8:
+                raise SystemExit("error: a PIN is 4 to 8 digits")
+            agents.set_secret(r, args.id, "pin_hash", pin)
+            print(f"PIN set for agent {args.id}")
+    except agents.AgentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +206,24 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=check_config)
     p = sub.add_parser("replay-spool", help="write spooled voicemails/events into Redis")
     p.set_defaults(func=replay_spool)
+    p = sub.add_parser("agents", help="manage advisors (stored in Redis)")
+    p.set_defaults(func=agents_command)
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("add", help="add an agent")
+    a.add_argument("--name", required=True)
+    a.add_argument("--departments", default="", help="comma-separated department ids")
+    a.add_argument("--phone", default="", help="the agent's phone (recognised on the agent line)")
+    a.add_argument("--role", choices=["agent", "supervisor"], default="agent")
+    a.add_argument("--password", help="console password (prompted by set-password otherwise)")
+    a.add_argument("--pin", help="agent line PIN")
+    actions.add_parser("list", help="list agents")
+    a = actions.add_parser("remove", help="remove an agent")
+    a.add_argument("id")
+    for name in ("set-password", "set-pin"):
+        a = actions.add_parser(name)
+        a.add_argument("id")
+        a.add_argument("--" + name.split("-")[1], dest=name.split("-")[1],
+                       help="the new secret (prompted twice when omitted)")
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -170,10 +170,14 @@ class Menu(Frozen):
     @field_validator("options")
     @classmethod
     def _unique_keys(cls, options: list[MenuOption]) -> list[MenuOption]:
-        keys = [o.key for o in options]
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
-        if dupes:
-            raise ValueError(f"menu keys must be unique; repeated: {', '.join(dupes)}")
+        first: dict[str, int] = {}
+        for i, option in enumerate(options):
+            if option.key in first:
+                raise ValueError(
+                    f"menu keys must be unique: menu.options.{i}.key {option.key!r} is also "
+                    f"menu.options.{first[option.key]}.key"
+                )
+            first[option.key] = i
         return options
 
 
@@ -210,6 +214,23 @@ class Voicemail(Frozen):
     number_max_digits: int = Field(ge=10, le=20)
 
 
+class Agents(Frozen):
+    line_numbers: list[E164]
+    pin_attempts: int = Field(ge=1, le=10)
+    lockout_failures: int = Field(ge=1)
+    lockout_window: int = Field(ge=60)
+    wrap_up_seconds: int = Field(ge=0, le=3600)
+    no_agent_voicemail: bool
+    recent_days: int = Field(ge=1, le=90)
+    console_lockout_failures: int = Field(ge=1)
+    console_lockout_seconds: int = Field(ge=60)
+
+
+class CallbacksWork(Frozen):
+    retry_gap: int = Field(ge=60)
+    max_attempts: int = Field(ge=1, le=10)
+
+
 class Events(Frozen):
     retention_days: int = Field(ge=1, le=3660)
 
@@ -232,7 +253,65 @@ MESSAGE_FIELDS: dict[str, set[str]] = {
     "voicemail_intro": {"day"},
     "voicemail_thanks": {"day"},
     "number_readback": {"digits"},
+    "no_agents": {"department"},
+    "caller_intro": {"first_name", "department"},
+    "callback_unreachable_sms": {"attempts", "link", "number"},
+    "agent.hello": {"first_name"},
+    "agent.waiting": {"waiting", "longest"},
+    "agent.callbacks_due": {"due"},
+    "agent.whisper": {"department", "waited", "number", "history"},
+    "agent.history_recent": {"count", "days"},
+    "agent.callback_intro": {"department", "when", "number"},
+    "agent.callback_not_answered": {"attempts", "max_attempts"},
 }
+
+
+def _check_placeholders(model: BaseModel, prefix: str = "") -> None:
+    for name, value in model:
+        key = f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            _check_placeholders(value, f"{key}.")
+            continue
+        if not isinstance(value, str):
+            continue
+        used = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+        extra = used - MESSAGE_FIELDS.get(key, set())
+        if extra:
+            allowed = ", ".join(sorted(MESSAGE_FIELDS.get(key, set()))) or "none"
+            raise ValueError(
+                f"messages.{key} uses unknown placeholder(s) {sorted(extra)}; allowed: {allowed}"
+            )
+
+
+class AgentMessages(Frozen):
+    enter_number: str
+    enter_pin: str
+    wrong: str
+    locked: str
+    hello: str
+    waiting: str
+    none_waiting: str
+    callbacks_due: str
+    menu: str
+    on_break: str
+    back: str
+    signed_out: str
+    no_callers: str
+    whisper: str
+    history_open_callback: str
+    history_recent: str
+    history_none: str
+    withheld_number: str
+    wrap_up: str
+    wrap_up_thanks: str
+    no_callbacks: str
+    callback_intro: str
+    callback_no_number: str
+    callback_message: str
+    callback_choice: str
+    callback_answered: str
+    callback_not_answered: str
+    callback_unreachable: str
 
 
 class Messages(Frozen):
@@ -272,20 +351,15 @@ class Messages(Frozen):
     number_given_up: str
     number_rejected: dict[Rejection, str]
     error_apology: str
+    no_agents: str
+    caller_intro: str
+    callback_announce: str
+    callback_unreachable_sms: str
+    agent: AgentMessages
 
     @model_validator(mode="after")
     def _placeholders(self) -> Messages:
-        for name, value in self:
-            if not isinstance(value, str):
-                continue
-            used = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
-            extra = used - MESSAGE_FIELDS.get(name, set())
-            if extra:
-                allowed = ", ".join(sorted(MESSAGE_FIELDS.get(name, set()))) or "none"
-                raise ValueError(
-                    f"messages.{name} uses unknown placeholder(s) {sorted(extra)}; "
-                    f"allowed: {allowed}"
-                )
+        _check_placeholders(self)
         missing = set(Rejection) - set(self.number_rejected)
         if missing:
             raise ValueError(
@@ -306,20 +380,33 @@ class Config(Frozen):
     departments: dict[str, Department]
     queue: Queue
     voicemail: Voicemail
+    agents: Agents
+    callbacks_work: CallbacksWork
     events: Events
     callbacks: Callbacks
     messages: Messages
 
     @model_validator(mode="after")
     def _departments_exist(self) -> Config:
-        wanted = {o.department for o in self.menu.options if o.department}
-        wanted.add(self.menu.fallback_department)
-        missing = sorted(wanted - set(self.departments))
-        if missing:
-            raise ValueError(f"menu names department(s) not under departments: {missing}")
-        queues = [d.queue for d in self.departments.values()]
-        if len(set(queues)) != len(queues):
-            raise ValueError("each department needs its own queue name")
+        # The error is raised at the top level, so name the key path in the message itself.
+        known = ", ".join(sorted(self.departments))
+        wanted = [
+            (f"menu.options.{i}.department", o.department)
+            for i, o in enumerate(self.menu.options)
+            if o.department
+        ]
+        wanted.append(("menu.fallback_department", self.menu.fallback_department))
+        for path, dept in wanted:
+            if dept not in self.departments:
+                raise ValueError(f"{path}: {dept!r} is not under departments (known: {known})")
+        seen: dict[str, str] = {}
+        for dept_id, department in self.departments.items():
+            if department.queue in seen:
+                raise ValueError(
+                    f"departments.{dept_id}.queue: {department.queue!r} is already the queue of "
+                    f"departments.{seen[department.queue]}; each department needs its own queue"
+                )
+            seen[department.queue] = dept_id
         return self
 
     def department(self, dept_id: str) -> Department:
@@ -333,7 +420,12 @@ class Config(Frozen):
 def _describe(error: dict) -> str:
     path = ".".join(str(p) for p in error["loc"]) or "(top level)"
     value = error.get("input")
-    shown = repr(value) if not isinstance(value, dict) else "a mapping"
+    if isinstance(value, dict):
+        shown = "a mapping"
+    elif isinstance(value, list):
+        shown = f"a list of {len(value)}"  # a whole menu repeated back helps no one
+    else:
+        shown = repr(value)
     return f"{path}: {error['msg']} (got {shown})"
 
 

@@ -118,6 +118,10 @@ def leave_reason(queue_result: str | None) -> LeaveReason:
     return {
         "bridged": LeaveReason.ANSWERED,
         "bridging-in-process": LeaveReason.ANSWERED,
+        # Taken out by the council: an agent's REST dequeue (Members update) or a transfer
+        # after answering. Deliberate, not a fault: counting them as errors skews the figures.
+        "redirected": LeaveReason.ANSWERED,
+        "redirected-from-bridged": LeaveReason.ANSWERED,
         "leave": LeaveReason.TIMED_OUT,
         "hangup": LeaveReason.HUNG_UP,
         "queue-full": LeaveReason.QUEUE_FULL,

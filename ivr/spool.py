@@ -1,7 +1,8 @@
 """A local, durable spool for what could not be written to Redis, replayed when it is back.
 
 A voicemail whose callback task could not be stored is never lost: it is written here
-(atomically, fsync'd) and replayed, idempotently, once Redis answers again.
+(atomically, fsync'd) and replayed, idempotently, once Redis answers again. An item whose
+replay fails for any other reason is renamed ``*.json.failed`` and left for a person to check.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Any], None]
+FAILED_SUFFIX = ".failed"  # an item whose replay raised: kept for a person, never retried
 
 
 class Spool:
@@ -72,6 +74,15 @@ class Spool:
                 handler(item["payload"])
             except RedisError:
                 return done
+            except Exception:  # noqa: BLE001 - one bad item must not block the rest (or a call)
+                log.exception(
+                    "spool file %s could not be replayed; kept as %s%s",
+                    path.name,
+                    path.name,
+                    FAILED_SUFFIX,
+                )
+                path.replace(path.with_name(path.name + FAILED_SUFFIX))
+                continue
             path.unlink(missing_ok=True)
             done += 1
         if done:

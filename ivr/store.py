@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 CALL = "ivr:call:{sid}"  # hash: one call's facts (expires after the call)
 QUEUE = "ivr:queue:{dept}"  # zset: call SID -> time entered, our record of who waits
 ANSWERS = "ivr:answers:{dept}"  # list: recent answer times, newest first (wait estimates)
+CALLER = "ivr:caller:{number}"       # zset: call SID -> time, a number's recent calls
 ANSWER_SAMPLE = 50
 
 
@@ -45,6 +46,26 @@ def queue_key(dept: str) -> str:
 
 def answers_key(dept: str) -> str:
     return ANSWERS.format(dept=dept)
+
+
+def caller_key(number: str) -> str:
+    return CALLER.format(number=number)
+
+
+def note_caller(batch: Batch, number: str, keep_days: int) -> None:
+    """Remember this call against the caller's number (for the agent's whisper)."""
+    key = caller_key(number)
+    now = batch.now
+    batch.op(lambda p: p.zadd(key, {batch.call_sid: now}))
+    batch.op(lambda p: p.zremrangebyscore(key, "-inf", now - keep_days * 86400))
+    batch.op(lambda p: p.expire(key, keep_days * 86400))
+
+
+def note_answer(batch: Batch, dept: str, now: float) -> None:
+    """An answered call, for the wait estimate (recent answer rate)."""
+    key = answers_key(dept)
+    batch.op(lambda p: p.lpush(key, f"{now:.3f}"))
+    batch.op(lambda p: p.ltrim(key, 0, ANSWER_SAMPLE - 1))
 
 
 class Batch:
@@ -144,13 +165,15 @@ return 1
 """
 
 
-def leave_queue(batch: Batch, dept: str, reason: str, waited: int, event: Event) -> None:
+def leave_queue(batch: Batch, dept: str, reason: str, waited: int, event: Event,
+                **details: Any) -> None:
     """Record once (atomically) that a caller left a queue, and why; repeats are ignored.
 
     Twilio reports a hang-up twice (the Enqueue action and the status callback): only the
     first report counts, so reports never double-count abandoned calls.
     """
-    ev = events.fields(event, batch.call_sid, batch.now, dept, reason=reason, wait=waited)
+    ev = events.fields(event, batch.call_sid, batch.now, dept, reason=reason, wait=waited,
+                       **details)
     flat = [x for kv in ev.items() for x in kv]
     min_ms = max(int((batch.now - batch.retention_days * 86400) * 1000), 0)
     batch.spool_if_lost(ev)

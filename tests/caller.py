@@ -55,8 +55,14 @@ def sign(url: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:
 
 
 class Caller:
-    def __init__(self, client, from_: str = "+447911123456", to: str = COUNCIL_NUMBER,
-                 call_sid: str | None = None, token: str = AUTH_TOKEN) -> None:
+    def __init__(
+        self,
+        client,
+        from_: str = "+447911123456",
+        to: str = COUNCIL_NUMBER,
+        call_sid: str | None = None,
+        token: str = AUTH_TOKEN,
+    ) -> None:
         self.client = client
         self.from_ = from_
         self.to = to
@@ -69,10 +75,19 @@ class Caller:
     def standard(self) -> dict[str, str]:
         """Parameters Twilio sends on every voice request."""
         return {
-            "CallSid": self.sid, "AccountSid": ACCOUNT_SID, "From": self.from_, "To": self.to,
-            "Caller": self.from_, "Called": self.to, "CallStatus": "in-progress",
-            "ApiVersion": "2010-04-01", "Direction": "inbound", "FromCountry": "GB",
-            "ToCountry": "GB", "FromCity": "", "ToCity": "COLCHESTER",
+            "CallSid": self.sid,
+            "AccountSid": ACCOUNT_SID,
+            "From": self.from_,
+            "To": self.to,
+            "Caller": self.from_,
+            "Called": self.to,
+            "CallStatus": "in-progress",
+            "ApiVersion": "2010-04-01",
+            "Direction": "inbound",
+            "FromCountry": "GB",
+            "ToCountry": "GB",
+            "FromCity": "",
+            "ToCity": "COLCHESTER",
         }
 
     def post(self, url: str, context: str = "call", status: int = 200, **params: str) -> Doc:
@@ -81,8 +96,9 @@ class Caller:
         form = self.standard() | {k: str(v) for k, v in params.items() if v is not None}
         parts = urlsplit(absolute)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        response = self.client.post(path, data=form,
-                                    headers={"X-Twilio-Signature": sign(absolute, form, self.token)})
+        response = self.client.post(
+            path, data=form, headers={"X-Twilio-Signature": sign(absolute, form, self.token)}
+        )
         assert response.status_code == status, response.get_data(as_text=True)
         assert response.mimetype == "text/xml", response.mimetype
         xml = response.get_data(as_text=True)
@@ -131,58 +147,100 @@ class Caller:
     def hold(self, queue_time: int, position: int = 1, size: int = 1) -> Doc:
         """Twilio fetching the waitUrl while the caller waits."""
         enqueue = self.enqueue()
-        return self.post(enqueue.get("waitUrl"), context="wait", QueuePosition=position,
-                         QueueTime=queue_time, QueueSid="QU" + "1" * 32,
-                         AvgQueueTime=queue_time, CurrentQueueSize=size, MaxQueueSize=100)
+        return self.post(
+            enqueue.get("waitUrl"),
+            context="wait",
+            QueuePosition=position,
+            QueueTime=queue_time,
+            QueueSid="QU" + "1" * 32,
+            AvgQueueTime=queue_time,
+            CurrentQueueSize=size,
+            MaxQueueSize=100,
+        )
 
     def leave_queue(self, result: str, queue_time: int) -> Doc:
         """The <Enqueue action> request, when the caller leaves the queue."""
         enqueue = self.enqueue()
-        return self.post(enqueue.get("action"), QueueResult=result, QueueTime=queue_time,
-                         QueueSid="QU" + "1" * 32)
+        return self.post(
+            enqueue.get("action"),
+            QueueResult=result,
+            QueueTime=queue_time,
+            QueueSid="QU" + "1" * 32,
+        )
 
     def dial_result(self, status: str, duration: int = 0) -> Doc:
         dial = self.doc.first("Dial")
-        return self.post(dial.get("action"), DialCallStatus=status,
-                         DialCallSid="CA" + uuid.uuid4().hex, DialCallDuration=duration,
-                         DialBridged="true" if status == "completed" else "false")
+        return self.post(
+            dial.get("action"),
+            DialCallStatus=status,
+            DialCallSid="CA" + uuid.uuid4().hex,
+            DialCallDuration=duration,
+            DialBridged="true" if status == "completed" else "false",
+        )
 
-    def record(self, duration: int = 12, digits: str = "#", recording_sid: str | None = None,
-               with_sid: bool = False) -> tuple[Doc, str, str]:
+    def record(
+        self,
+        duration: int = 12,
+        digits: str = "#",
+        recording_sid: str | None = None,
+        with_sid: bool = False,
+    ) -> tuple[Doc, str, str]:
         """Leave a message: the <Record> action. Returns (doc, recording sid, status URL)."""
         record = self.doc.first("Record")
         rec_sid = recording_sid or "RE" + uuid.uuid4().hex
         url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{rec_sid}"
         status_url = record.get("recordingStatusCallback")
         extra = {"RecordingSid": rec_sid} if with_sid else {}
-        doc = self.post(record.get("action"), RecordingUrl=url, RecordingDuration=duration,
-                        Digits=digits, **extra)
+        doc = self.post(
+            record.get("action"),
+            RecordingUrl=url,
+            RecordingDuration=duration,
+            Digits=digits,
+            **extra,
+        )
         return doc, rec_sid, status_url
 
-    def recording_ready(self, status_url: str, recording_sid: str, duration: int = 12,
-                        status: str = "completed") -> Doc:
+    def recording_ready(
+        self, status_url: str, recording_sid: str, duration: int = 12, status: str = "completed"
+    ) -> Doc:
         """Twilio's recordingStatusCallback (may come more than once)."""
         url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{recording_sid}"
-        params = {"AccountSid": ACCOUNT_SID, "CallSid": self.sid, "RecordingSid": recording_sid,
-                  "RecordingUrl": url, "RecordingStatus": status,
-                  "RecordingDuration": str(duration), "RecordingChannels": "1",
-                  "RecordingSource": "RecordVerb"}
+        params = {
+            "AccountSid": ACCOUNT_SID,
+            "CallSid": self.sid,
+            "RecordingSid": recording_sid,
+            "RecordingUrl": url,
+            "RecordingStatus": status,
+            "RecordingDuration": str(duration),
+            "RecordingChannels": "1",
+            "RecordingSource": "RecordVerb",
+        }
         return self._callback(status_url, params)
 
     def hang_up(self, duration: int = 60, status: str = "completed") -> Doc:
         """The status callback at the end of the call."""
-        params = self.standard() | {"CallStatus": status, "CallDuration": str(duration),
-                                    "CallbackSource": "call-progress-events",
-                                    "SequenceNumber": "0", "Timestamp": "Fri, 27 Nov 2026 10:00:00 +0000"}
+        params = self.standard() | {
+            "CallStatus": status,
+            "CallDuration": str(duration),
+            "CallbackSource": "call-progress-events",
+            "SequenceNumber": "0",
+            "Timestamp": "Fri, 27 Nov 2026 10:00:00 +0000",
+        }
         return self._callback(BASE + "/voice/status", params)
 
     def _callback(self, url: str, params: dict[str, str]) -> Doc:
         parts = urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        response = self.client.post(path, data=params,
-                                    headers={"X-Twilio-Signature": sign(url, params, self.token)})
+        response = self.client.post(
+            path, data=params, headers={"X-Twilio-Signature": sign(url, params, self.token)}
+        )
         assert response.status_code == 200, response.get_data(as_text=True)
         xml = response.get_data(as_text=True)
         doc = Doc(url, xml, validate(xml, "status"))
         self.history.append(doc)
         return doc
+
+
+def written_keys(redis_client) -> int:
+    """Keys in the test database other than the fixture's on-duty advisor sets."""
+    return sum(1 for k in redis_client.scan_iter() if not k.endswith(b":signed_in"))

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from caller import ACCOUNT_SID, AUTH_TOKEN, Caller  # noqa: E402
 
-from ivr import create_app, twilio_rest  # noqa: E402
+from ivr import agents, create_app, twilio_rest  # noqa: E402
 from ivr.config import load_config  # noqa: E402
 from ivr.sim.rest import TwilioRestStandIn  # noqa: E402
 
@@ -57,8 +57,13 @@ def make_app(config, spool_dir, redis_client):
             "IVR_SPOOL_DIR": str(spool_dir),
             "IVR_INSECURE_SKIP_SIGNATURE": False,
         }
+        staffed = settings.pop("staffed", True)
         settings.update(overrides)
+        staffed = settings.pop("staffed", staffed)
         app = create_app(settings)
+        if staffed:  # an advisor on duty in every department, unless a test says otherwise
+            for dept in settings["config"].departments:
+                redis_client.sadd(agents.ON_DUTY.format(dept=dept), "duty")
         app.testing = True
         return app
 

@@ -18,11 +18,12 @@ from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.common import Turn, arg_int, external, form_int
+from ivr import events
 from ivr.calendar import callback_window
 from ivr.events import Event
 from ivr.phone import check_caller_id, check_keyed_number, mask, spoken_digits
 from ivr.twiml import empty, render
-from voicemail.tasks import Voicemail, save_voicemail
+from voicemail.tasks import Saved, Voicemail, save_voicemail
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voicemail", __name__)
@@ -42,22 +43,32 @@ def _number_arg(turn: Turn) -> str:
     return check.e164 or ""
 
 
+def relay_arg(turn: Turn) -> int | None:
+    """``relay=1`` for our recording URLs: Twilio's recording callback carries no ``From``."""
+    return 1 if turn.call.relay else None
+
+
+def _relay(turn: Turn) -> bool:
+    return turn.call.relay or request.args.get("relay") == "1"
+
+
 def add_record(turn: Turn, response: VoiceResponse, dept: str, number: str) -> None:
     """The promise, the beep, and a <Record> whose results reach us twice (action + callback)."""
     vm = turn.config.voicemail
+    params = {"dept": dept, "number": number, "relay": relay_arg(turn)}
     turn.say(response, turn.messages.voicemail_intro.format(day=turn.callback_day_spoken()))
     response.record(
-        action=url_for("voicemail.recorded", dept=dept, number=number),
+        action=url_for("voicemail.recorded", **params),
         method="POST",
         max_length=vm.max_length,
         finish_on_key=vm.finish_on_key,
         timeout=vm.silence_timeout,
         play_beep=True,
-        recording_status_callback=external("voicemail.recording_status", dept=dept, number=number),
+        recording_status_callback=external("voicemail.recording_status", **params),
         recording_status_callback_event="completed absent",
     )
     # Reached only if Twilio skips the action (e.g. an empty recording): still a callback.
-    response.redirect(url_for("voicemail.recorded", dept=dept, number=number), method="POST")
+    response.redirect(url_for("voicemail.recorded", **params), method="POST")
 
 
 def add_number_prompt(turn: Turn, response: VoiceResponse, dept: str, tries: int) -> None:
@@ -147,6 +158,10 @@ def _voicemail_from_request(turn: Turn, source: str) -> Voicemail:
         found = _RECORDING_SID.search(url)
         sid = found.group(1) if found else ""
     status = values.get("RecordingStatus") or ("completed" if url else "none")
+    if status == "absent" or not url:
+        # No message was kept: the "absent" callback and the <Redirect> after <Record> (Twilio
+        # skips the action) report the same non-recording, so they share one stand-in id.
+        sid = ""
     return Voicemail(
         call_sid=turn.call.sid,
         recording_id=sid or f"{turn.call.sid}-no-recording",
@@ -154,7 +169,7 @@ def _voicemail_from_request(turn: Turn, source: str) -> Voicemail:
         duration=form_int("RecordingDuration", 0),
         recording_status=status,
         number=_number_arg(turn),
-        relay=turn.call.relay,
+        relay=_relay(turn),
         department=_dept(turn),
         left_at=turn.now.timestamp(),
         source=source,
@@ -166,9 +181,10 @@ def store_voicemail(turn: Turn, vm: Voicemail) -> None:
     ivr = turn.ivr
     try:
         saved = save_voicemail(ivr.redis, ivr.callbacks, vm, callback_window(turn.now, ivr.hours))
-    except RedisError as exc:
-        log.warning(
-            "voicemail for call %s from %s spooled (redis unavailable: %s)",
+    except Exception as exc:  # noqa: BLE001 - whatever failed, the voicemail must not be lost
+        log_call = log.warning if isinstance(exc, RedisError) else log.exception
+        log_call(
+            "voicemail for call %s from %s spooled (not stored: %s)",
             vm.call_sid,
             mask(vm.number or turn.call.from_),
             exc,
@@ -178,27 +194,43 @@ def store_voicemail(turn: Turn, vm: Voicemail) -> None:
     if saved.outcome == "duplicate":
         return
     batch = turn.batch()
-    batch.event(
-        Event.VOICEMAIL,
-        vm.department,
-        recording=vm.recording_id,
-        duration=vm.duration,
-        status=vm.recording_status,
-        task=saved.task_id,
-        source=vm.source,
-    )
-    kind = Event.CALLBACK_CREATED if saved.outcome == "created" else Event.CALLBACK_MERGED
-    batch.event(kind, vm.department, task=saved.task_id, relay=vm.relay, has_number=bool(vm.number))
+    for kind, details in _events(vm, saved):
+        batch.event(kind, vm.department, **details)
     batch.commit("voicemail events")
 
 
+def _events(vm: Voicemail, saved: Saved) -> list[tuple[Event, dict]]:
+    """What a newly stored voicemail adds to the event stream."""
+    kind = Event.CALLBACK_CREATED if saved.outcome == "created" else Event.CALLBACK_MERGED
+    return [
+        (
+            Event.VOICEMAIL,
+            {
+                "recording": vm.recording_id,
+                "duration": vm.duration,
+                "status": vm.recording_status,
+                "task": saved.task_id,
+                "source": vm.source,
+            },
+        ),
+        (kind, {"task": saved.task_id, "relay": vm.relay, "has_number": bool(vm.number)}),
+    ]
+
+
 def replay_voicemail(ivr) -> Callable[[dict], None]:
-    """Spool handler: store a spooled voicemail with the time it was really left."""
+    """Spool handler: store a spooled voicemail (and its events) with the time it was left."""
 
     def handler(payload: dict) -> None:
         vm = Voicemail(**payload)
         left = datetime.fromtimestamp(vm.left_at, UTC)
-        save_voicemail(ivr.redis, ivr.callbacks, vm, callback_window(left, ivr.hours))
+        saved = save_voicemail(ivr.redis, ivr.callbacks, vm, callback_window(left, ivr.hours))
+        if saved.outcome == "duplicate":
+            return
+        pipe = ivr.redis.pipeline(transaction=False)
+        for kind, details in _events(vm, saved):
+            ev = events.fields(kind, vm.call_sid, vm.left_at, vm.department, **details)
+            events.add(pipe, ev, ivr.config.events.retention_days)
+        pipe.execute()
 
     return handler
 

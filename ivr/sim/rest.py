@@ -8,6 +8,7 @@ was sent, so tests and simulations can see the SMS and calls the app asked for.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ class TwilioRestStandIn(HttpClient):
     fail_next: int = 0
 
     def __post_init__(self) -> None:
-        super().__init__()
+        super().__init__(logger=logging.getLogger(__name__), is_async=False)
 
     def request(self, method, url, params=None, data=None, headers=None, auth=None,
                 timeout=None, allow_redirects=False):

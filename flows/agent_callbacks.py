@@ -1,0 +1,215 @@
+"""Working callbacks by phone: hear the next due voicemail, call the resident, log the outcome.
+
+The resident hears, when they answer, that the council is returning their call and that calls
+may be recorded (the ``<Number url>`` document). A callback is done only when answered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from flask import Blueprint, request, url_for
+from rq import Retry
+from twilio.twiml.voice_response import VoiceResponse
+
+from flows.agent_calls import _wrap_up_prompt
+from flows.agent_line import add_agent_menu, agent_departments, current_agent, not_signed_in
+from flows.common import Turn, external
+from ivr import agents, twilio_rest
+from ivr.agents import Agent, State
+from ivr.calendar import spoken_day, spoken_time
+from ivr.events import Event
+from ivr.messaging import SEND_SMS
+from ivr.phone import is_uk_mobile, national_format, relay_dial_string
+from ivr.twiml import render
+from voicemail import callbacks
+from voicemail.tasks import load_task
+
+log = logging.getLogger(__name__)
+bp = Blueprint("agent_callbacks", __name__)
+
+CALL_NOW, SKIP = "1", "2"
+
+
+def spoken_when(turn: Turn, ts: float) -> str:
+    local = datetime.fromtimestamp(ts, UTC).astimezone(turn.ivr.hours.tz)
+    today = turn.now.astimezone(turn.ivr.hours.tz).date()
+    return f"{spoken_day(local.date(), today)} at {spoken_time(local.time())}"
+
+
+def dial_string(turn: Turn, task: dict[str, str]) -> str:
+    """Relay UK callers are called back through the text relay prefix."""
+    if task.get("relay") == "1":
+        return relay_dial_string(task["number"], turn.config.relay.callback_prefix)
+    return task["number"]
+
+
+def add_callback_dial(turn: Turn, response: VoiceResponse, agent: Agent,
+                      task: dict[str, str]) -> None:
+    """Ring the resident from the council's number, recorded, announced on their answer."""
+    r = turn.ivr.redis
+    agents.set_state(r, agent, State.ON_CALL, turn.now.timestamp(), call_sid=turn.call.sid,
+                     reason=f"callback {task['id']}")
+    dial = response.dial(
+        action=url_for("agent_callbacks.result", task=task["id"]), method="POST",
+        caller_id=turn.config.council.main_number, record=turn.config.recording.advisor_leg,
+        timeout=turn.config.lines.transfer_timeout,
+    )
+    dial.number(dial_string(turn, task), url=url_for("agent_callbacks.announce"), method="POST")
+
+
+def add_task_summary(turn: Turn, target, task: dict[str, str]) -> None:
+    m = turn.messages.agent
+    number = national_format(task["number"]) if task.get("number") else ""
+    turn.say(target, m.callback_intro.format(
+        department=turn.config.department(task.get("department", "")).name,
+        when=spoken_when(turn, float(task.get("created_at", 0))),
+        number=number or turn.messages.agent.withheld_number))
+    if not number:
+        turn.say(target, m.callback_no_number)
+
+
+@bp.post("/agent/callback/next")
+def next_callback():
+    """The next due callback (overdue first) for the agent's departments."""
+    turn = Turn.begin()
+    agent = current_agent(turn)
+    if agent is None:
+        return render(not_signed_in())
+    response = VoiceResponse()
+    depts = None if agent.supervisor and not agent.departments else agent_departments(turn, agent)
+    task_id = callbacks.next_due(turn.ivr.redis, depts, turn.now.timestamp(), agent.id)
+    if task_id is None:
+        turn.say(response, turn.messages.agent.no_callbacks)
+        add_agent_menu(turn, response, agent, status=False)
+        return render(response)
+    task = load_task(turn.ivr.redis, task_id)
+    add_task_summary(turn, response, task)
+    turn.say(response, turn.messages.agent.callback_message)
+    for rec in json.loads(task.get("recordings", "[]")):
+        if rec.get("url"):
+            response.play(rec["url"] + ".mp3")
+    action = url_for("agent_callbacks.choice", task=task_id)
+    gather = turn.speaker.gather(response, action)
+    turn.say(gather, turn.messages.agent.callback_choice)
+    response.redirect(action, method="POST")
+    return render(response)
+
+
+@bp.post("/agent/callback/choice")
+def choice():
+    """Gather action: 1 calls the resident now; 2 (or no number to call) skips."""
+    turn = Turn.begin()
+    agent = current_agent(turn)
+    if agent is None:
+        return render(not_signed_in())
+    task = load_task(turn.ivr.redis, request.args.get("task", ""))
+    digits = (request.values.get("Digits") or "").strip()
+    response = VoiceResponse()
+    if task and digits == CALL_NOW and task.get("number") and task.get("status") == "open":
+        add_callback_dial(turn, response, agent, task)
+        return render(response)
+    if task:
+        callbacks.release_claim(turn.ivr.redis, task["id"])
+    add_agent_menu(turn, response, agent)
+    return render(response)
+
+
+@bp.post("/agent/callback/announce")
+def announce():
+    """<Number url> on the resident's leg, once they answer: who is calling, and recording."""
+    turn = Turn.begin()
+    response = VoiceResponse()
+    turn.say(response, turn.messages.callback_announce)
+    return render(response)
+
+
+def unreachable_sms(turn: Turn, task: dict[str, str], attempts: int) -> None:
+    """Tell a mobile caller we tried, and how to reach us online (an RQ job sends it)."""
+    number = task.get("number", "")
+    if not is_uk_mobile(number) or task.get("relay") == "1":
+        return
+    dept = turn.config.department(task.get("department", ""))
+    body = turn.messages.callback_unreachable_sms.format(
+        attempts=attempts, link=dept.link,
+        number=national_format(turn.config.council.main_number))
+    turn.ivr.messages.enqueue(SEND_SMS, number, body, turn.config.council.sms_from,
+                              retry=Retry(max=3, interval=[30, 120, 600]),
+                              description=f"unreachable callback {task['id']}")
+
+
+@bp.post("/agent/callback/result")
+def result():
+    """Dial action: log the attempt; answered closes the task, else retry later or close."""
+    turn = Turn.begin()
+    agent = current_agent(turn)
+    if agent is None:
+        return render(not_signed_in())
+    task_id = request.args.get("task", "")
+    outcome = callbacks.outcome_from_dial(request.values.get("DialCallStatus"))
+    cfg = turn.config.callbacks_work
+    r = turn.ivr.redis
+    now = turn.now.timestamp()
+    status, count = callbacks.record_attempt(
+        r, task_id, agent_id=agent.id, outcome=outcome, now=now, retry_gap=cfg.retry_gap,
+        max_attempts=cfg.max_attempts, call_sid=request.values.get("DialCallSid", ""))
+    task = load_task(r, task_id)
+    dept = task.get("department")
+    batch = turn.batch().event(Event.CALLBACK_ATTEMPT, dept, task=task_id, agent=agent.id,
+                               outcome=str(outcome), attempt=count)
+    m = turn.messages.agent
+    response = VoiceResponse()
+    if status == "done":
+        batch.event(Event.CALLBACK_DONE, dept, task=task_id, agent=agent.id, attempts=count)
+        batch.commit("callback answered")
+        agents.set_state(r, agent, State.WRAP_UP, now, call_sid=turn.call.sid,
+                         reason="callback ended")
+        turn.say(response, m.callback_answered)
+        _wrap_up_prompt(turn, response, request.values.get("DialCallSid", ""))
+        return render(response)
+    if status == "unreachable":
+        batch.event(Event.CALLBACK_UNREACHABLE, dept, task=task_id, attempts=count)
+        batch.commit("callback unreachable")
+        unreachable_sms(turn, task, count)
+        turn.say(response, m.callback_unreachable)
+    else:
+        batch.commit("callback attempt")
+        turn.say(response, m.callback_not_answered.format(attempts=count,
+                                                          max_attempts=cfg.max_attempts))
+    agents.set_state(r, agent, State.AVAILABLE, now, call_sid=turn.call.sid,
+                     reason="callback not answered")
+    add_agent_menu(turn, response, agents.get(r, agent.id) or agent)
+    return render(response)
+
+
+@bp.post("/agent/callback/bridge")
+def bridge():
+    """Click-to-call from the console: the agent's phone answered; now ring the resident."""
+    turn = Turn.begin()
+    r = turn.ivr.redis
+    agent = agents.get(r, request.args.get("agent", ""))
+    task = load_task(r, request.args.get("task", ""))
+    response = VoiceResponse()
+    if agent is None or not task or task.get("status") != "open" or not task.get("number"):
+        turn.say(response, turn.messages.agent.no_callbacks)
+        response.hangup()
+        return render(response)
+    agents.link_call(r, turn.call.sid, agent.id)
+    add_task_summary(turn, response, task)
+    add_callback_dial(turn, response, agent, task)
+    return render(response)
+
+
+def start_click_to_call(agent: Agent, task_id: str, caller_id: str) -> str:
+    """REST: ring the agent's phone first; when they answer, the bridge document dials out.
+
+    Called from a console request (needs its request context for the callback URLs).
+    """
+    call = twilio_rest.client().calls.create(
+        to=agent.phone, from_=caller_id, method="POST",
+        url=external("agent_callbacks.bridge", task=task_id, agent=agent.id),
+        status_callback=external("agent_line.status"),
+    )
+    return call.sid

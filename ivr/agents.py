@@ -1,0 +1,194 @@
+"""Advisors: who they are, which departments they serve, and the state they are in.
+
+Agents live in Redis (managed with ``ivr agents ...``, no code changes); secrets are kept only
+as scrypt hashes. Every state change is an event, so reports can measure occupancy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import redis
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ivr import events
+from ivr.events import Event
+
+AGENT = "ivr:agent:{id}"
+AGENTS = "ivr:agents"               # set of agent ids
+BY_PHONE = "ivr:agent:phone:{phone}"  # -> agent id
+ON_DUTY = "ivr:dept:{dept}:signed_in"  # set of signed-in agent ids serving the department
+AGENT_CALL = "ivr:agentcall:{sid}"    # the agent line call leg -> agent id
+SEQ = "ivr:agent:seq"
+FIRST_ID = 1000                     # agent numbers are 4 digits, keyed on the agent line
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+
+
+class State(StrEnum):
+    SIGNED_OUT = "signed_out"
+    AVAILABLE = "available"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    ON_BREAK = "on_break"
+
+
+SIGNED_IN = frozenset({State.AVAILABLE, State.ON_CALL, State.WRAP_UP, State.ON_BREAK})
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str
+    name: str
+    departments: tuple[str, ...]
+    phone: str
+    role: Role
+    state: State
+    state_since: float
+    call_sid: str = ""
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name.split() else self.name
+
+    @property
+    def supervisor(self) -> bool:
+        return self.role is Role.SUPERVISOR
+
+    def serves(self, department: str) -> bool:
+        return self.supervisor and not self.departments or department in self.departments
+
+
+def _decode(raw: dict) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _from_hash(h: dict[str, str]) -> Agent:
+    return Agent(
+        id=h["id"], name=h["name"],
+        departments=tuple(d for d in h.get("departments", "").split(",") if d),
+        phone=h.get("phone", ""), role=Role(h.get("role", "agent")),
+        state=State(h.get("state", State.SIGNED_OUT)),
+        state_since=float(h.get("state_since", 0) or 0), call_sid=h.get("call_sid", ""),
+    )
+
+
+class AgentError(ValueError):
+    """A request about agents that cannot be done (unknown agent, number already used)."""
+
+
+def add(r: redis.Redis, *, name: str, departments: Iterable[str], phone: str, role: Role,
+        now: float) -> Agent:
+    """Create an agent, signed out; returns it with its new 4-digit agent number."""
+    if phone and r.exists(BY_PHONE.format(phone=phone)):
+        raise AgentError(f"the phone {phone} already belongs to another agent")
+    agent_id = str(FIRST_ID + int(r.incr(SEQ)))
+    mapping = {"id": agent_id, "name": name.strip(), "departments": ",".join(departments),
+               "phone": phone, "role": str(role), "state": str(State.SIGNED_OUT),
+               "state_since": f"{now:.3f}"}
+    pipe = r.pipeline()
+    pipe.hset(AGENT.format(id=agent_id), mapping=mapping)
+    pipe.sadd(AGENTS, agent_id)
+    if phone:
+        pipe.set(BY_PHONE.format(phone=phone), agent_id)
+    pipe.execute()
+    return _from_hash(mapping)
+
+
+def get(r: redis.Redis, agent_id: str) -> Agent | None:
+    h = _decode(r.hgetall(AGENT.format(id=agent_id)))
+    return _from_hash(h) if h else None
+
+
+def by_phone(r: redis.Redis, phone: str) -> Agent | None:
+    agent_id = r.get(BY_PHONE.format(phone=phone)) if phone else None
+    return get(r, agent_id.decode()) if agent_id else None
+
+
+def all_agents(r: redis.Redis) -> list[Agent]:
+    """Every agent, by agent number (one round trip for the ids, one for the hashes)."""
+    ids = sorted(x.decode() for x in r.smembers(AGENTS))
+    pipe = r.pipeline(transaction=False)
+    for agent_id in ids:
+        pipe.hgetall(AGENT.format(id=agent_id))
+    return [_from_hash(_decode(h)) for h in pipe.execute() if h]
+
+
+def remove(r: redis.Redis, agent_id: str) -> None:
+    agent = get(r, agent_id)
+    if agent is None:
+        raise AgentError(f"no agent {agent_id}")
+    pipe = r.pipeline()
+    pipe.delete(AGENT.format(id=agent_id))
+    pipe.srem(AGENTS, agent_id)
+    for dept in agent.departments:
+        pipe.srem(ON_DUTY.format(dept=dept), agent_id)
+    if agent.phone:
+        pipe.delete(BY_PHONE.format(phone=agent.phone))
+    pipe.execute()
+
+
+def set_secret(r: redis.Redis, agent_id: str, field: str, secret: str) -> None:
+    """Store a password or PIN as a salted scrypt hash; the secret itself is never kept."""
+    if field not in ("password_hash", "pin_hash"):
+        raise ValueError(field)
+    if not r.exists(AGENT.format(id=agent_id)):
+        raise AgentError(f"no agent {agent_id}")
+    r.hset(AGENT.format(id=agent_id), field, generate_password_hash(secret, method="scrypt"))
+
+
+def check_secret(r: redis.Redis, agent_id: str, field: str, secret: str) -> bool:
+    stored = r.hget(AGENT.format(id=agent_id), field) if agent_id.isdigit() else None
+    return bool(stored) and bool(secret) and check_password_hash(stored.decode(), secret)
+
+
+def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: str = "",
+              reason: str = "") -> None:
+    """Move an agent to ``state`` and record the change as an AGENTSTATE event."""
+    r_or_pipe.hset(AGENT.format(id=agent.id), mapping={
+        "state": str(state), "state_since": f"{now:.3f}", "call_sid": call_sid})
+    for dept in agent.departments:
+        key = ON_DUTY.format(dept=dept)
+        if state in SIGNED_IN:
+            r_or_pipe.sadd(key, agent.id)
+        else:
+            r_or_pipe.srem(key, agent.id)
+    r_or_pipe.xadd(events.STREAM, events.fields(
+        Event.AGENT_STATE, call_sid, now, None, agent=agent.id, state=str(state),
+        previous=str(agent.state), seconds_in_previous=round(now - agent.state_since, 1),
+        reason=reason))
+
+
+def anyone_on_duty(r: redis.Redis, department: str) -> bool:
+    """Is any agent serving ``department`` signed in? (one round trip)"""
+    return bool(r.scard(ON_DUTY.format(dept=department)))
+
+
+def link_call(r_or_pipe, call_sid: str, agent_id: str) -> None:
+    """Remember which agent is on this agent-line call (for the rest of the call)."""
+    r_or_pipe.set(AGENT_CALL.format(sid=call_sid), agent_id, ex=16 * 3600)
+
+
+def for_call(r: redis.Redis, call_sid: str) -> Agent | None:
+    agent_id = r.get(AGENT_CALL.format(sid=call_sid)) if call_sid else None
+    return get(r, agent_id.decode()) if agent_id else None
+
+
+def signed_in_departments(agents: Iterable[Agent]) -> set[str]:
+    """Departments with at least one signed-in agent (pure)."""
+    out: set[str] = set()
+    for a in agents:
+        if a.state in SIGNED_IN:
+            out.update(a.departments)
+    return out
+
+
+def pick_queue(fronts: dict[str, float | None]) -> str | None:
+    """Among departments, the one whose front caller has waited longest (entered earliest)."""
+    waiting = {d: t for d, t in fronts.items() if t is not None}
+    return min(waiting, key=lambda d: (waiting[d], d)) if waiting else None
