@@ -11,9 +11,6 @@ from ivr.twiml import render
 
 bp = Blueprint("closed", __name__)
 
-PAYMENT_KEY = "1"
-VOICEMAIL_KEY = "2"
-
 
 def add_closed(turn: Turn, response: VoiceResponse, misses: int) -> None:
     """Hours, online services, then the choice: payment line or voicemail (the default)."""
@@ -34,9 +31,10 @@ def choice():
     digits = (request.values.get("Digits") or "").strip()
     response = VoiceResponse()
     misses = arg_int("miss")
-    if digits == PAYMENT_KEY:
+    keys = turn.config.keys
+    if digits == keys.closed_payment_line:
         response.redirect(url_for("payments.transfer"), method="POST")
-    elif digits in ("", VOICEMAIL_KEY) or misses + 1 >= turn.config.menu.max_misses:
+    elif digits in ("", keys.closed_voicemail) or misses + 1 >= turn.config.menu.max_misses:
         response.redirect(
             url_for("voicemail.start", dept=turn.config.menu.fallback_department), method="POST"
         )

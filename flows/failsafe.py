@@ -20,7 +20,10 @@ from ivr.twiml import empty, render
 log = logging.getLogger(__name__)
 bp = Blueprint("failsafe", __name__)
 
-CALLBACK_ENDPOINTS = {"status.status", "voicemail.recording_status"}
+CALLBACK_ENDPOINTS = {"status.status", "voicemail.recording_status", "agent_line.status"}
+# Documents run on one leg just before a bridge: empty TwiML lets the bridge go ahead.
+BRIDGE_ENDPOINTS = {"agent_calls.introduce", "agent_callbacks.announce"}
+AGENT_ENTRY_ENDPOINTS = {"agent_line.incoming", "agent_line.menu"}
 
 
 def add_safe_voicemail(turn: Turn, response: VoiceResponse, dept: str) -> None:
@@ -73,6 +76,18 @@ def _hold_on(turn: Turn) -> VoiceResponse:
     return response
 
 
+def _agent_rescue(turn: Turn, endpoint: str) -> VoiceResponse:
+    """An agent-line step failed: apologise and go back to the agent menu (or end, if the
+    menu itself is what failed, so an agent is never caught in a loop)."""
+    response = VoiceResponse()
+    turn.say(response, turn.messages.error_apology)
+    if endpoint in AGENT_ENTRY_ENDPOINTS:
+        response.hangup()
+    else:
+        response.redirect(url_for("agent_line.menu"), method="POST")
+    return response
+
+
 def handler_for(blueprint: str):
     """The error handler for one webhook blueprint."""
 
@@ -87,7 +102,7 @@ def handler_for(blueprint: str):
             mask(request.values.get("From")),
         )
         endpoint = request.endpoint or ""
-        if endpoint in CALLBACK_ENDPOINTS:
+        if endpoint in CALLBACK_ENDPOINTS or endpoint in BRIDGE_ENDPOINTS:
             return empty(), 200
         try:
             turn = Turn.begin()
@@ -99,6 +114,16 @@ def handler_for(blueprint: str):
                 log.exception("could not record the fail-safe event for call %s", sid)
             if endpoint == "queue.wait":
                 return render(_hold_on(turn))
+            if endpoint.startswith("agent_"):
+                return render(_agent_rescue(turn, endpoint))
+            if endpoint == "queue.left":
+                result = request.values.get("QueueResult", "")
+                if result in ("hangup", "bridged", "redirected", "redirected-from-bridged"):
+                    return empty()  # the caller is gone or another document drives the call
+                response = VoiceResponse()
+                turn.say(response, turn.messages.error_apology)
+                add_safe_voicemail(turn, response, turn.config.menu.fallback_department)
+                return render(response)
             if endpoint.startswith("voicemail."):
                 response = VoiceResponse()
                 turn.say(response, turn.messages.error_apology)

@@ -19,8 +19,6 @@ from ivr.twiml import render
 log = logging.getLogger(__name__)
 bp = Blueprint("online", __name__)
 
-SMS_KEY = "1"
-
 
 @bp.post("/voice/dept/<dept>")
 def department(dept: str):
@@ -53,7 +51,7 @@ def text_link(dept: str):
     response = VoiceResponse()
     batch = turn.batch()
     number = turn.call.callback_number(turn.config)
-    if (request.values.get("Digits") or "").strip() == SMS_KEY and number.mobile:
+    if (request.values.get("Digits") or "").strip() == turn.config.keys.text_link and number.mobile:
         body = turn.messages.sms_link.format(department=department.name, link=department.link)
         try:
             turn.ivr.messages.enqueue(

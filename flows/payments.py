@@ -15,8 +15,6 @@ from ivr.twiml import render
 bp = Blueprint("payments", __name__)
 
 CONNECTED = {"completed", "answered"}
-ADVISOR_KEY = "1"
-MENU_KEY = "2"
 
 
 @bp.post("/voice/payments")
@@ -69,7 +67,8 @@ def after_failure():
     """Gather action after a failed transfer: 2 the menu; 1, silence or anything else an advisor."""
     turn = Turn.begin()
     response = VoiceResponse()
-    if (request.values.get("Digits") or "").strip() == MENU_KEY and turn.is_open():
+    digits = (request.values.get("Digits") or "").strip()
+    if digits == turn.config.keys.failed_transfer_menu and turn.is_open():
         add_menu(turn, response, misses=0)
         return render(response)
     batch = turn.batch()

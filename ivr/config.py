@@ -132,6 +132,26 @@ class Relay(Frozen):
     callback_prefix: str = Field(pattern=r"^\d{3,6}$")
 
 
+Key = Annotated[str, Field(pattern=r"^[0-9*#]$")]
+
+
+class Keys(Frozen):
+    closed_payment_line: Key
+    closed_voicemail: Key
+    text_link: Key
+    failed_transfer_menu: Key
+    confirm_number: Key
+    reenter_number: Key
+
+    @model_validator(mode="after")
+    def _distinct_pairs(self) -> Keys:
+        for a, b in (("closed_payment_line", "closed_voicemail"),
+                     ("confirm_number", "reenter_number")):
+            if getattr(self, a) == getattr(self, b):
+                raise ValueError(f"keys.{a} and keys.{b} must differ")
+        return self
+
+
 class Recording(Frozen):
     advisor_leg: Literal[
         "record-from-answer",
@@ -375,6 +395,7 @@ class Config(Frozen):
     lines: Lines
     relay: Relay
     withheld_caller_ids: list[str]
+    keys: Keys
     recording: Recording
     menu: Menu
     departments: dict[str, Department]

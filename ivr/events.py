@@ -35,16 +35,17 @@ class Event(StrEnum):
     CALLBACK_MERGED = "CALLBACKMERGED"  # a further voicemail joined an open callback
     CALLBACK_RELEASED = "CALLBACKRELEASED"
     CALL_END = "CALLEND"  # final status and duration
-    FAILSAFE = "FAILSAFE"
-    NO_AGENTS = "NOAGENTS"               # no agent signed in for the department: voicemail offered
-    AGENT_STATE = "AGENTSTATE"           # an agent changed state (agent, state, previous)
+    FAILSAFE = "FAILSAFE"  # a handler failed and the caller was routed on
+    NO_AGENTS = "NOAGENTS"  # no agent signed in for the department: voicemail offered
+    AGENT_STATE = "AGENTSTATE"  # an agent changed state (agent, state, previous)
     AGENT_LOGIN_FAILED = "AGENTLOGINFAILED"
-    COMPLETE_CALLER = "COMPLETECALLER"   # answered call ended by the caller
-    COMPLETE_AGENT = "COMPLETEAGENT"     # answered call ended by the agent
-    WRAP_UP = "WRAPUP"                   # first-contact resolution outcome
+    COMPLETE_CALLER = "COMPLETECALLER"  # answered call ended by the caller
+    COMPLETE_AGENT = "COMPLETEAGENT"  # answered call ended by the agent
+    WRAP_UP = "WRAPUP"  # first-contact resolution outcome
     CALLBACK_ATTEMPT = "CALLBACKATTEMPT"  # agent, outcome
     CALLBACK_DONE = "CALLBACKDONE"
-    CALLBACK_UNREACHABLE = "CALLBACKUNREACHABLE"  # a handler failed and the caller was routed on
+    CALLBACK_UNREACHABLE = "CALLBACKUNREACHABLE"
+    FEEDBACK = "FEEDBACK"  # post-call score 1-5 (and comment recording)
 
 
 def fields(

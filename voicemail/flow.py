@@ -28,8 +28,6 @@ from voicemail.tasks import Saved, Voicemail, save_voicemail
 log = logging.getLogger(__name__)
 bp = Blueprint("voicemail", __name__)
 
-CONFIRM_KEY = "1"
-RETRY_KEY = "2"
 _RECORDING_SID = re.compile(r"/Recordings/(RE[0-9a-fA-F]{32})")
 
 
@@ -131,14 +129,14 @@ def confirm():
     asked = arg_int("asked") + 1
     digits = (request.values.get("Digits") or "").strip()
     response = VoiceResponse()
-    if not number or digits == RETRY_KEY:
+    if not number or digits == turn.config.keys.reenter_number:
         if tries >= turn.config.voicemail.number_attempts:
             turn.say(response, turn.messages.number_given_up)
             add_record(turn, response, dept, "")
         else:
             add_number_prompt(turn, response, dept, tries)
         return render(response)
-    if digits == CONFIRM_KEY or asked >= 2:
+    if digits == turn.config.keys.confirm_number or asked >= 2:
         # Heard twice without an answer: they have heard the number; keep it and record.
         add_record(turn, response, dept, number)
         return render(response)
@@ -213,7 +211,15 @@ def _events(vm: Voicemail, saved: Saved) -> list[tuple[Event, dict]]:
                 "source": vm.source,
             },
         ),
-        (kind, {"task": saved.task_id, "relay": vm.relay, "has_number": bool(vm.number)}),
+        (
+            kind,
+            {
+                "task": saved.task_id,
+                "relay": vm.relay,
+                "has_number": bool(vm.number),
+                "due_at": saved.due_at,
+            },
+        ),
     ]
 
 

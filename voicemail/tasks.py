@@ -53,6 +53,7 @@ class Saved:
     task_id: str
     outcome: str  # created, merged, duplicate
     status: str
+    due_at: float = 0.0  # when the task's callback is due (close of its callback day)
 
 
 _SAVE = """
@@ -67,7 +68,8 @@ if task then
   end
   local t = 'ivr:cb:task:' .. task
   return {task, 'duplicate', redis.call('HGET', t, 'status') or '',
-          redis.call('HGET', t, 'release_at') or ''}
+          redis.call('HGET', t, 'release_at') or '',
+          redis.call('HGET', t, 'due_at') or ''}
 end
 local outcome = 'merged'
 if a.number ~= '' then task = redis.call('GET', 'ivr:cb:open:' .. a.number) end
@@ -86,7 +88,8 @@ redis.call('HINCRBY', 'ivr:cb:task:' .. task, 'voicemails', 1)
 redis.call('SET', rec_key, task)
 local t = 'ivr:cb:task:' .. task
 return {task, outcome, redis.call('HGET', t, 'status') or '',
-        redis.call('HGET', t, 'release_at') or ''}
+        redis.call('HGET', t, 'release_at') or '',
+          redis.call('HGET', t, 'due_at') or ''}
 """
 
 
@@ -130,12 +133,12 @@ def save_voicemail(r: redis.Redis, queue: Queue, vm: Voicemail, window: Callback
             "source": vm.source,
         },
     }
-    task, outcome, status, release_at = (
+    task, outcome, status, release_at, due_at = (
         x.decode() if isinstance(x, bytes) else str(x) for x in r.eval(_SAVE, 0, json.dumps(args))
     )
     if status == "scheduled":
         ensure_release_job(queue, task, float(release_at))
-    return Saved(task, outcome, status)
+    return Saved(task, outcome, status, float(due_at or 0))
 
 
 def ensure_release_job(queue: Queue, task_id: str, release_at: float) -> None:
