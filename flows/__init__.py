@@ -13,6 +13,7 @@ def register(app: Flask) -> None:
         agent_line,
         closed,
         failsafe,
+        feedback,
         incoming,
         menu,
         online,
@@ -26,7 +27,8 @@ def register(app: Flask) -> None:
 
     blueprints = [
         incoming.bp, menu.bp, closed.bp, online.bp, queue.bp, payments.bp, textphone.bp,
-        status.bp, failsafe.bp, voicemail.bp, agent_line.bp, agent_calls.bp, agent_callbacks.bp,
+        status.bp, failsafe.bp, voicemail.bp, feedback.bp,
+        agent_line.bp, agent_calls.bp, agent_callbacks.bp,
     ]
     for bp in blueprints:
         if Exception not in bp.error_handler_spec[None][None]:  # blueprints outlive apps

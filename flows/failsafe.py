@@ -20,7 +20,9 @@ from ivr.twiml import empty, render
 log = logging.getLogger(__name__)
 bp = Blueprint("failsafe", __name__)
 
-CALLBACK_ENDPOINTS = {"status.status", "voicemail.recording_status", "agent_line.status"}
+CALLBACK_ENDPOINTS = {
+    "status.status", "voicemail.recording_status", "agent_line.status", "feedback.comment_ready",
+}
 # Documents run on one leg just before a bridge: empty TwiML lets the bridge go ahead.
 BRIDGE_ENDPOINTS = {"agent_calls.introduce", "agent_callbacks.announce"}
 AGENT_ENTRY_ENDPOINTS = {"agent_line.incoming", "agent_line.menu"}

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.common import Turn, form_int
+from flows.feedback import add_feedback_or_goodbye
 from ivr import agents, store
 from ivr.events import Event
 from ivr.hold import (
@@ -201,8 +202,7 @@ def left(dept: str):
     if result in ("redirected", "redirected-from-bridged"):
         return render(response)  # another document (an agent's transfer) now drives the call
     if reason is LeaveReason.ANSWERED:
-        turn.say(response, m.call_ended)
-        response.hangup()
+        add_feedback_or_goodbye(turn, response)
     elif reason is LeaveReason.HUNG_UP:
         if turn.config.queue.callback_on_abandon:
             from voicemail.flow import abandoned_callback

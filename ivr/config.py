@@ -234,6 +234,12 @@ class Voicemail(Frozen):
     number_max_digits: int = Field(ge=10, le=20)
 
 
+class Feedback(Frozen):
+    enabled: bool
+    share: float = Field(ge=0, le=1)
+    comment_seconds: int = Field(ge=2, le=300)
+
+
 class Agents(Frozen):
     line_numbers: list[E164]
     pin_attempts: int = Field(ge=1, le=10)
@@ -371,6 +377,9 @@ class Messages(Frozen):
     number_given_up: str
     number_rejected: dict[Rejection, str]
     error_apology: str
+    feedback_prompt: str
+    feedback_comment: str
+    feedback_thanks: str
     no_agents: str
     caller_intro: str
     callback_announce: str
@@ -401,6 +410,7 @@ class Config(Frozen):
     departments: dict[str, Department]
     queue: Queue
     voicemail: Voicemail
+    feedback: Feedback
     agents: Agents
     callbacks_work: CallbacksWork
     events: Events

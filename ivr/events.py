@@ -45,7 +45,8 @@ class Event(StrEnum):
     CALLBACK_ATTEMPT = "CALLBACKATTEMPT"  # agent, outcome
     CALLBACK_DONE = "CALLBACKDONE"
     CALLBACK_UNREACHABLE = "CALLBACKUNREACHABLE"
-    FEEDBACK = "FEEDBACK"  # post-call score 1-5 (and comment recording)
+    FEEDBACK = "FEEDBACK"  # post-call score 1-5 (agent)
+    FEEDBACK_COMMENT = "FEEDBACKCOMMENT"  # the spoken comment after a score (recording)
 
 
 def fields(

@@ -289,11 +289,11 @@ def test_hangup_returns_no_speech(make_caller, redis_client):
 
 
 @pytest.mark.parametrize("result", ["bridged", "bridging-in-process"])
-def test_answered_says_goodbye(make_caller, config, result):
+def test_answered_caller_who_stays_on_is_asked_for_feedback(make_caller, config, result):
     caller = queued(make_caller)
     doc = caller.leave_queue(result, 20)
-    assert doc.verbs == ["Say", "Hangup"]
-    assert doc.text == config.messages.call_ended
+    assert doc.verbs == ["Gather", "Redirect"]
+    assert doc.text == config.messages.feedback_prompt
 
 
 @pytest.mark.parametrize("result", ["redirected", "redirected-from-bridged"])
