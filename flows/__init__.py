@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Flask
 
 
-def register(app: Flask) -> None:
-    """Register every webhook blueprint, its signature check and its fail-safe handler."""
+def register(app: Flask) -> set[str]:
+    """Register every webhook blueprint, its signature check and its fail-safe handler.
+
+    Returns the blueprints' names (the Twilio-facing part of the app)."""
     from flows import (
         agent_callbacks,
         agent_calls,
@@ -35,3 +37,4 @@ def register(app: Flask) -> None:
             bp.register_error_handler(Exception, failsafe.handler_for(bp.name))
         app.register_blueprint(bp)
     protect(app, *blueprints)
+    return {bp.name for bp in blueprints}

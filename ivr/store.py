@@ -125,6 +125,9 @@ class Batch:
                 events.add(pipe, ev, self.retention_days)
             return pipe.execute()
         except RedisError as exc:
+            from ivr.metrics import REDIS_ERRORS  # metrics imports store: import when needed
+
+            REDIS_ERRORS.labels(what).inc()
             log.warning(
                 "redis unavailable during %s (call %s from %s): %s",
                 what,

@@ -1,0 +1,121 @@
+"""``GET /metrics`` for operations, in the Prometheus text format.
+
+Live figures (queues, oldest wait, agents by state, callbacks due and overdue, spool size) are
+read from Redis at scrape time, so every web process reports the same numbers. Webhook latency
+and Redis errors are counted per process; set ``PROMETHEUS_MULTIPROC_DIR`` to aggregate them
+across gunicorn workers (prometheus-client's multiprocess mode).
+
+Access: with ``IVR_METRICS_TOKEN`` set, a request must carry ``Authorization: Bearer <token>``;
+without it, only loopback clients may scrape.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+
+from flask import Flask, Response, abort, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from redis.exceptions import RedisError
+
+from ivr import agents, store
+from voicemail.tasks import SCHEDULED, WORKLIST
+
+WEBHOOK_LATENCY = Histogram(
+    "ivr_webhook_seconds", "Time to answer a Twilio webhook", ["endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+)
+REDIS_ERRORS = Counter("ivr_redis_errors_total", "Redis operations that failed", ["where"])
+
+
+class LiveCollector:
+    """Figures read from Redis when scraped (shared by every process)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def collect(self):
+        ivr = self.app.extensions["ivr"]
+        r = ivr.redis
+        now = time.time()
+        up = GaugeMetricFamily("ivr_redis_up", "1 if Redis answered this scrape")
+        spool = GaugeMetricFamily("ivr_spool_items", "Items waiting on disk for Redis")
+        spool.add_metric([], len(ivr.spool.pending()))
+        try:
+            depts = list(ivr.config.departments)
+            pipe = r.pipeline(transaction=False)
+            for dept in depts:
+                pipe.zcard(store.queue_key(dept))
+                pipe.zrange(store.queue_key(dept), 0, 0, withscores=True)
+            pipe.zcount(WORKLIST, "-inf", now)
+            pipe.zcard(WORKLIST)
+            pipe.zcard(SCHEDULED)
+            results = pipe.execute()
+            staff = agents.all_agents(r)
+        except RedisError:
+            REDIS_ERRORS.labels("metrics").inc()
+            up.add_metric([], 0)
+            yield from (up, spool)
+            return
+        up.add_metric([], 1)
+        waiting = GaugeMetricFamily("ivr_queue_callers", "Callers waiting", labels=["department"])
+        oldest = GaugeMetricFamily("ivr_queue_oldest_wait_seconds",
+                                   "Wait of the longest-waiting caller", labels=["department"])
+        for i, dept in enumerate(depts):
+            waiting.add_metric([dept], results[2 * i])
+            front = results[2 * i + 1]
+            oldest.add_metric([dept], max(0.0, now - front[0][1]) if front else 0.0)
+        overdue, released, scheduled = results[-3:]
+        callbacks = GaugeMetricFamily("ivr_callbacks", "Open callback tasks", labels=["status"])
+        callbacks.add_metric(["overdue"], overdue)
+        callbacks.add_metric(["due"], released - overdue)
+        callbacks.add_metric(["scheduled"], scheduled)
+        by_state = GaugeMetricFamily("ivr_agents", "Agents by state", labels=["state"])
+        for state in agents.State:
+            by_state.add_metric([state.value], sum(1 for a in staff if a.state is state))
+        yield from (up, spool, waiting, oldest, callbacks, by_state)
+
+
+def _allowed() -> bool:
+    token = os.environ.get("IVR_METRICS_TOKEN", "")
+    if token:
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    return request.remote_addr in ("127.0.0.1", "::1")
+
+
+def init_app(app: Flask, webhook_blueprints: set[str]) -> None:
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(WEBHOOK_LATENCY)
+        registry.register(REDIS_ERRORS)
+    registry.register(LiveCollector(app))
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.ivr_started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response):
+        if request.blueprint in webhook_blueprints and hasattr(g, "ivr_started"):
+            WEBHOOK_LATENCY.labels(request.endpoint or "?").observe(
+                time.perf_counter() - g.ivr_started)
+        return response
+
+    @app.get("/metrics")
+    def metrics():
+        """Prometheus scrape endpoint (token or loopback only)."""
+        if not _allowed():
+            abort(403)
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,70 @@
+"""/metrics: live figures from Redis in the Prometheus format, behind a token or loopback."""
+
+from __future__ import annotations
+
+import time
+
+import time_machine
+from prometheus_client.parser import text_string_to_metric_families
+
+from ivr import agents, store
+from voicemail.tasks import SCHEDULED, WORKLIST
+
+
+def scrape(app, **kw) -> dict[tuple[str, tuple], float]:
+    response = app.test_client().get("/metrics", **kw)
+    assert response.status_code == 200, response.status_code
+    out = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_live_figures(app, redis_client):
+    now = time.time()
+    redis_client.zadd(store.queue_key("council_tax"), {"CA1": now - 95, "CA2": now - 10})
+    a = agents.add(redis_client, name="Sarah Jones", departments=["council_tax"], phone="",
+                   role=agents.Role.AGENT, now=now)
+    agents.set_state(redis_client, a, agents.State.AVAILABLE, now)
+    redis_client.zadd(WORKLIST, {"CBa": now - 60, "CBb": now + 3600})
+    redis_client.zadd(SCHEDULED, {"CBc": now + 86400})
+    m = scrape(app)
+    assert m[("ivr_redis_up", ())] == 1
+    assert m[("ivr_queue_callers", (("department", "council_tax"),))] == 2
+    assert m[("ivr_queue_callers", (("department", "housing"),))] == 0
+    assert 94 <= m[("ivr_queue_oldest_wait_seconds", (("department", "council_tax"),))] <= 100
+    assert m[("ivr_callbacks", (("status", "overdue"),))] == 1
+    assert m[("ivr_callbacks", (("status", "due"),))] == 1
+    assert m[("ivr_callbacks", (("status", "scheduled"),))] == 1
+    assert m[("ivr_agents", (("state", "available"),))] == 1
+    assert m[("ivr_agents", (("state", "signed_out"),))] == 0
+    assert m[("ivr_spool_items", ())] == 0
+
+
+@time_machine.travel("2026-12-01 10:00:00+00:00", tick=False)
+def test_webhook_latency_is_observed(app, caller):
+    before = scrape(app).get(("ivr_webhook_seconds_count", (("endpoint", "incoming.incoming"),)), 0)
+    caller.ring()
+    after = scrape(app)[("ivr_webhook_seconds_count", (("endpoint", "incoming.incoming"),))]
+    assert after == before + 1
+
+
+def test_redis_down_is_reported_not_raised(down_app):
+    m = scrape(down_app)
+    assert m[("ivr_redis_up", ())] == 0
+    assert ("ivr_queue_callers", (("department", "council_tax"),)) not in m
+
+
+def test_token_protects_metrics(app, monkeypatch):
+    monkeypatch.setenv("IVR_METRICS_TOKEN", "s3cret")
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 403
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 403
+    assert client.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_without_a_token_only_loopback_may_scrape(app):
+    client = app.test_client()
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "10.0.0.8"}).status_code == 403
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
