@@ -23,13 +23,22 @@ ensure_venv() {
 
 ensure_redis_server_binary() {
     command -v redis-server >/dev/null 2>&1 && return 0
-    echo "==> redis-server is missing; installing it with apt-get" >&2
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
-    else
-        sudo apt-get update -qq >&2 && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
-    fi
+    apt_install redis-server
     command -v redis-server >/dev/null 2>&1 || die "could not install redis-server"
+}
+
+apt_install() {  # $@ = Debian packages
+    echo "==> installing $* with apt-get" >&2
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+    else
+        sudo apt-get update -qq >&2 && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+    fi
+}
+
+ensure_chromium() {  # Debian's chromium, driven headless by Playwright in the browser tests
+    [ -x /usr/bin/chromium ] && return 0
+    apt_install chromium || die "could not install chromium (needed by the browser tests)"
 }
 
 redis_answers() {  # $1 = URL
