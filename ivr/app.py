@@ -11,7 +11,7 @@ import redis
 from flask import Flask
 from rq import Queue
 
-from ivr import store
+from ivr import metrics, store
 from ivr.calendar import OpeningHours
 from ivr.config import Config, load_config
 from ivr.spool import Spool
@@ -93,8 +93,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     spool.handlers["voicemail"] = replay_voicemail(ivr)
 
     from flows import register
+    from ivr.console import register as register_console
 
-    register(app)
+    webhooks = register(app)
+    metrics.init_app(app, webhooks)
+    register_console(app)
 
     @app.get("/healthz")
     def healthz():

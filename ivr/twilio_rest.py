@@ -8,12 +8,17 @@ Credentials come from the environment.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 
+import requests
+from twilio.base.exceptions import TwilioRestException
 from twilio.http import HttpClient
 from twilio.rest import Client
 
 _http_client_factory: Callable[[], HttpClient] | None = None
+_RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}")
+MEDIA_TIMEOUT = (3.05, 20)  # connect, read: a voicemail is at most a few MB
 
 
 class TwilioNotConfigured(RuntimeError):
@@ -26,11 +31,16 @@ def use_http_client(factory: Callable[[], HttpClient] | None) -> None:
     _http_client_factory = factory
 
 
-def client() -> Client:
+def _credentials() -> tuple[str, str]:
     sid = os.environ.get("TWILIO_ACCOUNT_SID", "")
     token = os.environ.get("TWILIO_AUTH_TOKEN", "")
     if not sid or not token:
         raise TwilioNotConfigured("set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN to use Twilio")
+    return sid, token
+
+
+def client() -> Client:
+    sid, token = _credentials()
     http = _http_client_factory() if _http_client_factory else None
     c = Client(sid, token, http_client=http)
     base = os.environ.get("TWILIO_API_BASE")
@@ -42,3 +52,30 @@ def client() -> Client:
 def send_sms(to: str, body: str, from_: str) -> str:
     """Send a text message; returns the message SID. Raises on failure (RQ retries)."""
     return client().messages.create(to=to, from_=from_, body=body).sid
+
+
+def fetch_recording(recording_sid: str) -> tuple[bytes, str]:
+    """A recording's audio (MP3) and its content type, fetched with the account's credentials.
+
+    twilio's ``Client`` reads every body as text, which would corrupt audio, so media is read
+    as bytes: from the stand-in through the same ``http_client`` seam, else with ``requests``
+    (which drops the credentials when Twilio redirects to the media store). Raises
+    ``TwilioRestException`` for an error status, ``requests`` errors for network failures.
+    """
+    if not _RECORDING_SID.fullmatch(recording_sid):
+        raise ValueError("not a recording SID")
+    sid, token = _credentials()
+    base = os.environ.get("TWILIO_API_BASE", "https://api.twilio.com").rstrip("/")
+    url = f"{base}/2010-04-01/Accounts/{sid}/Recordings/{recording_sid}.mp3"
+    if _http_client_factory:
+        response = _http_client_factory().request("GET", url, auth=(sid, token))
+        status, body, headers = response.status_code, response.content, response.headers or {}
+        if isinstance(body, str):
+            body = body.encode("latin-1")
+    else:
+        got = requests.get(url, auth=(sid, token), timeout=MEDIA_TIMEOUT)
+        status, body, headers = got.status_code, got.content, got.headers
+    if status >= 400:
+        raise TwilioRestException(status, url, msg=f"recording {recording_sid} not available",
+                                  method="GET")
+    return body, headers.get("Content-Type", "audio/mpeg").split(";")[0].strip()

@@ -20,6 +20,9 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 
 _PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>AC[0-9a-zA-Z]+)/(?P<rest>.+)\.json$")
+_MEDIA = re.compile(r"/2010-04-01/Accounts/(?P<account>AC[0-9a-zA-Z]+)/Recordings/"
+                    r"(?P<sid>RE[0-9a-fA-F]{32})\.(?P<ext>mp3|wav)$")
+_MEDIA_TYPES = {"mp3": "audio/mpeg", "wav": "audio/x-wav"}
 
 
 def _sid(prefix: str) -> str:
@@ -34,9 +37,11 @@ def _error(status: int, code: int, message: str) -> Response:
 
 @dataclass
 class TwilioRestStandIn(HttpClient):
-    """Serves Messages and Calls creation; ``fail_next`` makes the next request fail (retries)."""
+    """Serves Messages and Calls creation and recording media; ``fail_next`` makes the next
+    request fail (retries). Put audio in ``recordings`` (sid -> bytes) to have it served."""
 
     messages: list[dict] = field(default_factory=list)
+    recordings: dict[str, bytes] = field(default_factory=dict)
     calls: list[dict] = field(default_factory=list)
     requests: list[tuple[str, str, dict]] = field(default_factory=list)
     fail_next: int = 0
@@ -56,6 +61,9 @@ class TwilioRestStandIn(HttpClient):
         if self.fail_next > 0:
             self.fail_next -= 1
             return _error(503, 20500, "Service unavailable (stand-in failure injection)")
+        media = _MEDIA.search(url)
+        if method == "GET" and media and media["account"] == auth[0]:
+            return self._media(media["sid"], media["ext"])
         match = _PATH.search(url)
         if not match or match["account"] != auth[0]:
             return _error(404, 20404, f"The requested resource {url} was not found")
@@ -81,3 +89,13 @@ class TwilioRestStandIn(HttpClient):
             self.calls.append(call | {"params": flat})
             return Response(201, json.dumps(call))
         return _error(404, 20404, f"The stand-in does not serve {method} {match['rest']}")
+
+    def _media(self, sid: str, ext: str) -> Response:
+        """Like Twilio's media URL: the audio bytes, or 404 for a recording it does not hold.
+
+        twilio's ``Response`` carries text; media is bytes, which ``twilio_rest.fetch_recording``
+        reads as such (real media bypasses the text-decoding client altogether)."""
+        if sid not in self.recordings:
+            return _error(404, 20404, f"The requested resource {sid}.{ext} was not found")
+        audio = self.recordings[sid]
+        return Response(200, audio, {"Content-Type": _MEDIA_TYPES[ext]})  # type: ignore[arg-type]

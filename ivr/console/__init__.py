@@ -1,0 +1,30 @@
+"""The agent console: a small server-rendered web app under ``/console`` for advisors.
+
+Sign-in, the live view of queues and agents, the callbacks worklist and (for supervisors)
+managing agents. It keeps no state in the web process: sessions are signed cookies whose
+secret is shared through the environment or Redis, and every figure is read from Redis.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from flask import Flask
+
+SESSION_HOURS = 10  # one working day; then sign in again
+
+
+def register(app: Flask) -> None:
+    """Mount the console on ``app``: its blueprint and its session cookie."""
+    from ivr.console import auth, callbacks, live, manage  # noqa: F401 - routes register on bp
+    from ivr.console.base import bp
+    from ivr.console.session import ConsoleSessions
+
+    ivr = app.extensions["ivr"]
+    app.session_interface = ConsoleSessions(
+        os.environ.get("IVR_SECRET_KEY", ""),
+        secure=ivr.public_base_url.startswith("https://"),
+    )
+    app.permanent_session_lifetime = timedelta(hours=SESSION_HOURS)
+    app.register_blueprint(bp)
