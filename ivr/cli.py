@@ -194,6 +194,69 @@ def agents_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def report_command(args: argparse.Namespace) -> int:
+    """The Customer Service Standard report for whole days (inclusive, local time)."""
+    from datetime import date
+
+    import redis
+
+    from ivr import report, report_demo
+    from ivr.app import DEFAULT_REDIS_URL
+    from ivr.events import decode
+
+    config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
+    options = report.settings(config)
+    tz = options["hours"].tz
+    try:
+        first, last = date.fromisoformat(args.date_from), date.fromisoformat(args.date_to)
+    except ValueError as exc:
+        print(f"error: dates are YYYY-MM-DD ({exc})", file=sys.stderr)
+        return 2
+    if last < first:
+        print("error: --to is before --from", file=sys.stderr)
+        return 2
+    if args.department and args.department not in config.departments:
+        print(f"error: unknown department {args.department!r}; choose from "
+              f"{', '.join(sorted(config.departments))}", file=sys.stderr)
+        return 2
+    start, end = report.day_bounds(first, last, tz)
+    now = time.time()
+    # Outcomes come later than the calls (a callback is due up to weeks after a voicemail).
+    until = end + args.lookahead_days * 86400
+    if args.demo:
+        entries = report_demo.sample_week(first, options["hours"], days=(last - first).days + 1)
+        found = [e for e in map(decode, entries) if start <= e["ts"] < until]
+        as_of = None
+    else:
+        r = redis.Redis.from_url(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
+        try:
+            found = report.load_events(r, start, min(until, now), whole=args.whole_stream)
+        except redis.RedisError as exc:
+            print(f"error: cannot read events from Redis: {exc}", file=sys.stderr)
+            return 1
+        as_of = min(until, now)
+        if not found and not args.whole_stream:
+            print("note: no events in this period. If the stream was written with a simulated "
+                  "clock or imported, try --whole-stream.", file=sys.stderr)
+    result = report.compute(found, start=start, end=end, as_of=as_of,
+                            department=args.department, **options)
+    names = {k: d.name for k, d in config.departments.items()}
+    if args.format == "html":
+        from ivr.report_html import render_html
+
+        text = render_html(result, names, tz, generated=now)
+    else:
+        from ivr.report_text import render_csv, render_text
+
+        text = (render_csv if args.format == "csv" else render_text)(result, names, tz)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output} ({args.format}, {len(found)} events)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -224,6 +287,19 @@ def main(argv: list[str] | None = None) -> int:
         a.add_argument("id")
         a.add_argument("--" + name.split("-")[1], dest=name.split("-")[1],
                        help="the new secret (prompted twice when omitted)")
+    p = sub.add_parser("report", help="the Customer Service Standard report, from the events")
+    p.add_argument("--from", dest="date_from", required=True, help="first day, YYYY-MM-DD")
+    p.add_argument("--to", dest="date_to", required=True, help="last day (inclusive)")
+    p.add_argument("--department", help="one department id (default: all)")
+    p.add_argument("--format", choices=["text", "csv", "html"], default="text")
+    p.add_argument("--output", help="write to this file instead of standard output")
+    p.add_argument("--lookahead-days", type=int, default=31,
+                   help="days after --to still read for outcomes such as callbacks")
+    p.add_argument("--whole-stream", action="store_true",
+                   help="read every stream entry, not only ids in the period")
+    p.add_argument("--demo", action="store_true",
+                   help="report on a generated sample week instead of Redis (nothing written)")
+    p.set_defaults(func=report_command)
     args = parser.parse_args(argv)
     return args.func(args)
 
