@@ -80,39 +80,57 @@ def next_callback():
         return render(not_signed_in())
     response = VoiceResponse()
     depts = None if agent.supervisor and not agent.departments else agent_departments(turn, agent)
-    task_id = callbacks.next_due(turn.ivr.redis, depts, turn.now.timestamp(), agent.id)
+    r = turn.ivr.redis
+    task_id = callbacks.next_due(r, depts, turn.now.timestamp(), agent.id, with_number=True)
     if task_id is None:
         turn.say(response, turn.messages.agent.no_callbacks)
         add_agent_menu(turn, response, agent, status=False)
         return render(response)
-    task = load_task(turn.ivr.redis, task_id)
+    task = load_task(r, task_id)
     add_task_summary(turn, response, task)
     turn.say(response, turn.messages.agent.callback_message)
     for rec in json.loads(task.get("recordings", "[]")):
         if rec.get("url"):
             response.play(rec["url"] + ".mp3")
+    if task.get("number"):
+        add_callback_choice(turn, response, task_id)
+    else:  # nothing to dial: back to the menu (the task stays for the console)
+        callbacks.release_claim(r, task_id, agent.id)
+        add_agent_menu(turn, response, agent, status=False)
+    return render(response)
+
+
+def add_callback_choice(turn: Turn, response: VoiceResponse, task_id: str) -> None:
     action = url_for("agent_callbacks.choice", task=task_id)
     gather = turn.speaker.gather(response, action)
     turn.say(gather, turn.messages.agent.callback_choice)
     response.redirect(action, method="POST")
-    return render(response)
 
 
 @bp.post("/agent/callback/choice")
 def choice():
-    """Gather action: 1 calls the resident now; 2 (or no number to call) skips."""
+    """Gather action: 1 calls the resident now; 2 skips; silence or another key asks again."""
     turn = Turn.begin()
     agent = current_agent(turn)
     if agent is None:
         return render(not_signed_in())
-    task = load_task(turn.ivr.redis, request.args.get("task", ""))
+    r = turn.ivr.redis
+    task = load_task(r, request.args.get("task", ""))
     digits = (request.values.get("Digits") or "").strip()
     response = VoiceResponse()
-    if task and digits == CALL_NOW and task.get("number") and task.get("status") == "open":
+    workable = bool(task) and task.get("status") == "open" and bool(task.get("number"))
+    if workable and digits not in (CALL_NOW, SKIP):
+        add_callback_choice(turn, response, task["id"])
+        return render(response)
+    # Calling needs this agent's claim still (it lapses after a while; another agent may have
+    # the task by now): never two agents ringing the same resident.
+    if workable and digits == CALL_NOW and callbacks.hold_claim(r, task["id"], agent.id):
         add_callback_dial(turn, response, agent, task)
         return render(response)
-    if task:
-        callbacks.release_claim(turn.ivr.redis, task["id"])
+    if task and digits == SKIP:
+        callbacks.skip(r, task["id"], agent.id, turn.now.timestamp())
+    elif task:
+        callbacks.release_claim(r, task["id"], agent.id)
     add_agent_menu(turn, response, agent)
     return render(response)
 
@@ -140,6 +158,36 @@ def unreachable_sms(turn: Turn, task: dict[str, str], attempts: int) -> None:
                               description=f"unreachable callback {task['id']}")
 
 
+def log_attempt(turn: Turn, agent: Agent, task_id: str, outcome: callbacks.Outcome,
+                call_sid: str = "") -> callbacks.Attempt:
+    """Log one attempt with its events (and the unreachable SMS), for the phone and the console.
+
+    A repeated report about a task that is no longer open changes nothing and writes nothing.
+    """
+    cfg = turn.config.callbacks_work
+    r = turn.ivr.redis
+    found = callbacks.log_attempt(
+        r, task_id, agent_id=agent.id, outcome=outcome, now=turn.now.timestamp(),
+        retry_gap=cfg.retry_gap, max_attempts=cfg.max_attempts, call_sid=call_sid)
+    if not found.logged:
+        log.warning("callback %s: attempt by agent %s (%s) ignored, the task is %s", task_id,
+                    agent.id, outcome, found.status or "unknown")
+        return found
+    task = load_task(r, task_id)
+    dept = task.get("department")
+    batch = turn.batch().event(Event.CALLBACK_ATTEMPT, dept, task=task_id, agent=agent.id,
+                               outcome=str(outcome), attempt=found.count)
+    if found.status == "done":
+        batch.event(Event.CALLBACK_DONE, dept, task=task_id, agent=agent.id,
+                    attempts=found.count)
+    elif found.status == "unreachable":
+        batch.event(Event.CALLBACK_UNREACHABLE, dept, task=task_id, attempts=found.count)
+    batch.commit(f"callback attempt ({found.status})")
+    if found.status == "unreachable":
+        unreachable_sms(turn, task, found.count)
+    return found
+
+
 @bp.post("/agent/callback/result")
 def result():
     """Dial action: log the attempt; answered closes the task, else retry later or close."""
@@ -149,37 +197,26 @@ def result():
         return render(not_signed_in())
     task_id = request.args.get("task", "")
     outcome = callbacks.outcome_from_dial(request.values.get("DialCallStatus"))
-    cfg = turn.config.callbacks_work
     r = turn.ivr.redis
     now = turn.now.timestamp()
-    status, count = callbacks.record_attempt(
-        r, task_id, agent_id=agent.id, outcome=outcome, now=now, retry_gap=cfg.retry_gap,
-        max_attempts=cfg.max_attempts, call_sid=request.values.get("DialCallSid", ""))
-    task = load_task(r, task_id)
-    dept = task.get("department")
-    batch = turn.batch().event(Event.CALLBACK_ATTEMPT, dept, task=task_id, agent=agent.id,
-                               outcome=str(outcome), attempt=count)
-    m = turn.messages.agent
+    found = log_attempt(turn, agent, task_id, outcome, request.values.get("DialCallSid", ""))
     response = VoiceResponse()
-    if status == "done":
-        batch.event(Event.CALLBACK_DONE, dept, task=task_id, agent=agent.id, attempts=count)
-        batch.commit("callback answered")
+    if agents.line_ended(r, turn.call.sid):
+        return render(response)  # the agent hung up: the hang-up already set their state
+    m = turn.messages.agent
+    if found.logged and found.status == "done":
         agents.set_state(r, agent, State.WRAP_UP, now, call_sid=turn.call.sid,
                          reason="callback ended")
         turn.say(response, m.callback_answered)
         _wrap_up_prompt(turn, response, request.values.get("DialCallSid", ""))
         return render(response)
-    if status == "unreachable":
-        batch.event(Event.CALLBACK_UNREACHABLE, dept, task=task_id, attempts=count)
-        batch.commit("callback unreachable")
-        unreachable_sms(turn, task, count)
+    if found.logged and found.status == "unreachable":
         turn.say(response, m.callback_unreachable)
-    else:
-        batch.commit("callback attempt")
-        turn.say(response, m.callback_not_answered.format(attempts=count,
-                                                          max_attempts=cfg.max_attempts))
+    elif found.logged:
+        turn.say(response, m.callback_not_answered.format(
+            attempts=found.count, max_attempts=turn.config.callbacks_work.max_attempts))
     agents.set_state(r, agent, State.AVAILABLE, now, call_sid=turn.call.sid,
-                     reason="callback not answered")
+                     reason="callback not answered" if found.logged else "callback closed")
     add_agent_menu(turn, response, agents.get(r, agent.id) or agent)
     return render(response)
 

@@ -132,6 +132,8 @@ def after_call():
     r = turn.ivr.redis
     now = turn.now.timestamp()
     response = VoiceResponse()
+    if agents.line_ended(r, turn.call.sid):
+        return render(response)  # the agent hung up: the hang-up already set their state
     if request.values.get("DialCallStatus") != "completed":
         agents.set_state(r, agent, State.AVAILABLE, now, call_sid=turn.call.sid,
                          reason="no caller bridged")
@@ -169,12 +171,23 @@ def wrap_up():
 
 
 def agent_hung_up(turn: Turn, agent: Agent) -> None:
-    """The agent's line ended: mid-call means wrap-up, then available after the set time."""
+    """The agent's line ended: mid-call (or in the wrap-up after one) means wrap-up, then
+    available after the configured time. Whichever of this status callback and the call's
+    last Dial action comes first, the agent is never left in wrap-up for good."""
     r = turn.ivr.redis
     now = turn.now.timestamp()
+    agents.end_line(r, turn.call.sid)
+    if agent.call_sid not in ("", turn.call.sid):
+        return  # the agent is busy on another call now: that one decides
     if agent.state is State.ON_CALL:
-        agents.set_state(r, agent, State.WRAP_UP, now, reason="agent hung up")
+        agents.set_state(r, agent, State.WRAP_UP, now, call_sid=turn.call.sid,
+                         reason="agent hung up")
         turn.batch().event(Event.COMPLETE_AGENT, agent=agent.id).commit("agent hung up")
-        turn.ivr.callbacks.enqueue_in(
-            timedelta(seconds=turn.config.agents.wrap_up_seconds), END_WRAP_UP, agent.id, now,
-            description=f"end wrap-up for agent {agent.id}")
+        since = now
+    elif agent.state is State.WRAP_UP:
+        since = agent.state_since  # the call ended first; the agent hung up at the prompt
+    else:
+        return
+    turn.ivr.callbacks.enqueue_in(
+        timedelta(seconds=turn.config.agents.wrap_up_seconds), END_WRAP_UP, agent.id, since,
+        description=f"end wrap-up for agent {agent.id}")

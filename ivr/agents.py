@@ -20,7 +20,9 @@ AGENT = "ivr:agent:{id}"
 AGENTS = "ivr:agents"               # set of agent ids
 BY_PHONE = "ivr:agent:phone:{phone}"  # -> agent id
 ON_DUTY = "ivr:dept:{dept}:signed_in"  # set of signed-in agent ids serving the department
+ON_DUTY_ALL = ON_DUTY.format(dept="*")  # signed-in agents with no departments (they serve all)
 AGENT_CALL = "ivr:agentcall:{sid}"    # the agent line call leg -> agent id
+LINE_ENDED = "ivr:agentcall:{sid}:ended"  # the agent line call has ended (status callback)
 SEQ = "ivr:agent:seq"
 FIRST_ID = 1000                     # agent numbers are 4 digits, keyed on the agent line
 
@@ -61,7 +63,13 @@ class Agent:
         return self.role is Role.SUPERVISOR
 
     def serves(self, department: str) -> bool:
-        return self.supervisor and not self.departments or department in self.departments
+        """No departments means all of them (the agent line, the console and the CLI agree)."""
+        return not self.departments or department in self.departments
+
+    @property
+    def duty_keys(self) -> list[str]:
+        """The on-duty sets this agent belongs to while signed in."""
+        return [ON_DUTY.format(dept=d) for d in self.departments] or [ON_DUTY_ALL]
 
 
 def _decode(raw: dict) -> dict[str, str]:
@@ -126,8 +134,8 @@ def remove(r: redis.Redis, agent_id: str) -> None:
     pipe = r.pipeline()
     pipe.delete(AGENT.format(id=agent_id))
     pipe.srem(AGENTS, agent_id)
-    for dept in agent.departments:
-        pipe.srem(ON_DUTY.format(dept=dept), agent_id)
+    for key in agent.duty_keys:
+        pipe.srem(key, agent_id)
     if agent.phone:
         pipe.delete(BY_PHONE.format(phone=agent.phone))
     pipe.execute()
@@ -142,9 +150,15 @@ def set_secret(r: redis.Redis, agent_id: str, field: str, secret: str) -> None:
     r.hset(AGENT.format(id=agent_id), field, generate_password_hash(secret, method="scrypt"))
 
 
+_DUMMY_HASH = generate_password_hash("not-a-secret", method="scrypt")
+
+
 def check_secret(r: redis.Redis, agent_id: str, field: str, secret: str) -> bool:
+    """Does ``secret`` match? An unknown agent costs the same hash work as a known one, so the
+    time taken gives no hint whether the agent number or the secret was wrong."""
     stored = r.hget(AGENT.format(id=agent_id), field) if agent_id.isdigit() else None
-    return bool(stored) and bool(secret) and check_password_hash(stored.decode(), secret)
+    matches = check_password_hash(stored.decode() if stored else _DUMMY_HASH, secret or "")
+    return bool(stored) and bool(secret) and matches
 
 
 def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: str = "",
@@ -152,8 +166,7 @@ def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: st
     """Move an agent to ``state`` and record the change as an AGENTSTATE event."""
     r_or_pipe.hset(AGENT.format(id=agent.id), mapping={
         "state": str(state), "state_since": f"{now:.3f}", "call_sid": call_sid})
-    for dept in agent.departments:
-        key = ON_DUTY.format(dept=dept)
+    for key in agent.duty_keys:
         if state in SIGNED_IN:
             r_or_pipe.sadd(key, agent.id)
         else:
@@ -165,8 +178,11 @@ def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: st
 
 
 def anyone_on_duty(r: redis.Redis, department: str) -> bool:
-    """Is any agent serving ``department`` signed in? (one round trip)"""
-    return bool(r.scard(ON_DUTY.format(dept=department)))
+    """Is any agent serving ``department`` (or every department) signed in? (one round trip)"""
+    pipe = r.pipeline(transaction=False)
+    pipe.scard(ON_DUTY.format(dept=department))
+    pipe.scard(ON_DUTY_ALL)
+    return any(pipe.execute())
 
 
 def link_call(r_or_pipe, call_sid: str, agent_id: str) -> None:
@@ -179,12 +195,22 @@ def for_call(r: redis.Redis, call_sid: str) -> Agent | None:
     return get(r, agent_id.decode()) if agent_id else None
 
 
-def signed_in_departments(agents: Iterable[Agent]) -> set[str]:
-    """Departments with at least one signed-in agent (pure)."""
+def end_line(r_or_pipe, call_sid: str) -> None:
+    """The agent line call has ended: its late webhooks (a Dial action) change nothing."""
+    r_or_pipe.set(LINE_ENDED.format(sid=call_sid), "1", ex=3600)
+
+
+def line_ended(r: redis.Redis, call_sid: str) -> bool:
+    return bool(call_sid) and bool(r.exists(LINE_ENDED.format(sid=call_sid)))
+
+
+def signed_in_departments(agents: Iterable[Agent], every: Iterable[str] = ()) -> set[str]:
+    """Departments with at least one signed-in agent (pure); ``every`` is what an agent with
+    no departments serves (all the configured ones)."""
     out: set[str] = set()
     for a in agents:
         if a.state in SIGNED_IN:
-            out.update(a.departments)
+            out.update(a.departments or every)
     return out
 
 

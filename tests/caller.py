@@ -240,6 +240,46 @@ class Caller:
         self.history.append(doc)
         return doc
 
+    # -- the other legs of a bridge, and other status callbacks ----------------------------
+    def queue_url(self, url: str, queue_time: int, dequeuing_sid: str,
+                  queue_sid: str = "QU" + "1" * 32) -> Doc:
+        """Twilio fetching a ``<Dial><Queue url>`` on this (waiting) caller's leg, just before
+        the bridge: the caller's own parameters plus the queue's and the dequeuing call."""
+        return self.post(url, context="queue_url", QueueSid=queue_sid, QueueTime=queue_time,
+                         DequeingCallSid=dequeuing_sid)
+
+    def number_url(self, url: str, to: str, caller_id: str, child_sid: str | None = None) -> Doc:
+        """Twilio fetching a ``<Dial><Number url>`` on the called party's leg once they answer
+        (this caller is the parent call that dialled ``to`` with ``caller_id``)."""
+        return self.post(url, context="number_url", CallSid=child_sid or "CA" + uuid.uuid4().hex,
+                         ParentCallSid=self.sid, From=caller_id, Caller=caller_id, To=to,
+                         Called=to, Direction="outbound-dial")
+
+    def dial_queue_result(self, status: str, duration: int = 0, queue_time: int = 0,
+                          queue_sid: str = "QU" + "1" * 32) -> Doc:
+        """The <Dial action> after a <Dial><Queue>: the Dial parameters plus the queue's."""
+        dial = self.doc.first("Dial")
+        return self.post(
+            dial.get("action"),
+            DialCallStatus=status,
+            DialCallSid="CA" + uuid.uuid4().hex,
+            DialCallDuration=duration,
+            DialBridged="true" if status == "completed" else "false",
+            QueueSid=queue_sid,
+            QueueTime=queue_time,
+        )
+
+    def status_callback(self, path: str, status: str = "completed", duration: int = 60) -> Doc:
+        """The number's status callback at ``path`` (e.g. the agent line's ``/agent/status``)."""
+        params = self.standard() | {
+            "CallStatus": status,
+            "CallDuration": str(duration),
+            "CallbackSource": "call-progress-events",
+            "SequenceNumber": "0",
+            "Timestamp": "Fri, 27 Nov 2026 10:00:00 +0000",
+        }
+        return self._callback(BASE + path, params)
+
 
 def written_keys(redis_client) -> int:
     """Keys in the test database other than the fixture's on-duty advisor sets."""
