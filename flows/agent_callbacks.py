@@ -30,7 +30,6 @@ from voicemail.tasks import load_task
 log = logging.getLogger(__name__)
 bp = Blueprint("agent_callbacks", __name__)
 
-CALL_NOW, SKIP = "1", "2"
 
 
 def spoken_when(turn: Turn, ts: float) -> str:
@@ -119,15 +118,16 @@ def choice():
     digits = (request.values.get("Digits") or "").strip()
     response = VoiceResponse()
     workable = bool(task) and task.get("status") == "open" and bool(task.get("number"))
-    if workable and digits not in (CALL_NOW, SKIP):
+    call_now, skip = turn.config.keys.callback_call_now, turn.config.keys.callback_skip
+    if workable and digits not in (call_now, skip):
         add_callback_choice(turn, response, task["id"])
         return render(response)
     # Calling needs this agent's claim still (it lapses after a while; another agent may have
     # the task by now): never two agents ringing the same resident.
-    if workable and digits == CALL_NOW and callbacks.hold_claim(r, task["id"], agent.id):
+    if workable and digits == call_now and callbacks.hold_claim(r, task["id"], agent.id):
         add_callback_dial(turn, response, agent, task)
         return render(response)
-    if task and digits == SKIP:
+    if task and digits == skip:
         callbacks.skip(r, task["id"], agent.id, turn.now.timestamp())
     elif task:
         callbacks.release_claim(r, task["id"], agent.id)

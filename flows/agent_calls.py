@@ -33,7 +33,6 @@ from voicemail.tasks import OPEN_BY_NUMBER
 
 bp = Blueprint("agent_calls", __name__)
 
-RESOLVED, FOLLOW_UP = "1", "2"
 
 
 def whisper(turn: Turn, dept: str, caller_sid: str, entered: float) -> str:
@@ -55,7 +54,8 @@ def whisper(turn: Turn, dept: str, caller_sid: str, entered: float) -> str:
         if has_open:
             history = m.history_open_callback
         elif earlier:
-            history = m.history_recent.format(count=earlier, days=days)
+            template = m.history_recent_one if earlier == 1 else m.history_recent
+            history = template.format(count=earlier, days=days)
     return m.whisper.format(department=turn.config.department(dept).name,
                             waited=spoken_duration(turn.now.timestamp() - entered),
                             number=number, history=history)
@@ -157,12 +157,13 @@ def wrap_up():
         return render(not_signed_in())
     digits = (request.values.get("Digits") or "").strip()
     response = VoiceResponse()
-    if digits not in (RESOLVED, FOLLOW_UP):
+    keys = turn.config.keys
+    if digits not in (keys.wrap_up_resolved, keys.wrap_up_follow_up):
         _wrap_up_prompt(turn, response, request.args.get("caller", ""))
         return render(response)
     r = turn.ivr.redis
     turn.batch().event(Event.WRAP_UP, agent=agent.id, caller=request.args.get("caller", ""),
-                       resolved=digits == RESOLVED).commit("wrap-up")
+                       resolved=digits == keys.wrap_up_resolved).commit("wrap-up")
     agents.set_state(r, agent, State.AVAILABLE, turn.now.timestamp(), call_sid=turn.call.sid,
                      reason="wrap-up done")
     turn.say(response, turn.messages.agent.wrap_up_thanks)
@@ -186,6 +187,11 @@ def agent_hung_up(turn: Turn, agent: Agent) -> None:
         since = now
     elif agent.state is State.WRAP_UP:
         since = agent.state_since  # the call ended first; the agent hung up at the prompt
+    elif agent.state in (State.AVAILABLE, State.ON_BREAK):
+        # Off the line an agent cannot take queued calls: counting them on duty would keep
+        # callers waiting two minutes for nobody.
+        agents.set_state(r, agent, State.SIGNED_OUT, now, reason="left the agent line")
+        return
     else:
         return
     turn.ivr.callbacks.enqueue_in(

@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("agent_line", __name__)
 
 FAILS = "ivr:agentfail:{caller}"
-TAKE_NEXT, NEXT_CALLBACK, BREAK, SIGN_OUT = "1", "2", "3", "9"
 
 
 def spoken_duration(seconds: float) -> str:
@@ -213,18 +212,19 @@ def choice():
     r = turn.ivr.redis
     now = turn.now.timestamp()
     m = turn.messages.agent
-    if digits == TAKE_NEXT:
+    keys = turn.config.keys
+    if digits == keys.agent_take_next:
         response.redirect(url_for("agent_calls.take_next"), method="POST")
-    elif digits == NEXT_CALLBACK:
+    elif digits == keys.agent_next_callback:
         response.redirect(url_for("agent_callbacks.next_callback"), method="POST")
-    elif digits == BREAK:
+    elif digits == keys.agent_break:
         new = State.AVAILABLE if agent.state is State.ON_BREAK else State.ON_BREAK
         agents.set_state(r, agent, new, now, call_sid=turn.call.sid, reason="agent line")
         agent = agents.get(r, agent.id) or agent
         if new is State.AVAILABLE:
             turn.say(response, m.back)
         add_agent_menu(turn, response, agent, status=new is State.AVAILABLE)
-    elif digits == SIGN_OUT:
+    elif digits == keys.agent_sign_out:
         agents.set_state(r, agent, State.SIGNED_OUT, now, reason="agent line")
         return render(goodbye(turn, m.signed_out))
     else:

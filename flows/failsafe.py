@@ -13,6 +13,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from flows.common import Turn, external, form_int
+from ivr import store
 from ivr.events import Event
 from ivr.phone import mask
 from ivr.twiml import empty, render
@@ -34,7 +35,8 @@ def add_safe_voicemail(turn: Turn, response: VoiceResponse, dept: str) -> None:
     number = turn.call.callback_number(turn.config)
     from voicemail.flow import relay_arg
 
-    params = {"dept": dept, "number": number.e164 or "", "relay": relay_arg(turn)}
+    own_number = "" if turn.call.relay else (number.e164 or "")  # relay: agents listen for it
+    params = {"dept": dept, "number": own_number, "relay": relay_arg(turn)}
     turn.say(response, turn.messages.voicemail_intro.format(day=turn.callback_day_spoken()))
     response.record(
         action=url_for("voicemail.recorded", **params),
@@ -61,6 +63,13 @@ def safe_response(turn: Turn) -> VoiceResponse:
         # first request failed, or Twilio used the fallback URL): say it before the queue.
         turn.say(response, turn.messages.recording_notice)
         enqueue_verb(turn, response, dept)
+        # Best effort: agents pick callers from our record of who waits, so add this one.
+        now = turn.now.timestamp()
+        batch = turn.batch()
+        batch.op(lambda p: p.zadd(store.queue_key(dept), {turn.call.sid: now}, nx=True))
+        batch.call(dept=dept, queue_entered_at=f"{now:.3f}")
+        batch.event(Event.ENTER_QUEUE, dept, failsafe=True)
+        batch.commit("fail-safe enqueue")
     else:
         add_safe_voicemail(turn, response, dept)
     return response

@@ -29,8 +29,10 @@ def department(dept: str):
     number = turn.call.callback_number(turn.config)
     response = VoiceResponse()
     turn.say(response, department.online)
-    batch = turn.batch().event(Event.ONLINE, dept, sms_offered=number.mobile)
-    if number.mobile:
+    # No text offer when nobody can take the call: "please hold" would not be true.
+    offer = number.mobile and queue.anyone_on_duty(turn, dept)
+    batch = turn.batch().event(Event.ONLINE, dept, sms_offered=offer)
+    if offer:
         action = url_for("online.text_link", dept=dept)
         gather = turn.speaker.gather(response, action)
         turn.say(gather, turn.messages.online_sms_offer)

@@ -144,6 +144,12 @@ def _ask_secret(label: str, given: str | None) -> str:
     return first
 
 
+def _checked_pin(pin: str) -> str:
+    if not pin.isdigit() or not 4 <= len(pin) <= 8:
+        raise SystemExit("error: a PIN is 4 to 8 digits")
+    return pin
+
+
 def agents_command(args: argparse.Namespace) -> int:
     """Manage advisors without code changes: add, list, remove, set-password, set-pin."""
     from ivr import agents
@@ -164,6 +170,8 @@ def agents_command(args: argparse.Namespace) -> int:
                 if not check.e164:
                     raise SystemExit(f"error: {args.phone} is not a UK number we can call")
                 phone = check.e164
+            if args.pin:
+                _checked_pin(args.pin)  # before the agent exists, so a bad PIN adds nobody
             agent = agents.add(r, name=args.name, departments=departments, phone=phone,
                                role=agents.Role(args.role), now=now)
             if args.password:
@@ -183,10 +191,7 @@ def agents_command(args: argparse.Namespace) -> int:
             agents.set_secret(r, args.id, "password_hash", _ask_secret("Password", args.password))
             print(f"password set for agent {args.id}")
         elif args.action == "set-pin":
-            pin = _ask_secret("PIN", args.pin)
-            if not pin.isdigit() or not 4 <= len(pin) <= 8:
-                raise SystemExit("error: a PIN is 4 to 8 digits")
-            agents.set_secret(r, args.id, "pin_hash", pin)
+            agents.set_secret(r, args.id, "pin_hash", _checked_pin(_ask_secret("PIN", args.pin)))
             print(f"PIN set for agent {args.id}")
     except agents.AgentError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -257,6 +262,13 @@ def report_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def call_command(args: argparse.Namespace) -> int:
+    """Call the IVR from the terminal through the Twilio stand-in (``ivr.sim.cli_call``)."""
+    from ivr.sim.cli_call import run
+
+    return run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -300,6 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--demo", action="store_true",
                    help="report on a generated sample week instead of Redis (nothing written)")
     p.set_defaults(func=report_command)
+    from ivr.sim.cli_call import add_arguments as call_arguments  # argparse only: light
+
+    p = sub.add_parser("call", help="call the IVR from the terminal (Twilio stand-in)")
+    call_arguments(p)
+    p.set_defaults(func=call_command)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -142,13 +142,28 @@ class Keys(Frozen):
     failed_transfer_menu: Key
     confirm_number: Key
     reenter_number: Key
+    agent_take_next: Key
+    agent_next_callback: Key
+    agent_break: Key
+    agent_sign_out: Key
+    wrap_up_resolved: Key
+    wrap_up_follow_up: Key
+    callback_call_now: Key
+    callback_skip: Key
 
     @model_validator(mode="after")
     def _distinct_pairs(self) -> Keys:
-        for a, b in (("closed_payment_line", "closed_voicemail"),
-                     ("confirm_number", "reenter_number")):
-            if getattr(self, a) == getattr(self, b):
-                raise ValueError(f"keys.{a} and keys.{b} must differ")
+        groups = (
+            ("closed_payment_line", "closed_voicemail"),
+            ("confirm_number", "reenter_number"),
+            ("agent_take_next", "agent_next_callback", "agent_break", "agent_sign_out"),
+            ("wrap_up_resolved", "wrap_up_follow_up"),
+            ("callback_call_now", "callback_skip"),
+        )
+        for group in groups:
+            values = [getattr(self, name) for name in group]
+            if len(set(values)) != len(values):
+                raise ValueError(f"keys {', '.join('keys.' + n for n in group)} must differ")
         return self
 
 
@@ -287,6 +302,7 @@ MESSAGE_FIELDS: dict[str, set[str]] = {
     "agent.callbacks_due": {"due"},
     "agent.whisper": {"department", "waited", "number", "history"},
     "agent.history_recent": {"count", "days"},
+    "agent.history_recent_one": {"days"},
     "agent.callback_intro": {"department", "when", "number"},
     "agent.callback_not_answered": {"attempts", "max_attempts"},
 }
@@ -326,6 +342,7 @@ class AgentMessages(Frozen):
     whisper: str
     history_open_callback: str
     history_recent: str
+    history_recent_one: str
     history_none: str
     withheld_number: str
     wrap_up: str
@@ -372,6 +389,7 @@ class Messages(Frozen):
     voicemail_thanks: str
     voicemail_empty: str
     number_needed: str
+    number_relay: str
     number_prompt: str
     number_readback: str
     number_given_up: str

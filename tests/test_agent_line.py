@@ -560,7 +560,8 @@ def redis_client_open(caller: Caller, number: str) -> bool:
         (MOBILE, [1, 6.9], "Caller 07911 123456. This number called 2 times in the last 7 days."),
         (MOBILE, [], "Caller 07911 123456. No other calls from this number recently."),
         (MOBILE, [7.1], "Caller 07911 123456. No other calls from this number recently."),
-        (LANDLINE, [0.5], "Caller 01206 500600. This number called 1 times in the last 7 days."),
+        (LANDLINE, [0.5],
+         "Caller 01206 500600. This number called once before in the last 7 days."),
         ("anonymous", [], "Caller number withheld. No other calls from this number recently."),
     ],
 )
@@ -725,14 +726,16 @@ def test_wrap_up_job_leaves_an_agent_who_moved_on(make_caller, redis_client, sta
 
 
 @pytest.mark.parametrize("status", ["available", "break"])
-def test_hanging_up_between_calls_schedules_nothing(make_caller, redis_client, staff, status):
+def test_leaving_the_line_between_calls_signs_the_agent_out(make_caller, redis_client, staff,
+                                                            status):
+    """Off the line an agent can't take queued calls, so they must not count as on duty."""
     priya = sign_in(make_caller)
     if status == "break":
         priya.press("3")
-    expected = state(redis_client, staff.priya)
     assert priya.status_callback("/agent/status").verbs == []
-    assert state(redis_client, staff.priya) is expected
+    assert state(redis_client, staff.priya) is State.SIGNED_OUT
     assert scheduled(redis_client) == {}
+    assert not redis_client.scard("ivr:dept:council_tax:signed_in")
 
 
 def test_ringing_status_is_not_a_hang_up(make_caller, redis_client, staff, traveller):
@@ -749,11 +752,18 @@ TUESDAY = "2026-12-01 11:00:00+00:00"
 WEDNESDAY = "2026-12-02 10:00:00+00:00"
 
 
-def leave_voicemail(make_caller, traveller, when: str, number: str, dept: str) -> str:
-    """A resident leaves a voicemail at ``when``; returns the callback task's id."""
+def leave_voicemail(make_caller, traveller, when: str, number: str, dept: str,
+                    keyed: str = "") -> str:
+    """A resident leaves a voicemail at ``when``; returns the callback task's id.
+
+    ``keyed``: the number a caller keys when asked (Relay UK callers are always asked)."""
     traveller.move_to(when)
     caller = make_caller(number)
     doc = caller.post(f"/voicemail/start?dept={dept}")
+    if keyed:
+        caller.press(keyed)
+        doc = caller.press("1")
+        number = "+44" + keyed[1:]
     assert doc.has("Record"), doc.xml
     _, rec, status_url = caller.record()
     caller.recording_ready(status_url, rec)
@@ -933,13 +943,15 @@ def test_an_answered_callback_is_done(make_caller, redis_client, staff, two_task
 
 def test_a_relay_callers_callback_is_dialled_through_the_relay(make_caller, redis_client, staff,
                                                                traveller, config):
-    task_id = leave_voicemail(make_caller, traveller, MONDAY, RELAY, "council_tax")
-    assert load_task(redis_client, task_id)["relay"] == "1"
+    task_id = leave_voicemail(make_caller, traveller, MONDAY, RELAY, "council_tax",
+                              keyed="01206765432")
+    task = load_task(redis_client, task_id)
+    assert (task["relay"], task["number"]) == ("1", "+441206765432")  # their own number
     release(redis_client, "2026-12-01 09:00:00+00:00")
     traveller.move_to(OPEN)
     _, doc = call_back(make_caller, redis_client, staff)
     assert config.relay.callback_prefix == "18002"
-    assert doc.first("Number").text == "18002" + "08000223388"  # prefix + national number
+    assert doc.first("Number").text == "18002" + "01206765432"  # prefix + national number
 
 
 @pytest.mark.parametrize("status", ["busy", "no-answer", "failed"])

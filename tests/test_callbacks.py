@@ -227,12 +227,15 @@ def test_callers_without_a_number_are_never_merged(make_caller, redis_client):
 @time_machine.travel(CLOSED, tick=False)
 def test_relay_caller_task_is_marked_even_when_the_callback_comes_first(make_caller, redis_client):
     caller = make_caller(from_=RELAY)
-    record = to_record(caller).first("Record")
+    doc = caller.post("/voicemail/start?dept=general")
+    assert "Relay UK" in doc.text  # the relay's caller ID is not theirs: they are asked
+    caller.press("07912345678")
+    record = caller.press("1").first("Record")
     rec = "RE" + "7" * 32
     caller.recording_ready(record.get("recordingStatusCallback"), rec)  # carries no From
     caller.record(recording_sid=rec)
     found = only_task(redis_client)
-    assert (found["relay"], found["number"]) == ("1", RELAY)
+    assert (found["relay"], found["number"]) == ("1", "+447912345678")
     assert found["voicemails"] == "1"
 
 

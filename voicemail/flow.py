@@ -83,10 +83,12 @@ def start():
     dept = _dept(turn)
     check = turn.call.callback_number(turn.config)
     response = VoiceResponse()
-    if check.callable:
+    if check.callable and not turn.call.relay:
         add_record(turn, response, dept, check.e164 or "")
     else:
-        turn.say(response, turn.messages.number_needed)
+        # A Relay UK call shows the relay service's number, not the resident's: ask for theirs.
+        turn.say(response, turn.messages.number_relay if turn.call.relay
+                 else turn.messages.number_needed)
         add_number_prompt(turn, response, dept, tries=0)
     return render(response)
 
