@@ -215,9 +215,9 @@ def result():
     elif found.logged:
         turn.say(response, m.callback_not_answered.format(
             attempts=found.count, max_attempts=turn.config.callbacks_work.max_attempts))
-    agents.set_state(r, agent, State.AVAILABLE, now, call_sid=turn.call.sid,
-                     reason="callback not answered" if found.logged else "callback closed")
-    add_agent_menu(turn, response, agents.get(r, agent.id) or agent)
+    agent = agents.set_state(r, agent, State.AVAILABLE, now, call_sid=turn.call.sid,
+                             reason="callback not answered" if found.logged else "callback closed")
+    add_agent_menu(turn, response, agent)
     return render(response)
 
 

@@ -135,10 +135,10 @@ def after_call():
     if agents.line_ended(r, turn.call.sid):
         return render(response)  # the agent hung up: the hang-up already set their state
     if request.values.get("DialCallStatus") != "completed":
-        agents.set_state(r, agent, State.AVAILABLE, now, call_sid=turn.call.sid,
-                         reason="no caller bridged")
+        agent = agents.set_state(r, agent, State.AVAILABLE, now, call_sid=turn.call.sid,
+                                 reason="no caller bridged")
         turn.say(response, turn.messages.agent.no_callers)
-        add_agent_menu(turn, response, agents.get(r, agent.id) or agent, status=False)
+        add_agent_menu(turn, response, agent, status=False)
         return render(response)
     caller = (r.hget(agents.AGENT.format(id=agent.id), "last_caller") or b"").decode()
     agents.set_state(r, agent, State.WRAP_UP, now, call_sid=turn.call.sid, reason="call ended")
@@ -164,10 +164,10 @@ def wrap_up():
     r = turn.ivr.redis
     turn.batch().event(Event.WRAP_UP, agent=agent.id, caller=request.args.get("caller", ""),
                        resolved=digits == keys.wrap_up_resolved).commit("wrap-up")
-    agents.set_state(r, agent, State.AVAILABLE, turn.now.timestamp(), call_sid=turn.call.sid,
-                     reason="wrap-up done")
+    agent = agents.set_state(r, agent, State.AVAILABLE, turn.now.timestamp(),
+                             call_sid=turn.call.sid, reason="wrap-up done")
     turn.say(response, turn.messages.agent.wrap_up_thanks)
-    add_agent_menu(turn, response, agents.get(r, agent.id) or agent)
+    add_agent_menu(turn, response, agent)
     return render(response)
 
 

@@ -85,9 +85,9 @@ def sign_in(turn: Turn, agent: Agent, response: VoiceResponse) -> None:
     pipe = r.pipeline(transaction=False)
     agents.link_call(pipe, turn.call.sid, agent.id)
     if agent.state is State.SIGNED_OUT:
-        agents.set_state(pipe, agent, State.AVAILABLE, turn.now.timestamp(), reason="agent line")
+        agent = agents.set_state(pipe, agent, State.AVAILABLE, turn.now.timestamp(),
+                                 reason="agent line")
     pipe.execute()
-    agent = agents.get(r, agent.id) or agent
     turn.say(response, turn.messages.agent.hello.format(first_name=agent.first_name))
     add_agent_menu(turn, response, agent)
 
@@ -219,8 +219,8 @@ def choice():
         response.redirect(url_for("agent_callbacks.next_callback"), method="POST")
     elif digits == keys.agent_break:
         new = State.AVAILABLE if agent.state is State.ON_BREAK else State.ON_BREAK
-        agents.set_state(r, agent, new, now, call_sid=turn.call.sid, reason="agent line")
-        agent = agents.get(r, agent.id) or agent
+        agent = agents.set_state(r, agent, new, now, call_sid=turn.call.sid,
+                                 reason="agent line")
         if new is State.AVAILABLE:
             turn.say(response, m.back)
         add_agent_menu(turn, response, agent, status=new is State.AVAILABLE)

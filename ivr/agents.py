@@ -7,7 +7,7 @@ as scrypt hashes. Every state change is an event, so reports can measure occupan
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import redis
@@ -113,9 +113,22 @@ def get(r: redis.Redis, agent_id: str) -> Agent | None:
     return _from_hash(h) if h else None
 
 
+_BY_INDEX = """
+local id = redis.call('GET', KEYS[1])
+if not id then return {} end
+return redis.call('HGETALL', 'ivr:agent:' .. id)
+"""
+
+
+def _by_index(r: redis.Redis, key: str) -> Agent | None:
+    """The agent an index key points at, in one round trip."""
+    flat = r.eval(_BY_INDEX, 1, key)
+    h = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+    return _from_hash(h) if h else None
+
+
 def by_phone(r: redis.Redis, phone: str) -> Agent | None:
-    agent_id = r.get(BY_PHONE.format(phone=phone)) if phone else None
-    return get(r, agent_id.decode()) if agent_id else None
+    return _by_index(r, BY_PHONE.format(phone=phone)) if phone else None
 
 
 def all_agents(r: redis.Redis) -> list[Agent]:
@@ -162,8 +175,17 @@ def check_secret(r: redis.Redis, agent_id: str, field: str, secret: str) -> bool
 
 
 def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: str = "",
-              reason: str = "") -> None:
-    """Move an agent to ``state`` and record the change as an AGENTSTATE event."""
+              reason: str = "") -> Agent:
+    """Move an agent to ``state`` and record the change as an AGENTSTATE event.
+
+    Given a client, the writes go in one pipeline (one round trip); given a pipeline, they
+    join it. Returns the agent as it now is, so callers need not read it back.
+    """
+    if not isinstance(r_or_pipe, redis.client.Pipeline):
+        pipe = r_or_pipe.pipeline(transaction=False)
+        moved = set_state(pipe, agent, state, now, call_sid=call_sid, reason=reason)
+        pipe.execute()
+        return moved
     r_or_pipe.hset(AGENT.format(id=agent.id), mapping={
         "state": str(state), "state_since": f"{now:.3f}", "call_sid": call_sid})
     for key in agent.duty_keys:
@@ -175,6 +197,7 @@ def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: st
         Event.AGENT_STATE, call_sid, now, None, agent=agent.id, state=str(state),
         previous=str(agent.state), seconds_in_previous=round(now - agent.state_since, 1),
         reason=reason))
+    return replace(agent, state=state, state_since=now, call_sid=call_sid)
 
 
 def anyone_on_duty(r: redis.Redis, department: str) -> bool:
@@ -191,8 +214,7 @@ def link_call(r_or_pipe, call_sid: str, agent_id: str) -> None:
 
 
 def for_call(r: redis.Redis, call_sid: str) -> Agent | None:
-    agent_id = r.get(AGENT_CALL.format(sid=call_sid)) if call_sid else None
-    return get(r, agent_id.decode()) if agent_id else None
+    return _by_index(r, AGENT_CALL.format(sid=call_sid)) if call_sid else None
 
 
 def end_line(r_or_pipe, call_sid: str) -> None:
