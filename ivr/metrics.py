@@ -1,9 +1,11 @@
 """``GET /metrics`` for operations, in the Prometheus text format.
 
-Live figures (queues, oldest wait, agents by state, callbacks due and overdue, spool size) are
-read from Redis at scrape time, so every web process reports the same numbers. Webhook latency
-and Redis errors are counted per process; set ``PROMETHEUS_MULTIPROC_DIR`` to aggregate them
-across gunicorn workers (prometheus-client's multiprocess mode).
+Live figures (queues, oldest wait, agents by state, callbacks due and overdue) are read from
+Redis at scrape time by ``ivr.report_live.read_now`` (the same function the console's live view
+and the wallboard use), so every web process reports the same numbers; the spool size is this
+host's. Webhook latency and Redis errors are counted per process; set
+``PROMETHEUS_MULTIPROC_DIR`` to aggregate them across gunicorn workers (prometheus-client's
+multiprocess mode).
 
 Access: with ``IVR_METRICS_TOKEN`` set, a request must carry ``Authorization: Bearer <token>``;
 without it, only loopback clients may scrape.
@@ -27,8 +29,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 
-from ivr import agents, store
-from voicemail.tasks import SCHEDULED, WORKLIST
+from ivr import report_live
 
 WEBHOOK_LATENCY = Histogram(
     "ivr_webhook_seconds", "Time to answer a Twilio webhook", ["endpoint"],
@@ -52,15 +53,7 @@ class LiveCollector:
         spool.add_metric([], len(ivr.spool.pending()))
         try:
             depts = list(ivr.config.departments)
-            pipe = r.pipeline(transaction=False)
-            for dept in depts:
-                pipe.zcard(store.queue_key(dept))
-                pipe.zrange(store.queue_key(dept), 0, 0, withscores=True)
-            pipe.zcount(WORKLIST, "-inf", now)
-            pipe.zcard(WORKLIST)
-            pipe.zcard(SCHEDULED)
-            results = pipe.execute()
-            staff = agents.all_agents(r)
+            live = report_live.read_now(r, depts, now)
         except RedisError:
             REDIS_ERRORS.labels("metrics").inc()
             up.add_metric([], 0)
@@ -70,18 +63,17 @@ class LiveCollector:
         waiting = GaugeMetricFamily("ivr_queue_callers", "Callers waiting", labels=["department"])
         oldest = GaugeMetricFamily("ivr_queue_oldest_wait_seconds",
                                    "Wait of the longest-waiting caller", labels=["department"])
-        for i, dept in enumerate(depts):
-            waiting.add_metric([dept], results[2 * i])
-            front = results[2 * i + 1]
-            oldest.add_metric([dept], max(0.0, now - front[0][1]) if front else 0.0)
-        overdue, released, scheduled = results[-3:]
+        for dept, queue in live.queues.items():
+            waiting.add_metric([dept], queue.waiting)
+            oldest.add_metric([dept], queue.longest)
+        backlog = live.backlog()
         callbacks = GaugeMetricFamily("ivr_callbacks", "Open callback tasks", labels=["status"])
-        callbacks.add_metric(["overdue"], overdue)
-        callbacks.add_metric(["due"], released - overdue)
-        callbacks.add_metric(["scheduled"], scheduled)
+        callbacks.add_metric(["overdue"], backlog.overdue)
+        callbacks.add_metric(["due"], backlog.due)
+        callbacks.add_metric(["scheduled"], backlog.scheduled)
         by_state = GaugeMetricFamily("ivr_agents", "Agents by state", labels=["state"])
-        for state in agents.State:
-            by_state.add_metric([state.value], sum(1 for a in staff if a.state is state))
+        for state, count in report_live.by_state(live.agents).items():
+            by_state.add_metric([state.value], count)
         yield from (up, spool, waiting, oldest, callbacks, by_state)
 
 

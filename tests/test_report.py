@@ -14,8 +14,9 @@ from report_events import FRI_DUE, XMAS_DUE, at, decoded, entries, entry
 from ivr import cli, events, report, report_demo
 from ivr.calendar import callback_window
 from ivr.events import Event, decode
-from ivr.report_live import backlog, live_today
+from ivr.report_live import Backlog, backlog, live_today
 from ivr.report_text import render_csv, render_text
+from voicemail.tasks import TASK, WORKLIST
 
 NAMES = {"council_tax": "Council Tax", "benefits": "Benefits", "housing": "Housing",
          "general": "Customer Service", "street_care": "Street Care"}
@@ -236,8 +237,13 @@ def test_live_today_and_backlog(redis_client, config):
     friday = live_today(redis_client, at(11, 27, 16, 45), **options)
     assert (friday.offered, friday.timed_out, friday.callbacks) == (2, 2, 2)
     assert friday.callbacks_pending == 2  # due Monday 17:00
-    assert backlog(redis_client, now, hours=options["hours"]) == {
-        "council_tax": {"due": 2, "overdue": 0}, "housing": {"due": 0, "overdue": 1}}
+    # The open backlog is the worklist's (voicemail.tasks zsets), not the events': the same
+    # open tasks as those events leave on Monday 11:00 (T-OPEN, Thursday's, is overdue).
+    redis_client.zadd(WORKLIST, {"T-FRI1": FRI_DUE, "T-FRI2": FRI_DUE, "T-OPEN": at(11, 27, 17)})
+    for task, dept in [("T-FRI1", "council_tax"), ("T-FRI2", "council_tax"), ("T-OPEN", "housing")]:
+        redis_client.hset(TASK.format(id=task), mapping={"department": dept, "status": "open"})
+    assert backlog(redis_client, now) == {
+        "council_tax": Backlog(due=2, overdue=0), "housing": Backlog(due=0, overdue=1)}
 
 
 def test_text_and_csv_renderings(full):

@@ -1,8 +1,9 @@
 """The agent console: a small server-rendered web app under ``/console`` for advisors.
 
-Sign-in, the live view of queues and agents, the callbacks worklist and (for supervisors)
-managing agents. It keeps no state in the web process: sessions are signed cookies whose
-secret is shared through the environment or Redis, and every figure is read from Redis.
+Sign-in, the live view of queues and agents, the wallboard, the callbacks worklist and (for
+supervisors) managing agents. It keeps no state in the web process: sessions are signed cookies
+whose secret is shared through the environment or Redis, and every figure is read from Redis
+(``ivr.report_live``; the wallboard caches today's events per process, reading only new ones).
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ SESSION_HOURS = 10  # one working day; then sign in again
 
 def register(app: Flask) -> None:
     """Mount the console on ``app``: its blueprint and its session cookie."""
-    from ivr.console import auth, callbacks, live, manage  # noqa: F401 - routes register on bp
+    from ivr.console import (  # noqa: F401 - routes register on bp
+        auth,
+        callbacks,
+        live,
+        manage,
+        wallboard,
+    )
     from ivr.console.base import bp
     from ivr.console.session import ConsoleSessions
 
