@@ -15,7 +15,11 @@ from rq import Retry
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.agent_calls import _wrap_up_prompt
-from flows.agent_line import add_agent_menu, agent_departments, current_agent, not_signed_in
+from flows.agent_line import (
+    add_agent_menu,
+    agent_departments,
+    agent_step,
+)
 from flows.common import Turn, external
 from ivr import agents, twilio_rest
 from ivr.agents import Agent, State
@@ -71,12 +75,9 @@ def add_task_summary(turn: Turn, target, task: dict[str, str]) -> None:
 
 
 @bp.post("/agent/callback/next")
-def next_callback():
+@agent_step
+def next_callback(turn: Turn, agent: Agent):
     """The next due callback (overdue first) for the agent's departments."""
-    turn = Turn.begin()
-    agent = current_agent(turn)
-    if agent is None:
-        return render(not_signed_in())
     response = VoiceResponse()
     depts = None if agent.supervisor and not agent.departments else agent_departments(turn, agent)
     r = turn.ivr.redis
@@ -107,12 +108,9 @@ def add_callback_choice(turn: Turn, response: VoiceResponse, task_id: str) -> No
 
 
 @bp.post("/agent/callback/choice")
-def choice():
+@agent_step
+def choice(turn: Turn, agent: Agent):
     """Gather action: 1 calls the resident now; 2 skips; silence or another key asks again."""
-    turn = Turn.begin()
-    agent = current_agent(turn)
-    if agent is None:
-        return render(not_signed_in())
     r = turn.ivr.redis
     task = load_task(r, request.args.get("task", ""))
     digits = (request.values.get("Digits") or "").strip()
@@ -189,12 +187,9 @@ def log_attempt(turn: Turn, agent: Agent, task_id: str, outcome: callbacks.Outco
 
 
 @bp.post("/agent/callback/result")
-def result():
+@agent_step
+def result(turn: Turn, agent: Agent):
     """Dial action: log the attempt; answered closes the task, else retry later or close."""
-    turn = Turn.begin()
-    agent = current_agent(turn)
-    if agent is None:
-        return render(not_signed_in())
     task_id = request.args.get("task", "")
     outcome = callbacks.outcome_from_dial(request.values.get("DialCallStatus"))
     r = turn.ivr.redis

@@ -15,8 +15,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from flows.agent_line import (
     add_agent_menu,
     agent_departments,
-    current_agent,
-    not_signed_in,
+    agent_step,
     queue_fronts,
     spoken_duration,
 )
@@ -62,12 +61,9 @@ def whisper(turn: Turn, dept: str, caller_sid: str, entered: float) -> str:
 
 
 @bp.post("/agent/take")
-def take_next():
+@agent_step
+def take_next(turn: Turn, agent: Agent):
     """Bridge the agent to the caller who has waited longest in any of their departments."""
-    turn = Turn.begin()
-    agent = current_agent(turn)
-    if agent is None:
-        return render(not_signed_in())
     fronts, _ = queue_fronts(turn, agent_departments(turn, agent))
     dept = agents.pick_queue({d: f[1] if f else None for d, f in fronts.items()})
     response = VoiceResponse()
@@ -123,12 +119,9 @@ def _wrap_up_prompt(turn: Turn, response: VoiceResponse, caller_sid: str) -> Non
 
 
 @bp.post("/agent/after-call")
-def after_call():
+@agent_step
+def after_call(turn: Turn, agent: Agent):
     """Dial action on the agent's leg: the caller hung up (or nobody came); wrap-up or menu."""
-    turn = Turn.begin()
-    agent = current_agent(turn)
-    if agent is None:
-        return render(not_signed_in())
     r = turn.ivr.redis
     now = turn.now.timestamp()
     response = VoiceResponse()
@@ -149,12 +142,9 @@ def after_call():
 
 
 @bp.post("/agent/wrap-up")
-def wrap_up():
+@agent_step
+def wrap_up(turn: Turn, agent: Agent):
     """Gather action: 1 resolved at first contact, 2 needs follow-up; then the agent menu."""
-    turn = Turn.begin()
-    agent = current_agent(turn)
-    if agent is None:
-        return render(not_signed_in())
     digits = (request.values.get("Digits") or "").strip()
     response = VoiceResponse()
     keys = turn.config.keys

@@ -6,6 +6,7 @@ Known agent phones are recognised by caller ID; anyone else keys an agent number
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from flask import Blueprint, request, url_for
@@ -181,6 +182,21 @@ def login_pin():
     return render(response)
 
 
+def agent_step(view):
+    """For agent-line webhooks: pass the turn and the agent on this call, or, for a call we
+    don't know as an agent's, start the sign-in again."""
+
+    @functools.wraps(view)
+    def step(*args, **kwargs):
+        turn = Turn.begin()
+        agent = current_agent(turn)
+        if agent is None:
+            return render(not_signed_in())
+        return view(turn, agent, *args, **kwargs)
+
+    return step
+
+
 def not_signed_in() -> VoiceResponse:
     """A request from a call we don't know as an agent: start the sign-in again."""
     response = VoiceResponse()
@@ -189,24 +205,18 @@ def not_signed_in() -> VoiceResponse:
 
 
 @bp.post("/agent/menu")
-def menu():
+@agent_step
+def menu(turn: Turn, agent: Agent):
     """The agent menu, with the queues' state."""
-    turn = Turn.begin()
-    agent = current_agent(turn)
-    if agent is None:
-        return render(not_signed_in())
     response = VoiceResponse()
     add_agent_menu(turn, response, agent)
     return render(response)
 
 
 @bp.post("/agent/menu/choice")
-def choice():
+@agent_step
+def choice(turn: Turn, agent: Agent):
     """Gather action for the agent menu."""
-    turn = Turn.begin()
-    agent = current_agent(turn)
-    if agent is None:
-        return render(not_signed_in())
     digits = (request.values.get("Digits") or "").strip()
     response = VoiceResponse()
     r = turn.ivr.redis
