@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 from urllib.parse import parse_qs
 
 from twilio.http import HttpClient
@@ -45,6 +46,7 @@ class TwilioRestStandIn(HttpClient):
     calls: list[dict] = field(default_factory=list)
     requests: list[tuple[str, str, dict]] = field(default_factory=list)
     fail_next: int = 0
+    engine: Any = None  # an ivr.sim.engine.Engine: then Calls and Queues are live (rest_calls)
 
     def __post_init__(self) -> None:
         super().__init__(logger=logging.getLogger(__name__), is_async=False)
@@ -67,6 +69,14 @@ class TwilioRestStandIn(HttpClient):
         match = _PATH.search(url)
         if not match or match["account"] != auth[0]:
             return _error(404, 20404, f"The requested resource {url} was not found")
+        if self.engine is not None:
+            from ivr.sim.rest_calls import handle
+
+            answer = handle(self.engine, method, match["rest"], flat)
+            if answer is not None:
+                if method == "POST" and match["rest"] == "Calls" and answer.status_code == 201:
+                    self.calls.append(json.loads(answer.text) | {"params": flat})
+                return answer
         now = format_datetime(datetime.now(UTC))
         if method == "POST" and match["rest"] == "Messages":
             if not flat.get("To") or not (flat.get("From") or flat.get("MessagingServiceSid")):

@@ -1,0 +1,285 @@
+"""``ivr call``: ring the IVR from a terminal, through the project's Twilio stand-in.
+
+Prompts are printed as they are spoken (and spoken aloud with ``--speak`` when espeak-ng is
+installed); the person types keys, words, ``wait N`` or ``hangup``. Without ``--url`` the app
+runs in this process in virtual time (a two-minute queue passes at once), with signatures
+checked for real against the token it was created with, and the callback task a voicemail
+creates is read back from Redis. ``--keys/--wait/--say-message`` script the call for demos.
+This module imports only argparse at import time: ``ivr --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+NAMES = {"payment_line": "the payment line", "text_phone": "the text phone line"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="from_", default="+447911123456", metavar="NUMBER",
+                   help="your caller ID")
+    p.add_argument("--to", default=None, metavar="NUMBER",
+                   help="the number called (default: the council's)")
+    p.add_argument("--at", default=None, help='when, e.g. "2026-12-01 10:00" (local time)')
+    p.add_argument("--url", default=None, help="a running server (real time); else in-process")
+    p.add_argument("--token", default=None, help="the server's TWILIO_AUTH_TOKEN (with --url)")
+    p.add_argument("--speak", action="store_true", help="speak prompts aloud with espeak-ng")
+    p.add_argument("--keys", default=None, help='scripted: keys per prompt, e.g. "2 - 1"')
+    p.add_argument("--wait", type=float, default=None, help="scripted: seconds you will hold")
+    p.add_argument("--say-message", default=None, help="scripted: your voicemail message")
+    p.add_argument("--talk", type=float, default=60.0, help="scripted: seconds with an advisor")
+    p.add_argument("--payment-line", default="answered",
+                   choices=["answered", "busy", "no-answer", "failed"])
+    p.add_argument("--staffed", action="store_true",
+                   help="in-process: count an advisor as signed in (to hear the queue)")
+    p.add_argument("--strict", action="store_true", help="stop at the first invalid TwiML")
+
+
+class Screen:
+    """Prints what happens on the caller's leg, timed from the start of the call."""
+
+    def __init__(self, start: float, speak: bool, names: dict[str, str]) -> None:
+        self.start = start
+        self.names = names
+        self.espeak = shutil.which("espeak-ng") if speak else None
+        if speak and not self.espeak:
+            print("(espeak-ng is not installed: prompts are printed only)")
+
+    def line(self, at: float, text: str) -> None:
+        secs = max(0, int(at - self.start))
+        print(f"[{secs // 60:02d}:{secs % 60:02d}] {text}", flush=True)
+
+    def show(self, leg: Any, n: Any) -> None:
+        text = self.describe(n)
+        if text:
+            self.line(n.at, text)
+        if n.kind == "say" and self.espeak:
+            subprocess.run([self.espeak, "-v", "en-gb", n.text], check=False,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def describe(self, n: Any) -> str:
+        d = n.data
+        return {
+            "say": f"Council: {n.text}",
+            "play": f"(hold audio, {d.get('seconds', 0):g} s)",
+            "press": f"You press {n.text}",
+            "speak": f'You say: "{n.text}"',
+            "silence": f"(you say nothing: {n.text})",
+            "enqueue": f"-- you join the queue '{n.text}'",
+            "queue": f"-- queue: {n.text}, waited {d.get('QueueTime', '0')} s",
+            "dequeued": f"-- you leave the queue ({n.text})",
+            "dial": f"-- transferring to {self.names.get(n.text, n.text)}, ringing...",
+            "dial-result": f"-- transfer result: {n.text}",
+            "bridge": f"-- connected to {self.names.get(n.text, n.text)}",
+            "beep": "*BEEP* (recording)",
+            "recorded": f"-- message recorded ({d.get('seconds', 0)} s)",
+            "fault": f"[Twilio] {n.text} at {d.get('url', '')}: trying the fallback URL",
+            "error": f"Twilio: {n.text}",
+            "end": f"-- call ended: {n.text}, {d.get('duration', 0)} s",
+        }.get(n.kind, "")
+
+
+def _terminal_actor(screen: Screen) -> Any:
+    from ivr.sim.legs import SILENCE, Actor, Message, Reply
+    from ivr.sim.scenario import hang_up, press, say
+
+    def ask(label: str) -> str | None:
+        try:
+            return input(f"{label}> ").strip()
+        except EOFError:
+            return None
+
+    class Terminal(Actor):
+        def notice(self, leg: Any, n: Any) -> None:
+            screen.show(leg, n)
+
+        def gather(self, leg: Any, prompt: Any) -> Reply:
+            speech = " or words" if "speech" in prompt.input else ""
+            got = ask(f"keys{speech} (Enter: silence, hangup)")
+            if got is None or got.lower() in ("hangup", "h", "q"):
+                return hang_up()
+            if not got or got.lower().startswith("wait"):
+                return SILENCE
+            return press(got) if all(c in "0123456789*#" for c in got) else say(got)
+
+        def record(self, leg: Any, prompt: Any) -> Message:
+            got = ask("your message (Enter: silence; end with 'hangup' to hang up)")
+            if got is None:
+                return Message(hangup=True)
+            hangup = got.lower().endswith("hangup")
+            words = got[: -len("hangup")].strip() if hangup else got
+            return Message(words, seconds=None if words else 0.0, hangup=hangup,
+                           finish_key=None if hangup else "#")
+
+        def hold(self, leg: Any, waited: float) -> float | None:
+            got = ask("on hold (Enter: hold on, 'wait N': ask again after N s, hangup)")
+            if got is None or got.lower() in ("hangup", "h", "q"):
+                return 0
+            parts = got.split()
+            if len(parts) == 2 and parts[0] == "wait" and parts[1].replace(".", "").isdigit():
+                return float(parts[1])
+            return None
+
+        def talk(self, leg: Any) -> float | None:
+            got = ask("talking to an advisor: seconds before you hang up (Enter: 60)")
+            return float(got) if got and got.replace(".", "").isdigit() else 60.0
+
+    return Terminal()
+
+
+def _scripted_actor(args: argparse.Namespace, screen: Screen) -> Any:
+    from ivr.sim.legs import Message
+    from ivr.sim.scenario import Caller, steps
+
+    class Scripted(Caller):
+        def notice(self, leg: Any, n: Any) -> None:
+            screen.show(leg, n)
+
+    message = Message(args.say_message) if args.say_message else Message(
+        "Hello, this is a test call from the terminal. Please call me back.")
+    return Scripted(script=steps(args.keys or ""), patience=args.wait, talk_seconds=args.talk,
+                    message=message)
+
+
+def _when(args: argparse.Namespace, tz: Any) -> float | None:
+    if not args.at:
+        return None
+    from datetime import datetime
+
+    moment = datetime.fromisoformat(args.at)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=tz)).timestamp()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ivr.config import ConfigError, load_config
+
+    try:
+        config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.url:
+        return _over_http(args, config)
+    return _in_process(args, config)
+
+
+def _names(config: Any) -> dict[str, str]:
+    return {config.lines.payment_line: NAMES["payment_line"],
+            config.lines.text_phone: NAMES["text_phone"]}
+
+
+def _over_http(args: argparse.Namespace, config: Any) -> int:
+    from ivr.sim.world import over_http
+
+    token = args.token or os.environ.get("TWILIO_AUTH_TOKEN", "")
+    world = over_http(args.url, config, auth_token=token,
+                      account_sid=os.environ.get("TWILIO_ACCOUNT_SID", ""), strict=args.strict)
+    screen = Screen(world.now, args.speak, _names(config))
+    scripted = any(x is not None for x in (args.keys, args.wait, args.say_message))
+    actor = _scripted_actor(args, screen) if scripted else _terminal_actor(screen)
+    print(f"Calling {args.to or world.main_number} from {args.from_} at {args.url} (real time)")
+    leg = world.call(actor, from_=args.from_, to=args.to)
+    world.run()
+    return _report(world, leg, None)
+
+
+def _in_process(args: argparse.Namespace, config: Any) -> int:
+    import secrets
+
+    import redis
+
+    from ivr import agents, twilio_rest
+    from ivr.app import DEFAULT_REDIS_URL, create_app
+    from ivr.sim.legs import Answer
+    from ivr.sim.rest import TwilioRestStandIn
+    from ivr.sim.world import TEST_ACCOUNT_SID, in_process
+
+    url = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        print(f"error: the in-process call needs Redis at {url} ({exc}); set REDIS_URL, or "
+              f"run the service and call it with --url", file=sys.stderr)
+        return 2
+    try:
+        import time_machine  # noqa: F401  (virtual time for the app needs it)
+
+        travel = True
+    except ImportError:
+        if args.at:
+            print("error: --at needs the time-machine package (pip install time-machine)",
+                  file=sys.stderr)
+            return 2
+        print("(time-machine is not installed: the app sees real time, queues included)")
+        travel = False
+    token, sid = secrets.token_hex(16), TEST_ACCOUNT_SID
+    os.environ.update(TWILIO_AUTH_TOKEN=token, TWILIO_ACCOUNT_SID=sid)  # for in-process jobs
+    app = create_app({"config": config, "REDIS_URL": url, "TWILIO_AUTH_TOKEN": token,
+                      "TWILIO_ACCOUNT_SID": sid, "PUBLIC_BASE_URL": "",
+                      "IVR_INSECURE_SKIP_SIGNATURE": False})
+    ivr = app.extensions["ivr"]
+    rest = TwilioRestStandIn()
+    twilio_rest.use_http_client(lambda: rest)
+    world = in_process(app, start=_when(args, ivr.hours.tz), strict=args.strict, rest=rest,
+                       travel=travel)
+    world.line("payment", Answer(args.payment_line, ring=4.0, talk=120.0))
+    duty = [agents.ON_DUTY.format(dept=d) for d in config.departments] if args.staffed else []
+    for key in duty:
+        ivr.redis.sadd(key, "ivr-call")
+    screen = Screen(world.now, args.speak, _names(config))
+    scripted = any(x is not None for x in (args.keys, args.wait, args.say_message))
+    actor = _scripted_actor(args, screen) if scripted else _terminal_actor(screen)
+    from datetime import datetime
+
+    local = datetime.fromtimestamp(world.now, ivr.hours.tz)
+    print(f"Calling {args.to or world.main_number} from {args.from_} on "
+          f"{local:%a %d %b %Y %H:%M} (in-process, virtual time)")
+    try:
+        leg = world.call(actor, from_=args.from_, to=args.to)
+        world.run()
+        world.run(world.now + 5)  # let late callbacks and jobs (the SMS) happen
+    finally:
+        for key in duty:
+            ivr.redis.srem(key, "ivr-call")
+        twilio_rest.use_http_client(None)
+    return _report(world, leg, ivr)
+
+
+def _report(world: Any, leg: Any, ivr: Any) -> int:
+    for message in getattr(world.rest, "messages", []) or []:
+        print(f"-- text message to {message['to']}: {message['body']}")
+    if ivr is not None:
+        for task in _tasks(world, leg, ivr):
+            print(f"-- callback task {task['id']} ({task.get('department')}): call "
+                  f"{task.get('number') or 'the number in the message'} back by "
+                  f"{_local(task.get('due_at'), ivr)}; released to advisors "
+                  f"{_local(task.get('release_at'), ivr)} ({task.get('status')})")
+    for error in leg.errors:
+        print(f"[warning] {error}")
+    return 0 if leg.status in ("completed", "busy", "no-answer") else 1
+
+
+def _local(ts: Any, ivr: Any) -> str:
+    from datetime import datetime
+
+    if not ts:
+        return "?"
+    return f"{datetime.fromtimestamp(float(ts), ivr.hours.tz):%a %d %b %H:%M}"
+
+
+def _tasks(world: Any, leg: Any, ivr: Any) -> list[dict[str, str]]:
+    """The callback tasks this call's voicemail created or joined (read from Redis)."""
+    from voicemail.tasks import load_task
+
+    ids = list(world.engine.recordings) + [f"{leg.sid}-no-recording", f"{leg.sid}-abandoned"]
+    found: list[dict[str, str]] = []
+    for rec in ids:
+        task_id = ivr.redis.get(f"ivr:cb:rec:{rec}")
+        if task_id and task_id.decode() not in [t["id"] for t in found]:
+            found.append(load_task(ivr.redis, task_id.decode()))
+    return found

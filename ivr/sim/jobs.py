@@ -1,0 +1,92 @@
+"""The app's RQ jobs in virtual time: run each one when the virtual clock reaches it.
+
+In production ``rq worker --with-scheduler`` moves scheduled jobs (callback releases, the end
+of an agent's wrap-up) onto their queue when due and runs them; here the same RQ code does it
+in this process (``RQScheduler.enqueue_scheduled_jobs`` and a burst ``SimpleWorker``), under
+the engine's time travel, at the virtual moment each job is due. Jobs appear only when a
+webhook (or another job) runs, so the pump looks after requests, at most every 2 virtual s.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rq import Queue
+
+    from ivr.sim.clock import Clock, _Event
+
+log = logging.getLogger(__name__)
+
+
+class RqJobs:
+    def __init__(self, clock: Clock, queues: list[Queue], interval: float = 2.0) -> None:
+        from rq.scheduler import RQScheduler
+
+        self.clock = clock
+        self.queues = queues
+        self.connection = queues[0].connection
+        self.interval = interval
+        self.scheduler = RQScheduler(queues, connection=self.connection)
+        self.scheduler.prepare_registries([q.name for q in queues])
+        self.registries = self.scheduler._scheduled_job_registries
+        self._check: _Event | None = None
+        self._wake: _Event | None = None
+        self._last = float("-inf")
+        self.ran = 0
+
+    def poke(self) -> None:
+        """A webhook ran: there may be new jobs; look soon (not for every request)."""
+        if self._check is not None and not self._check.cancelled:
+            return
+        when = max(self.clock.now, self._last + self.interval)
+        self._check = self.clock.at(when, self.check, daemon=True)
+
+    def check(self) -> None:
+        """One round trip to see what is due; the RQ machinery only when something is."""
+        self._check = None
+        self._last = now = self.clock.now
+        pipe = self.connection.pipeline(transaction=False)
+        for registry in self.registries:
+            pipe.zrange(registry.key, 0, 0, withscores=True)
+        for q in self.queues:
+            pipe.llen(q.key)
+        found = pipe.execute()
+        earliest = [rows[0][1] for rows in found[: len(self.registries)] if rows]
+        waiting = any(found[len(self.registries):])
+        if earliest and min(earliest) <= now:
+            self.scheduler.enqueue_scheduled_jobs()
+            waiting = True
+        if waiting:
+            self._work()
+            self._last = float("-inf")
+            self.poke()  # the jobs may have scheduled others
+            return
+        self._wake_at(min(earliest) if earliest else None)
+
+    def _work(self) -> None:
+        from rq import SimpleWorker
+
+        worker = SimpleWorker(self.queues, connection=self.connection)
+        worker.log.setLevel(logging.WARNING)
+        before = sum(q.count for q in self.queues)
+        worker.work(burst=True, logging_level="WARNING", with_scheduler=False)
+        self.ran += before
+
+    def _wake_at(self, when: float | None) -> None:
+        """Wake at the earliest scheduled job (a daemon event: it keeps no run going)."""
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
+        if when is not None:  # never at once again: a job that would not move must not spin
+            self._wake = self.clock.at(max(when, self.clock.now + self.interval), self.check,
+                                       daemon=True)
+
+    def pending(self) -> dict[str, Any]:
+        """Scheduled job ids and when they are due (for tests and the CLI)."""
+        out: dict[str, Any] = {}
+        for registry in self.registries:
+            for job_id, score in self.connection.zrange(registry.key, 0, -1, withscores=True):
+                out[job_id.decode()] = score
+        return out

@@ -1,0 +1,146 @@
+"""Scripted people for simulations and tests: residents who call, advisors on the agent line.
+
+A ``Caller`` answers each ``<Gather>`` with the next of its steps (keys, words, silence, hang
+up), then stays silent; holds in a queue for ``patience`` seconds; leaves ``message`` at a
+``<Record>`` beep; talks for ``talk_seconds`` once through to an advisor. An ``Agent`` works the
+agent line the way an advisor does: signs in (or is recognised by phone), takes the next caller
+when the menu says some are waiting, completes wrap-up, and signs out after ``calls`` callers or
+at ``until``. Both are plain data, so a simulation can draw their numbers from distributions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from ivr.sim.legs import (
+    SILENCE,
+    Actor,
+    Answer,
+    GatherPrompt,
+    Leg,
+    Message,
+    Notice,
+    RecordPrompt,
+    Reply,
+)
+
+
+def press(digits: str, after: float | None = None) -> Reply:
+    return Reply(digits=digits, after=after)
+
+
+def say(words: str, confidence: float = 0.92) -> Reply:
+    return Reply(speech=words, confidence=confidence)
+
+
+def hang_up() -> Reply:
+    return Reply(hangup=True)
+
+
+def steps(script: str) -> list[Reply]:
+    """``"2 - 01206123456# hangup"``: keys per prompt; ``-`` silence; ``hangup``; ``'words'``
+    in quotes (no spaces inside: use ``_``) are spoken, e.g. ``'council_tax'``."""
+    out: list[Reply] = []
+    for token in script.replace(",", " ").split():
+        if token == "-":
+            out.append(SILENCE)
+        elif token.lower() == "hangup":
+            out.append(hang_up())
+        elif token[0] in "'\"" and token[-1] == token[0] and len(token) > 1:
+            out.append(say(token[1:-1].replace("_", " ")))
+        else:
+            out.append(press(token))
+    return out
+
+
+@dataclass
+class Caller(Actor):
+    """A resident with a plan for this call."""
+
+    script: list[Reply] = field(default_factory=list)
+    patience: float | None = None  # seconds they will hold in a queue (None: as long as it takes)
+    talk_seconds: float | None = 60.0  # conversation with the advisor, then they hang up
+    message: Message = field(default_factory=lambda: Message(
+        "Hello, it's about my council tax bill. Please call me back. Thank you."))
+    answers: Answer = field(default_factory=Answer)  # when called back (talk: talk_seconds)
+    heard: list[Notice] = field(default_factory=list)
+
+    def notice(self, leg: Leg, notice: Notice) -> None:
+        self.heard.append(notice)
+
+    def barge_in(self, leg: Leg, prompt: GatherPrompt) -> Reply | None:
+        if self.script and self.script[0].after is not None:
+            return self.script.pop(0)
+        return None
+
+    def gather(self, leg: Leg, prompt: GatherPrompt) -> Reply:
+        return self.script.pop(0) if self.script else SILENCE
+
+    def record(self, leg: Leg, prompt: RecordPrompt) -> Message:
+        return self.message
+
+    def hold(self, leg: Leg, waited: float) -> float | None:
+        return None if self.patience is None else self.patience - waited
+
+    def talk(self, leg: Leg) -> float | None:
+        return self.talk_seconds
+
+    def answer(self, leg: Leg) -> Answer:
+        return self.answers
+
+
+@dataclass
+class Agent(Actor):
+    """An advisor on the agent line (recognised by phone, or keying number and PIN)."""
+
+    agent_id: str = ""
+    pin: str = ""
+    calls: int | None = None  # sign out after this many callers
+    until: float | None = None  # sign out at the first menu after this time (epoch seconds)
+    wrap_up: str = "1"  # 1 resolved, 2 follow-up
+    handle: float | None = None  # hang up the line this long into a conversation (None: caller)
+    callback_choice: str = "2"  # at a callback offered: 1 call now, 2 skip
+    waiting_marker: str = "callers waiting"  # the menu's words when callers wait
+    press_after: float | None = 3.0  # press 1 this long into the menu (None: hear it all)
+    answers: Answer = field(default_factory=lambda: Answer(ring=3.0, talk=None))
+    taken: int = 0
+    last_heard_at: float = 0.0
+    heard: list[Notice] = field(default_factory=list)
+
+    def notice(self, leg: Leg, notice: Notice) -> None:
+        self.heard.append(notice)
+        self.last_heard_at = notice.at
+        if notice.kind == "bridge":
+            self.taken += 1
+
+    def finished(self) -> bool:
+        return (self.calls is not None and self.taken >= self.calls) or (
+            self.until is not None and self.last_heard_at >= self.until)
+
+    def barge_in(self, leg: Leg, prompt: GatherPrompt) -> Reply | None:
+        reply = self.gather(leg, prompt)
+        return reply if reply.after is not None else None
+
+    def gather(self, leg: Leg, prompt: GatherPrompt) -> Reply:
+        path = urlsplit(prompt.action).path
+        if path.endswith("/agent/login/number"):
+            return press(self.agent_id)
+        if path.endswith("/agent/login/pin"):
+            return press(self.pin + "#")
+        if path.endswith("/agent/wrap-up"):
+            return press(self.wrap_up)
+        if path.endswith("/agent/callback/choice"):
+            return press(self.callback_choice)
+        if path.endswith("/agent/menu/choice"):
+            if self.finished():
+                return press("9")
+            if any(self.waiting_marker in text for text in prompt.heard):
+                return press("1", after=self.press_after)
+        return SILENCE
+
+    def talk(self, leg: Leg) -> float | None:
+        return self.handle
+
+    def answer(self, leg: Leg) -> Answer:
+        return self.answers

@@ -1,0 +1,133 @@
+"""How the stand-in reaches the app: in-process through WSGI, or over HTTP to a running server.
+
+Both take the exact URL Twilio would request and the form parameters, and return the status,
+body, content type and how long the answer took, so the engine applies Twilio's rules (non-2xx,
+over 15 s, invalid TwiML) the same way whichever is used. ``Faults`` wraps either to make one
+URL fail, answer slowly or answer nonsense, for failure-injection tests and demos.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: str = "text/xml"
+    seconds: float = 0.0  # how long the answer took (virtual seconds for injected delays)
+    error: str = ""  # a transport failure (connection refused, read timeout)
+
+
+class Transport(Protocol):
+    def send(self, method: str, url: str, params: dict[str, str],
+             headers: dict[str, str]) -> Reply: ...
+
+
+def with_query(url: str, params: dict[str, str]) -> str:
+    """GET requests carry the parameters in the query string, after the URL's own query."""
+    if not params:
+        return url
+    return url + ("&" if urlsplit(url).query else "?") + urlencode(params)
+
+
+class WsgiTransport:
+    """Calls the Flask app in this process (its test client): no sockets, no threads."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.client = app.test_client()
+
+    def send(self, method: str, url: str, params: dict[str, str],
+             headers: dict[str, str]) -> Reply:
+        if method == "GET":
+            response = self.client.get(with_query(url, params), headers=headers)
+        else:
+            response = self.client.open(url, method=method, data=params, headers=headers)
+        try:
+            return Reply(response.status_code, response.get_data(), response.mimetype or "")
+        finally:
+            response.close()
+
+
+class HttpTransport:
+    """Calls a running server; Twilio's 15 s budget is the read timeout."""
+
+    def __init__(self, timeout: float = 15.0) -> None:
+        import requests  # installed with twilio; imported here to keep in-process runs light
+
+        self.session = requests.Session()
+        self.timeout = timeout
+        self._errors = (requests.RequestException,)
+
+    def send(self, method: str, url: str, params: dict[str, str],
+             headers: dict[str, str]) -> Reply:
+        started = time.monotonic()
+        try:
+            if method == "GET":
+                response = self.session.get(with_query(url, params), headers=headers,
+                                            timeout=(10.0, self.timeout))
+            else:
+                response = self.session.request(method, url, data=params, headers=headers,
+                                                timeout=(10.0, self.timeout))
+        except self._errors as exc:
+            return Reply(0, b"", "", time.monotonic() - started, error=str(exc))
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        return Reply(response.status_code, response.content, content_type,
+                     time.monotonic() - started)
+
+
+@dataclass
+class Fault:
+    """What to do instead of (or on top of) the app's answer for matching URLs."""
+
+    pattern: str  # a regular expression searched in the URL path (and query)
+    status: int | None = None  # answer this HTTP status with an error page
+    delay: float = 0.0  # seconds the answer takes (beyond 15 s Twilio gives up)
+    body: bytes | None = None  # answer this body (e.g. malformed XML) with status 200
+    times: int | None = 1  # how many matching requests it affects (None: all)
+    hits: int = 0
+
+
+@dataclass
+class Faults:
+    """A transport wrapper that injects failures; everything else goes to ``inner``."""
+
+    inner: Transport
+    faults: list[Fault] = field(default_factory=list)
+
+    def add(self, pattern: str, **how: Any) -> Fault:
+        fault = Fault(pattern, **how)
+        self.faults.append(fault)
+        return fault
+
+    def send(self, method: str, url: str, params: dict[str, str],
+             headers: dict[str, str]) -> Reply:
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        for fault in self.faults:
+            if (fault.times is None or fault.hits < fault.times) and re.search(fault.pattern,
+                                                                                target):
+                fault.hits += 1
+                if fault.status is not None:
+                    return Reply(fault.status, b"<html>Internal Server Error</html>",
+                                 "text/html", fault.delay)
+                if fault.body is not None:
+                    return Reply(200, fault.body, "text/xml", fault.delay)
+                reply = self.inner.send(method, url, params, headers)
+                return Reply(reply.status, reply.body, reply.content_type,
+                             reply.seconds + fault.delay, reply.error)
+        return self.inner.send(method, url, params, headers)
+
+
+_FRAGMENT = re.compile(r"#.*$")
+
+
+def strip_fragment(url: str) -> str:
+    """Twilio's connection overrides (``#rt=...``) are not part of the URL it requests."""
+    return _FRAGMENT.sub("", url)
