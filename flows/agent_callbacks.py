@@ -58,6 +58,7 @@ def add_callback_dial(turn: Turn, response: VoiceResponse, agent: Agent,
     dial = response.dial(
         action=url_for("agent_callbacks.result", task=task["id"]), method="POST",
         caller_id=turn.config.council.main_number, record=turn.config.recording.advisor_leg,
+        hangup_on_star=True,
         timeout=turn.config.lines.transfer_timeout,
     )
     dial.number(dial_string(turn, task), url=url_for("agent_callbacks.announce"), method="POST")

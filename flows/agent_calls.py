@@ -79,6 +79,7 @@ def take_next(turn: Turn, agent: Agent):
     dial = response.dial(
         action=url_for("agent_calls.after_call", dept=dept), method="POST",
         record=turn.config.recording.advisor_leg, timeout=20,
+        hangup_on_star=True,  # * ends the call and keeps the agent on the line
     )
     dial.queue(turn.config.department(dept).queue,
                url=url_for("agent_calls.introduce", agent=agent.id, dept=dept), method="POST")
@@ -127,6 +128,11 @@ def after_call(turn: Turn, agent: Agent):
     response = VoiceResponse()
     if agents.line_ended(r, turn.call.sid):
         return render(response)  # the agent hung up: the hang-up already set their state
+    if request.values.get("CallStatus") == "completed":
+        # The agent's own leg is over: they hung up on the caller (the status callback may
+        # come later; whichever is first does it, once).
+        agent_hung_up(turn, agent)
+        return render(response)
     if request.values.get("DialCallStatus") != "completed":
         agent = agents.set_state(r, agent, State.AVAILABLE, now, call_sid=turn.call.sid,
                                  reason="no caller bridged")
@@ -162,11 +168,14 @@ def wrap_up(turn: Turn, agent: Agent):
 
 
 def agent_hung_up(turn: Turn, agent: Agent) -> None:
-    """The agent's line ended: mid-call (or in the wrap-up after one) means wrap-up, then
-    available after the configured time. Whichever of this status callback and the call's
-    last Dial action comes first, the agent is never left in wrap-up for good."""
+    """The agent's line ended: mid-call (or in the wrap-up after one) means wrap-up for the
+    configured time, after which the agent, being off the line, is signed out (see
+    ``ivr.agent_jobs.end_wrap_up``). Whichever of the status callback and the call's last Dial
+    action reports it first does this, once."""
     r = turn.ivr.redis
     now = turn.now.timestamp()
+    if agents.line_ended(r, turn.call.sid):
+        return
     agents.end_line(r, turn.call.sid)
     if agent.call_sid not in ("", turn.call.sid):
         return  # the agent is busy on another call now: that one decides

@@ -43,7 +43,8 @@ DEPT_KEYS = {"council_tax": "2", "benefits": "3", "street_care": "4", "housing":
 
 HELLO = "Hello {}."
 MENU = ("To take the next caller, press 1. For the next callback, press 2. To take a break, or "
-        "to come back from one, press 3. To sign out, press 9.")
+        "to come back from one, press 3. To sign out, press 9. During a call, press star to "
+        "end it and stay on the line.")
 NONE_WAITING = "No callers are waiting in your queues."
 NO_ONE = "There's no one waiting in your queues."
 ENTER_NUMBER = "Agent line. Please enter your four digit agent number."
@@ -659,8 +660,9 @@ def test_nobody_bridged_means_available_again(make_caller, redis_client, staff, 
     assert events(redis_client, "WRAPUP") == []
 
 
-def test_hanging_up_mid_call_is_wrap_up_then_available(make_caller, redis_client, staff,
-                                                       traveller, config):
+def test_hanging_up_mid_call_is_wrap_up_then_signed_out(make_caller, redis_client, staff,
+                                                        traveller, config):
+    """Wrap-up time first; then, being off the line, the agent must not count as on duty."""
     priya, _ = bridged(make_caller, redis_client, traveller, staff)
     hung_up = T0 + 260
     doc = priya.status_callback("/agent/status")
@@ -683,11 +685,11 @@ def test_hanging_up_mid_call_is_wrap_up_then_available(make_caller, redis_client
     assert run_jobs(redis_client, "callbacks", hung_up + 59) == 0
     assert state(redis_client, staff.priya) is State.WRAP_UP
     assert run_jobs(redis_client, "callbacks", hung_up + 60) == 1
-    assert state(redis_client, staff.priya) is State.AVAILABLE
+    assert state(redis_client, staff.priya) is State.SIGNED_OUT
     last = events(redis_client, "AGENTSTATE")[-1]
-    assert last["data"]["reason"] == "wrap-up time over"
+    assert last["data"]["reason"] == "wrap-up time over; off the agent line"
     assert last["data"]["previous"] == "wrap_up"
-    assert on_duty(redis_client, "council_tax") == {"1001"}
+    assert on_duty(redis_client, "council_tax") == set()
 
 
 def test_hanging_up_at_the_wrap_up_prompt_still_ends_wrap_up(make_caller, redis_client, staff,
@@ -701,7 +703,7 @@ def test_hanging_up_at_the_wrap_up_prompt_still_ends_wrap_up(make_caller, redis_
     assert events(redis_client, "COMPLETEAGENT") == []  # the caller ended this call
     assert list(scheduled(redis_client).values()) == [T0 + 265 + 60]
     run_jobs(redis_client, "callbacks", T0 + 265 + 60)
-    assert state(redis_client, staff.priya) is State.AVAILABLE
+    assert state(redis_client, staff.priya) is State.SIGNED_OUT  # off the line by then
 
 
 @pytest.mark.parametrize("next_step", ["break", "take"])
@@ -1055,7 +1057,7 @@ def test_agent_hanging_up_during_a_callback(make_caller, redis_client, staff, tw
     assert len(events(redis_client, "CALLBACKDONE")) == 1
     assert state(redis_client, staff.priya) is State.WRAP_UP
     run_jobs(redis_client, "callbacks", at(WEDNESDAY) + 180)
-    assert state(redis_client, staff.priya) is State.AVAILABLE
+    assert state(redis_client, staff.priya) is State.SIGNED_OUT  # off the line after wrap-up
 
 
 # -- fail-safe ---------------------------------------------------------------------------------

@@ -275,9 +275,6 @@ def test_callers_are_answered_in_order_by_several_agents(make_app, twilio, redis
     assert all(q.size == 0 for q in world.engine.queues.by_name.values())
 
 
-@pytest.mark.xfail(strict=True, reason="app bug: after an agent hangs up mid-call, the "
-                   "END_WRAP_UP job makes them available although they are off the line, so "
-                   "callers queue two minutes for nobody (flows/agent_calls.agent_hung_up)")
 def test_an_agent_who_hangs_up_mid_call_is_not_left_on_duty(make_app, twilio, redis_client,
                                                              alice):
     world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
@@ -289,9 +286,6 @@ def test_an_agent_who_hangs_up_mid_call_is_not_left_on_duty(make_app, twilio, re
     assert "Sorry, there's no one available in the Council Tax team at the moment." in late.said
 
 
-@pytest.mark.xfail(strict=True, reason="app bug: Twilio requests the agent's <Dial action> "
-                   "(CallStatus=completed) before the status callback, and after_call records "
-                   "COMPLETECALLER for a call the agent ended (flows/agent_calls.after_call)")
 def test_a_call_the_agent_ended_is_recorded_as_ended_by_the_agent(make_app, twilio,
                                                                   redis_client, alice):
     world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
