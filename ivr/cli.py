@@ -317,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("call", help="call the IVR from the terminal (Twilio stand-in)")
     call_arguments(p)
     p.set_defaults(func=call_command)
+    from ivr.sim.simulate_cli import add_parser as add_simulate  # argparse only: light
+
+    add_simulate(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -1,0 +1,63 @@
+"""Simulated vs Erlang C, side by side: 10 Erlangs offered to 11, 12 and 14 advisors.
+
+Runs the real webhooks in-process in virtual time (``ivr.sim.simulate`` in theory mode: the
+2-minute limit off, infinite patience, one department, exponential talk times of mean AHT) and
+prints, for each setting, the share answered within 20, 60 and 120 s from the simulation, from
+Erlang C at the offered load, and from Erlang C for the agent line as built (measured holding
+time per caller and connection time; see ``ivr.sim.theory``). Prints figures; asserts nothing.
+
+    .venv/bin/python bench/erlang_check.py --hours 24 --redis-url redis://127.0.0.1:6379/9
+
+The Redis database (``--redis-url``, default ``BENCH_REDIS_URL`` or db 8) is flushed before
+each setting and after; database 0 is refused. About 4 minutes per setting for 24 hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import _common as c
+
+from ivr.config import load_config
+from ivr.sim import theory
+from ivr.sim.simulate_cli import simulate_once
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--erlangs", type=float, default=10.0)
+    p.add_argument("--aht", type=float, default=180.0, help="mean talk time, seconds")
+    p.add_argument("--agents", default="11,12,14")
+    p.add_argument("--hours", type=int, default=12, choices=range(1, 25), metavar="1..24",
+                   help="simulated hours per setting (one day, lines open all day)")
+    p.add_argument("--seed", type=int, default=1)
+    c.redis_arg(p)
+    args = p.parse_args()
+    c.bench_redis(args.redis_url)  # refuses database 0; each setting flushes it again
+    print(f"machine: {platform.node()} {platform.machine()} nproc={os.cpu_count()} "
+          f"python {platform.python_version()}")
+    with tempfile.TemporaryDirectory(prefix="erlang-check-") as work:
+        config = theory.theory_config(load_config(c.open_all_day_config(Path(work))))
+    profile = theory.theory_profile(args.erlangs, args.aht)
+    hours = range(0, args.hours)
+    for n in (int(x) for x in args.agents.split(",")):
+        started = time.monotonic()
+        out = simulate_once(config, args.redis_url, profile, {h: n for h in hours}, hours,
+                            args.seed, quiet=True, theory_mode=True)
+        rows = theory.compare(out, n, args.erlangs, args.aht)
+        title = (f"{args.erlangs:g} Erlangs, {n} advisors, AHT {args.aht:g} s: "
+                 f"{len(out.waits)} callers; holding time per caller "
+                 f"{out.busy_per_call or 0:.1f} s, connection {out.connect or 0:.1f} s; "
+                 f"{time.monotonic() - started:.0f} s wall")
+        print("\n".join(theory.table(rows, title)), flush=True)
+    c.bench_redis(args.redis_url)  # flushed after, as every bench leaves it
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

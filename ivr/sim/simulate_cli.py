@@ -1,0 +1,125 @@
+"""``ivr simulate``: the command, and the throw-away app a simulation runs against.
+
+A simulation writes agents, queues and call events into Redis, so it gets a database of its
+own (``--redis-url`` or ``IVR_SIM_REDIS_URL``), flushed before it starts: it must never share
+the live service's database, and database 0 is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the command's parser stays light: the simulator loads when it runs
+    from ivr.sim.simulate import Outcome, Profile
+
+SIM_TOKEN = "sim-auth-token-" + "0" * 17
+SIM_SID = "AC" + "5" * 32
+
+
+def sim_app(config: Any, redis_url: str, spool_dir: str | Path) -> Any:
+    """The app on a flushed ``redis_url``, its REST calls served by the Twilio stand-in."""
+    import redis
+
+    from ivr import create_app, twilio_rest
+    from ivr.sim.rest import TwilioRestStandIn
+
+    client = redis.Redis.from_url(redis_url)
+    if int(client.connection_pool.connection_kwargs.get("db", 0) or 0) == 0:
+        raise SystemExit("refusing to simulate in Redis database 0 (flushed first)")
+    client.flushdb()
+    stand_in = TwilioRestStandIn()
+    twilio_rest.use_http_client(lambda: stand_in)
+    return create_app({"config": config, "REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": SIM_TOKEN,
+                       "TWILIO_ACCOUNT_SID": SIM_SID, "PUBLIC_BASE_URL": "",
+                       "IVR_SPOOL_DIR": str(spool_dir), "IVR_INSECURE_SKIP_SIGNATURE": False})
+
+
+def parse_hours(text: str) -> range:
+    first, _, last = text.partition("-")
+    hours = range(int(first), int(last or int(first) + 1))
+    if not hours or hours.start < 0 or hours.stop > 24:
+        raise argparse.ArgumentTypeError(f"hours must look like 9-17, got {text!r}")
+    return hours
+
+
+def simulate_once(config: Any, redis_url: str, profile: Profile, staffing: dict[int, int],
+                  hours: range, seed: int, quiet: bool, theory_mode: bool = False) -> Outcome:
+    from ivr import twilio_rest
+    from ivr.sim.simulate import run, stderr_progress
+
+    with tempfile.TemporaryDirectory(prefix="ivr-sim-") as spool:
+        app = sim_app(config, redis_url, spool)
+        try:
+            return run(app, profile, agents_per_hour=staffing, hours=hours, seed=seed,
+                       theory=theory_mode, progress=None if quiet else stderr_progress)
+        finally:
+            twilio_rest.use_http_client(None)  # the stand-in served this simulation only
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run ``ivr simulate`` (see ``add_parser``)."""
+    from ivr.config import load_config
+    from ivr.sim import theory
+    from ivr.sim.simulate import Profile, figures
+
+    config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
+    url = args.redis_url or os.environ.get("IVR_SIM_REDIS_URL")
+    if not url:
+        print("error: give --redis-url (or IVR_SIM_REDIS_URL): a Redis database the "
+              "simulation may flush", file=sys.stderr)
+        return 2
+    profile = Profile.load(args.profile)
+    hours = args.hours
+    if args.agents_for is not None:
+        staffing = theory.agents_per_hour(profile, hours, args.agents_for,
+                                          config.queue.voicemail_after)
+        print(f"Erlang C: fewest advisors per hour for {100 * args.agents_for:.0f}% within "
+              f"{config.queue.voicemail_after} s:")
+        for h in hours:
+            print(f"  {h:02d}:00  {profile.calls_per_hour.get(h, 0):6.1f} calls  "
+                  f"{staffing[h]:3d} advisors")
+        print("Simulated check of that staffing:")
+    elif args.agents is not None:
+        staffing = {h: args.agents for h in hours}
+    else:
+        print("error: give --agents N or --agents-for SHARE", file=sys.stderr)
+        return 2
+    out = simulate_once(config, url, profile, staffing, hours, args.seed, args.quiet)
+    for line in figures(out):
+        print(line)
+    if args.agents_for is not None:
+        met = (out.report.service_level or 0.0) >= args.agents_for
+        print(f"simulated service level {'meets' if met else 'misses'} the target "
+              f"{100 * args.agents_for:.0f}% (Erlang C ignores menus, wrap-up, patience and "
+              "the agent line's connection time)")
+        for h, r in sorted(out.report.by_hour.items()):
+            sl = "-" if r.service_level is None else f"{100 * r.service_level:.1f}%"
+            print(f"  {h:02d}:00  offered {r.offered:4d}  within {r.limit} s {sl}")
+    if args.html:
+        from ivr.report_html import render_html
+
+        names = {d: dept.name for d, dept in config.departments.items()}
+        Path(args.html).write_text(render_html(out.report, names, config.hours.opening_hours().tz))
+        print(f"HTML report: {args.html}")
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("simulate", help="simulate a day of calls to plan the staffing")
+    p.add_argument("--profile", required=True, help="calls per hour, menu mix, handle time "
+                   "(JSON or YAML)")
+    p.add_argument("--agents", type=int, help="advisors signed in every hour")
+    p.add_argument("--agents-for", type=float, metavar="SHARE",
+                   help="staff each hour by Erlang C for this share within the limit")
+    p.add_argument("--hours", type=parse_hours, default=range(9, 17),
+                   help="e.g. 9-17 (a Tuesday, with the council's opening hours)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--html", help="write the HTML report here")
+    p.add_argument("--redis-url", help="a Redis database the simulation flushes")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=command)
