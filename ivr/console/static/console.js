@@ -3,6 +3,31 @@
 // a caller or an agent record contains can become markup or script.
 "use strict";
 
+// One poller for every self-refreshing page (live view, wallboard): fetch JSON every `every`
+// ms, hand it to `render`; a 401 goes back to the sign-in page; any other failure calls
+// `onError` and tries again.
+window.ivrPoll = function (url, every, render, onError) {
+  async function poll() {
+    try {
+      const response = await fetch(url, {
+        credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" },
+      });
+      if (response.status === 401) {
+        window.location.assign(document.body.dataset.loginUrl);
+        return;
+      }
+      if (!response.ok) {
+        throw new Error("HTTP " + response.status);
+      }
+      render(await response.json());
+    } catch (err) {
+      onError(err);
+    }
+    window.setTimeout(poll, every);
+  }
+  window.setTimeout(poll, every);
+};
+
 (function () {
   const body = document.body;
   const url = body.dataset.liveUrl;
@@ -51,24 +76,7 @@
     status.textContent = "updated " + new Date(data.at * 1000).toLocaleTimeString("en-GB");
   }
 
-  async function poll() {
-    try {
-      const response = await fetch(url, {
-        credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" },
-      });
-      if (response.status === 401) {
-        window.location.assign(body.dataset.loginUrl);
-        return;
-      }
-      if (!response.ok) {
-        throw new Error("HTTP " + response.status);
-      }
-      render(await response.json());
-    } catch (err) {
-      status.textContent = "connection lost, retrying…";
-    }
-    window.setTimeout(poll, every);
-  }
-
-  window.setTimeout(poll, every);
+  window.ivrPoll(url, every, render, () => {
+    status.textContent = "connection lost, retrying…";
+  });
 }());

@@ -44,25 +44,8 @@
     status.textContent = "updated " + data.at_text;
   }
 
-  async function poll() {
-    try {
-      const response = await fetch(url, {
-        credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" },
-      });
-      if (response.status === 401) {
-        window.location.assign(body.dataset.loginUrl);
-        return;
-      }
-      if (!response.ok) {
-        throw new Error("HTTP " + response.status);
-      }
-      render(await response.json());
-    } catch (err) {
-      body.dataset.stale = "yes";
-      status.textContent = "connection lost, retrying… (figures may be out of date)";
-    }
-    window.setTimeout(poll, every);
-  }
-
-  window.setTimeout(poll, every);
+  window.ivrPoll(url, every, render, () => {
+    body.dataset.stale = "yes";
+    status.textContent = "connection lost, retrying… (figures may be out of date)";
+  });
 }());
