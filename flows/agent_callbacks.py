@@ -103,9 +103,7 @@ def next_callback(turn: Turn, agent: Agent):
 
 def add_callback_choice(turn: Turn, response: VoiceResponse, task_id: str) -> None:
     action = url_for("agent_callbacks.choice", task=task_id)
-    gather = turn.speaker.gather(response, action)
-    turn.say(gather, turn.messages.agent.callback_choice)
-    response.redirect(action, method="POST")
+    turn.speaker.ask(response, action, turn.messages.agent.callback_choice)
 
 
 @bp.post("/agent/callback/choice")

@@ -114,9 +114,7 @@ def introduce():
 
 def _wrap_up_prompt(turn: Turn, response: VoiceResponse, caller_sid: str) -> None:
     action = url_for("agent_calls.wrap_up", caller=caller_sid)
-    gather = turn.speaker.gather(response, action)
-    turn.say(gather, turn.messages.agent.wrap_up)
-    response.redirect(action, method="POST")
+    turn.speaker.ask(response, action, turn.messages.agent.wrap_up)
 
 
 @bp.post("/agent/after-call")

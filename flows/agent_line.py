@@ -133,9 +133,7 @@ def incoming():
 
 def add_number_prompt(turn: Turn, response: VoiceResponse, tries: int) -> None:
     action = url_for("agent_line.login_number", tries=tries)
-    gather = turn.speaker.gather(response, action, num_digits=4)
-    turn.say(gather, turn.messages.agent.enter_number)
-    response.redirect(action, method="POST")
+    turn.speaker.ask(response, action, turn.messages.agent.enter_number, num_digits=4)
 
 
 def _failed(turn: Turn, tries: int) -> VoiceResponse:
@@ -158,9 +156,8 @@ def login_number():
         return render(_failed(turn, tries))
     response = VoiceResponse()
     action = url_for("agent_line.login_pin", agent=digits, tries=tries)
-    gather = turn.speaker.gather(response, action, num_digits=None, finish_on_key="#")
-    turn.say(gather, turn.messages.agent.enter_pin)
-    response.redirect(action, method="POST")
+    turn.speaker.ask(response, action, turn.messages.agent.enter_pin, num_digits=None,
+                     finish_on_key="#")
     return render(response)
 
 

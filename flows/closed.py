@@ -19,9 +19,7 @@ def add_closed(turn: Turn, response: VoiceResponse, misses: int) -> None:
         turn.say(response, m.closed.format(hours=describe_weekly_hours(turn.ivr.hours.weekly)))
         turn.say(response, m.closed_online)
     action = url_for("closed.choice", miss=misses)
-    gather = turn.speaker.gather(response, action)
-    turn.say(gather, m.closed_choice.format(day=turn.callback_day_spoken()))
-    response.redirect(action, method="POST")
+    turn.speaker.ask(response, action, m.closed_choice.format(day=turn.callback_day_spoken()))
 
 
 @bp.post("/voice/closed/choice")

@@ -40,9 +40,7 @@ def add_feedback_or_goodbye(turn: Turn, response: VoiceResponse) -> None:
         response.hangup()
         return
     action = url_for("feedback.score")
-    gather = turn.speaker.gather(response, action)
-    turn.say(gather, turn.messages.feedback_prompt)
-    response.redirect(action, method="POST")
+    turn.speaker.ask(response, action, turn.messages.feedback_prompt)
 
 
 def _agent(turn: Turn) -> str:

@@ -34,9 +34,7 @@ def department(dept: str):
     batch = turn.batch().event(Event.ONLINE, dept, sms_offered=offer)
     if offer:
         action = url_for("online.text_link", dept=dept)
-        gather = turn.speaker.gather(response, action)
-        turn.say(gather, turn.messages.online_sms_offer)
-        response.redirect(action, method="POST")
+        turn.speaker.ask(response, action, turn.messages.online_sms_offer)
         batch.commit("online offer")
         return render(response)
     queue.add_enqueue(turn, response, dept, batch)

@@ -56,9 +56,7 @@ def result():
         add_closed(turn, response, misses=1)
         return render(response)
     action = url_for("payments.after_failure")
-    gather = turn.speaker.gather(response, action)
-    turn.say(gather, turn.messages.payment_failed_choice)
-    response.redirect(action, method="POST")
+    turn.speaker.ask(response, action, turn.messages.payment_failed_choice)
     return render(response)
 
 

@@ -58,6 +58,16 @@ class Speaker:
     def say(self, target: VoiceResponse | Gather, text: str) -> None:
         target.say(text, voice=self.config.speech.voice, language=self.config.speech.language)
 
+    def ask(self, response: VoiceResponse, action: str, *texts: str, num_digits: int | None = 1,
+            finish_on_key: str | None = None) -> None:
+        """A question: a Gather saying ``texts``, then a Redirect to the same action, so that
+        whatever Twilio does on silence the caller's answer (or no answer) reaches us."""
+        question = self.gather(response, action, num_digits=num_digits,
+                               finish_on_key=finish_on_key)
+        for text in texts:
+            self.say(question, text)
+        response.redirect(action, method="POST")
+
     def gather(
         self,
         response: VoiceResponse,

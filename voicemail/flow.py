@@ -71,9 +71,8 @@ def add_record(turn: Turn, response: VoiceResponse, dept: str, number: str) -> N
 
 def add_number_prompt(turn: Turn, response: VoiceResponse, dept: str, tries: int) -> None:
     action = url_for("voicemail.number", dept=dept, tries=tries)
-    gather = turn.speaker.gather(response, action, num_digits=None, finish_on_key="#")
-    turn.say(gather, turn.messages.number_prompt)
-    response.redirect(action, method="POST")
+    turn.speaker.ask(response, action, turn.messages.number_prompt, num_digits=None,
+                     finish_on_key="#")
 
 
 @bp.post("/voicemail/start")
@@ -107,9 +106,8 @@ def number():
     m = turn.messages
     if check.callable and check.e164:
         action = url_for("voicemail.confirm", dept=dept, number=check.e164, tries=tries)
-        gather = turn.speaker.gather(response, action)
-        turn.say(gather, m.number_readback.format(digits=spoken_digits(check.e164)))
-        response.redirect(action, method="POST")
+        readback = m.number_readback.format(digits=spoken_digits(check.e164))
+        turn.speaker.ask(response, action, readback)
         return render(response)
     if tries >= turn.config.voicemail.number_attempts:
         turn.say(response, m.number_given_up)
@@ -143,10 +141,8 @@ def confirm():
         add_record(turn, response, dept, number)
         return render(response)
     action = url_for("voicemail.confirm", dept=dept, number=number, tries=tries, asked=asked)
-    gather = turn.speaker.gather(response, action)
-    turn.say(gather, turn.messages.not_caught)
-    turn.say(gather, turn.messages.number_readback.format(digits=spoken_digits(number)))
-    response.redirect(action, method="POST")
+    readback = turn.messages.number_readback.format(digits=spoken_digits(number))
+    turn.speaker.ask(response, action, turn.messages.not_caught, readback)
     return render(response)
 
 
