@@ -4,12 +4,23 @@ No signature check, no Redis, no TwiML building: only what any Flask webhook pay
 request and response objects) under the same gunicorn settings as the real app. The document
 is the one ``POST /voice/incoming`` returns in opening hours, so both send the same bytes.
 
+``POST /floor`` is the least any correct webhook of this service must do, written as plainly
+as possible: twilio's ``RequestValidator.validate`` on the form, one Redis pipeline that
+records the call (HSET + EXPIRE) and an event (XADD), and the same fixed document. The real
+app's distance from it is the cost of the app's own code; its distance from ``/twiml`` is
+the cost of the work itself.
+
 Served with ``gunicorn bare_app:app`` (``--pythonpath bench``).
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response
+import os
+import time
+
+import redis
+from flask import Flask, Response, abort, request
+from twilio.request_validator import RequestValidator
 
 _VOICE = 'language="en-GB" voice="Polly.Amy-Neural"'
 _HINTS = (
@@ -47,6 +58,26 @@ app = Flask(__name__)
 
 @app.post("/twiml")
 def twiml() -> Response:
+    return Response(TWIML, status=200, mimetype="text/xml")
+
+
+_validator = RequestValidator(os.environ.get("TWILIO_AUTH_TOKEN", ""))
+_redis = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/8"))
+
+
+@app.post("/floor")
+def floor() -> Response:
+    if not _validator.validate(request.url, request.form,
+                               request.headers.get("X-Twilio-Signature", "")):
+        abort(403)
+    sid = request.form.get("CallSid", "")
+    pipe = _redis.pipeline(transaction=False)
+    pipe.hset(f"floor:call:{sid}", mapping={"from": request.form.get("From", ""),
+                                            "at": f"{time.time():.3f}"})
+    pipe.expire(f"floor:call:{sid}", 3600)
+    pipe.xadd("floor:events", {"event": "INCOMING", "call": sid}, maxlen=10000,
+              approximate=True)
+    pipe.execute()
     return Response(TWIML, status=200, mimetype="text/xml")
 
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat
@@ -103,7 +104,15 @@ def check_caller_id(raw: str | None, withheld: Iterable[str] = ()) -> NumberChec
     ``withheld`` lists Twilio's placeholder numbers for hidden caller IDs; any
     text (``anonymous``, ``client:alice``...) also counts as withheld.
     """
-    text = (raw or "").strip()
+    return _check_caller_id(raw or "", tuple(withheld))
+
+
+@lru_cache(maxsize=4096)
+def _check_caller_id(raw: str, withheld: tuple[str, ...]) -> NumberCheck:
+    """Cached: every webhook of a call asks about the same ``From``, and phonenumbers' parse
+    and classification cost more than the rest of a typical webhook's own work. The answer
+    is a pure function of its arguments (a frozen result), so the cache holds no state."""
+    text = raw.strip()
     if not text or re.search(r"[A-Za-z]", text):
         return _reject(Rejection.WITHHELD)
     hidden = {_digits(w) for w in withheld if _digits(w)}

@@ -7,6 +7,7 @@ explicit development setting ``IVR_INSECURE_SKIP_SIGNATURE=1``, which warns on e
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from flask import Flask, abort, current_app, request
@@ -24,6 +25,20 @@ def public_url() -> str:
     return base.rstrip("/") + request.path + (f"?{query}" if query else "")
 
 
+def signature_matches(validator: RequestValidator, url: str, params, signature: str) -> bool:
+    """Twilio's rules, cheapest case first.
+
+    ``RequestValidator.validate`` always computes two HMACs (the URL with and without its
+    port) because Twilio is inconsistent about ports; the URL as requested is always one of
+    the two, and is the one Twilio signed in practice, so trying it alone first halves the
+    cost of the usual request. A miss falls back to the full rules, so nothing is accepted
+    that ``validate`` would refuse and nothing refused that it would accept."""
+    computed = validator.compute_signature(url, params).encode()
+    if hmac.compare_digest(computed, signature.encode("utf-8", "replace")):
+        return True
+    return validator.validate(url, params, signature)
+
+
 def check_signature() -> None:
     """before_request hook: 403 unless the request is signed by our Twilio account."""
     ivr = current_app.extensions["ivr"]
@@ -35,7 +50,7 @@ def check_signature() -> None:
         log.warning("unsigned request to %s refused", request.path)
         abort(403)
     params = request.form if request.method == "POST" else {}
-    if not RequestValidator(ivr.auth_token).validate(public_url(), params, signature):
+    if not signature_matches(RequestValidator(ivr.auth_token), public_url(), params, signature):
         log.warning("bad Twilio signature on %s refused", request.path)
         abort(403)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from flask import Response, current_app, request
+from twilio.twiml import TwiML
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from ivr.config import Config
@@ -12,8 +14,65 @@ from ivr.phone import check_caller_id
 
 
 def render(response: VoiceResponse) -> Response:
-    """Serialise TwiML for Twilio (text/xml, UTF-8)."""
-    return Response(str(response), status=200, mimetype="text/xml")
+    """Serialise TwiML for Twilio (text/xml, UTF-8).
+
+    Under test every document is also serialised by twilio's own ``str(response)`` and the
+    two must be identical, so the fast writer can never drift from the library's output."""
+    body = to_xml(response)
+    if current_app.testing and body != str(response):
+        raise AssertionError(f"to_xml differs from twilio's TwiML:\n{body}\n{response}")
+    return Response(body, status=200, mimetype="text/xml")
+
+
+def to_xml(node: TwiML) -> str:
+    """What ``TwiML.to_xml()`` returns, written directly instead of through ElementTree.
+
+    twilio builds an ElementTree and serialises it, which costs about a third of a typical
+    webhook's own time (bench/webhooks.py); this walks the same tree with the same rules
+    (attributes sorted, booleans as true/false, ElementTree's escaping, ``<X />`` when
+    empty, a plain string child becoming text or the previous child's tail)."""
+    out = ['<?xml version="1.0" encoding="UTF-8"?>']
+    _write(node, out)
+    return "".join(out)
+
+
+def _write(node: TwiML, out: list[str]) -> None:
+    out.append("<" + node.name)
+    for key in sorted(node.attrs):
+        value = node.attrs[key]
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        out.append(f' {key}="{_escape_attrib(text)}"')
+    value = node.value
+    text = (json.dumps(value) if isinstance(value, dict) else value) if value else None
+    children: list[tuple[TwiML, str | None]] = []
+    for child in node.verbs:
+        if isinstance(child, str):
+            if children:
+                children[-1] = (children[-1][0], child)
+            else:
+                text = child
+        else:
+            children.append((child, None))
+    if not text and not children:
+        out.append(" />")
+        return
+    out.append(">")
+    if text:
+        out.append(_escape_cdata(text))
+    for child, tail in children:
+        _write(child, out)
+        if tail:
+            out.append(_escape_cdata(tail))
+    out.append(f"</{node.name}>")
+
+
+def _escape_cdata(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escape_attrib(text: str) -> str:
+    return (_escape_cdata(text).replace('"', "&quot;").replace("\r", "&#13;")
+            .replace("\n", "&#10;").replace("\t", "&#09;"))
 
 
 def empty() -> Response:
