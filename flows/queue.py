@@ -25,6 +25,7 @@ from ivr.hold import (
     plan_hold,
     speaking_seconds,
     wait_phrase,
+    wait_to_speak,
 )
 from ivr.phone import mask
 from ivr.store import Batch
@@ -99,7 +100,7 @@ def enter(dept: str):
     return render(response)
 
 
-def _announcement(turn: Turn, dept: str, position: int) -> str:
+def _announcement(turn: Turn, dept: str, position: int, queue_time: int) -> str:
     q = turn.config.queue
     m = turn.messages
     try:
@@ -115,13 +116,15 @@ def _announcement(turn: Turn, dept: str, position: int) -> str:
         min_answers=q.estimate_min_answers,
         default_per_caller=q.default_seconds_per_caller,
     )
-    phrase, minutes = wait_phrase(seconds)
+    spoken, at_limit = wait_to_speak(seconds, queue_time, q.voicemail_after)
+    phrase, minutes = wait_phrase(spoken)
     wait = {
         WaitPhrase.UNDER_MINUTE: m.wait_under_minute,
         WaitPhrase.ONE_MINUTE: m.wait_one_minute,
         WaitPhrase.MINUTES: m.wait_minutes.format(minutes=minutes),
     }[phrase]
-    parts = [m.hold_position.format(position=position), m.hold_wait.format(wait=wait)]
+    told = m.hold_wait_voicemail if at_limit else m.hold_wait
+    parts = [m.hold_position.format(position=position), told.format(wait=wait)]
     if seconds > q.high_demand_after:
         parts.append(m.hold_high_demand)
     return " ".join(parts)
@@ -139,7 +142,7 @@ def wait(dept: str):
     if queue_time >= q.voicemail_after:
         response.leave()
         return render(response)
-    text = _announcement(turn, dept, position)
+    text = _announcement(turn, dept, position, queue_time)
     plan = plan_hold(
         queue_time,
         limit=q.voicemail_after,

@@ -290,6 +290,7 @@ MESSAGE_FIELDS: dict[str, set[str]] = {
     "connecting": {"department"},
     "hold_position": {"position"},
     "hold_wait": {"wait"},
+    "hold_wait_voicemail": {"wait"},
     "wait_minutes": {"minutes"},
     "voicemail_intro": {"day"},
     "voicemail_thanks": {"day"},
@@ -373,6 +374,7 @@ class Messages(Frozen):
     connecting: str
     hold_position: str
     hold_wait: str
+    hold_wait_voicemail: str
     hold_high_demand: str
     wait_under_minute: str
     wait_one_minute: str

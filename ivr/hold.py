@@ -51,6 +51,18 @@ def wait_phrase(seconds: int) -> tuple[WaitPhrase, int]:
     return (WaitPhrase.ONE_MINUTE, 1) if minutes == 1 else (WaitPhrase.MINUTES, minutes)
 
 
+def wait_to_speak(estimate: int, queue_time: int, limit: int) -> tuple[int, bool]:
+    """The wait a caller should hear, and whether it is the time left before voicemail.
+
+    An estimate that reaches past the voicemail limit would be a promise the system won't
+    keep (the caller is taken to voicemail first), so the caller hears the time left before
+    they can leave a message instead."""
+    remaining = max(0, limit - max(0, queue_time))
+    if estimate >= remaining:
+        return remaining, True
+    return estimate, False
+
+
 def speaking_seconds(text: str, words_per_second: float) -> float:
     """An upper bound on how long text-to-speech takes to say ``text``."""
     return len(text.split()) / words_per_second + 1.0

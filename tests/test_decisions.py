@@ -13,6 +13,7 @@ from ivr.hold import (
     plan_hold,
     speaking_seconds,
     wait_phrase,
+    wait_to_speak,
 )
 from ivr.menu import Outcome, choose
 
@@ -170,6 +171,23 @@ def test_answers_in_the_future_are_ignored(config):
 )
 def test_wait_phrase(seconds, phrase, minutes):
     assert wait_phrase(seconds) == (phrase, minutes)
+
+
+@pytest.mark.parametrize(
+    ("estimate", "queue_time", "limit", "spoken"),
+    [
+        (30, 0, 120, (30, False)),
+        (119, 0, 120, (119, False)),
+        (120, 0, 120, (120, True)),  # reaching the limit: voicemail comes first
+        (600, 0, 120, (120, True)),
+        (60, 90, 120, (30, True)),
+        (10, 90, 120, (10, False)),
+        (60, 130, 120, (0, True)),  # past the limit (a late waitUrl): nothing left
+        (60, -5, 120, (60, False)),  # a nonsense QueueTime counts as 0
+    ],
+)
+def test_no_spoken_wait_outlasts_the_voicemail_limit(estimate, queue_time, limit, spoken):
+    assert wait_to_speak(estimate, queue_time, limit) == spoken
 
 
 @pytest.mark.parametrize(

@@ -93,23 +93,50 @@ def test_enqueue_twice_keeps_the_first_entry_time(make_caller, redis_client, tra
 # -- the hold document ---------------------------------------------------------------------------
 
 
+def told_wait(text: str) -> str:
+    """The wait a hold announcement promises: an estimate, or the time left before voicemail."""
+    if "The estimated wait is " in text:
+        return "estimate: " + text.split("The estimated wait is ")[1].split(".")[0]
+    if "If an advisor isn't free within " in text:
+        return "voicemail in: " + text.split("free within ")[1].split(",")[0]
+    raise AssertionError(f"no wait in {text!r}")
+
+
 @pytest.mark.parametrize(
-    ("position", "wait", "busy"),
+    ("position", "told", "busy"),
     [
-        (1, "about a minute", False),  # 60 s, not over the 90 s threshold
-        (2, "about 2 minutes", True),  # 120 s
-        (3, "about 3 minutes", True),  # 180 s > 90 s
-        (5, "about 5 minutes", True),
+        (1, "estimate: about a minute", False),  # 60 s, not over the 90 s threshold
+        # 120 s and more would outlast the two-minute limit: the caller hears when they can
+        # leave a message instead of a wait the system won't let them sit through.
+        (2, "voicemail in: about 2 minutes", True),
+        (3, "voicemail in: about 2 minutes", True),  # 180 s > 90 s: busy too
+        (5, "voicemail in: about 2 minutes", True),
     ],
 )
-def test_hold_announces_position_and_default_estimate(make_caller, config, position, wait, busy):
+def test_hold_announces_position_and_default_estimate(make_caller, config, position, told, busy):
     caller = queued(make_caller)
     doc = caller.hold(0, position=position, size=position)
     says = doc.all("Say")
     assert says[0].text.startswith(f"You are number {position} in the queue.")
-    assert f"The estimated wait is {wait}." in doc.text
+    assert told_wait(doc.text) == told
     assert ("We're very busy at the moment. Thank you for your patience." in doc.text) is busy
     assert doc.verbs[0] == "Say"
+
+
+@pytest.mark.parametrize(
+    ("queue_time", "position", "told"),
+    [
+        (0, 1, "estimate: about a minute"),  # 60 s of 120 left
+        (30, 1, "estimate: about a minute"),  # 60 s of 90 left
+        (60, 1, "voicemail in: about a minute"),  # 60 s estimate, 60 s left
+        (90, 1, "voicemail in: less than a minute"),  # never "about a minute" 30 s from it
+        (30, 2, "voicemail in: about 2 minutes"),  # 90 s left: rounded up, never down
+    ],
+)
+def test_no_estimate_outlasts_the_voicemail_limit(make_caller, queue_time, position, told):
+    caller = queued(make_caller)
+    doc = caller.hold(queue_time, position=position, size=position)
+    assert told_wait(doc.text) == told
 
 
 @pytest.mark.parametrize(
@@ -118,10 +145,10 @@ def test_hold_announces_position_and_default_estimate(make_caller, config, posit
         # One answer every 20 s in the last 200 s.
         ([20 * k for k in range(1, 11)], 1, "less than a minute", False),
         ([20 * k for k in range(1, 11)], 3, "about a minute", False),  # not 180 s any more
-        # Slow: one answer every 5 minutes.
-        ([300, 600, 900], 1, "about 5 minutes", True),
+        # Slow: one answer every 5 minutes (past the limit: when voicemail comes instead).
+        ([300, 600, 900], 1, None, True),
         # Too old to count: the default (60 s a caller) stands.
-        ([2000, 2100, 2200, 2300], 3, "about 3 minutes", True),
+        ([2000, 2100, 2200, 2300], 3, None, True),
     ],
 )
 def test_measured_answers_change_the_estimate(make_caller, redis_client, ages, position, wait,
@@ -129,14 +156,16 @@ def test_measured_answers_change_the_estimate(make_caller, redis_client, ages, p
     push_answers(redis_client, "council_tax", ages)
     caller = queued(make_caller)
     doc = caller.hold(0, position=position)
-    assert f"The estimated wait is {wait}." in doc.text
+    expected = f"estimate: {wait}" if wait else "voicemail in: about 2 minutes"
+    assert told_wait(doc.text) == expected
     assert ("We're very busy" in doc.text) is busy
 
 
 def test_answers_in_another_department_do_not_count(make_caller, redis_client):
-    push_answers(redis_client, "housing", [10, 20, 30, 40])
+    push_answers(redis_client, "housing", [10, 20, 30, 40])  # one every 10 s: 30 s for 3rd
     caller = queued(make_caller, "council_tax")
-    assert "The estimated wait is about 3 minutes." in caller.hold(0, position=3).text
+    # council tax has no answers of its own: the default 60 s a caller, past the limit
+    assert told_wait(caller.hold(0, position=3).text) == "voicemail in: about 2 minutes"
 
 
 def test_hold_plays_audio_in_segments(make_caller, config):
