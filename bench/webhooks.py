@@ -116,12 +116,14 @@ class Server:
     """One gunicorn master with its workers, stopped (SIGTERM, then SIGKILL) by ``stop``."""
 
     def __init__(self, name: str, spec: str, port: int, env: dict[str, str], workdir: Path,
-                 workers: int, access_log: bool) -> None:
+                 workers: int, access_log: bool, worker_class: str = "sync",
+                 threads: int = 1) -> None:
         self.name = name
         self.port = port
         self.log = workdir / f"gunicorn-{name}.log"
         cmd = [
-            gunicorn_bin(), "--workers", str(workers), "--worker-class", "sync",
+            gunicorn_bin(), "--workers", str(workers), "--worker-class", worker_class,
+            "--threads", str(threads),
             "--bind", f"127.0.0.1:{port}", "--chdir", str(c.ROOT),
             "--pythonpath", str(c.ROOT / "bench"), "--log-level", "warning",
             "--timeout", "30", "--graceful-timeout", "5",
@@ -292,6 +294,11 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=4,
                         help="fixed concurrent connections (default %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"],
+                        help="gunicorn worker class for both servers (default sync, as "
+                             "`ivr serve`)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per worker for both servers (gthread; default 1)")
     parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--access-log", action="store_true",
                         help="both servers write an access log, as `ivr serve` does")
@@ -322,7 +329,8 @@ def main() -> int:
 
     print(c.machine(r))
     print(f"hours: {c.hours_note(load_config(config_path))}")
-    print(f"settings: gunicorn {args.workers} sync workers on 127.0.0.1, "
+    print(f"settings: gunicorn {args.workers} {args.worker_class} workers "
+          f"x {args.threads} threads on 127.0.0.1, "
           f"access log {'on' if args.access_log else 'off'}; load: {loadgen}, "
           f"{args.connections} connections, {args.duration:g}s x {args.rounds} rounds per target")
 
@@ -336,10 +344,9 @@ def main() -> int:
     while ports["app"] == ports["bare"]:
         ports["app"] = free_port()
     servers = {
-        "bare": Server("bare", "bare_app:app", ports["bare"], env, workdir, args.workers,
-                       args.access_log),
-        "app": Server("app", "ivr.wsgi:app", ports["app"], env, workdir, args.workers,
-                      args.access_log),
+        name: Server(name, spec, ports[name], env, workdir, args.workers, args.access_log,
+                     args.worker_class, args.threads)
+        for name, spec in (("bare", "bare_app:app"), ("app", "ivr.wsgi:app"))
     }
     try:
         for s in servers.values():
