@@ -127,11 +127,11 @@ def hint(trips: list[list[str]]) -> str:
     if sum(x.startswith(("SADD ivr:dept:", "SREM ivr:dept:")) for x in single) > 1:
         out.append("agents.set_state runs on the client, so HSET, one SADD/SREM per "
                    "department and XADD go one by one: give it the request's pipeline")
-    if any(cmd.split()[1:2] and cmd.split()[1].startswith("rq:") for t in trips for cmd in t):
+    if any(all(cmd.split()[0] in NO_KEY or cmd.split()[1].startswith("rq:") for cmd in t)
+           for t in trips):
         out.append("RQ costs round trips of its own (SADD rq:queues in a MULTI/EXEC, then the "
-                   "job's MULTI/EXEC; Job.exists before a scheduled job): enqueue after the "
-                   "reply, or record the work in the request's pipeline for a worker to pick "
-                   "up")
+                   "job's MULTI/EXEC; Job.exists before a scheduled job) unless it is given the "
+                   "request's pipeline: Batch.enqueue / Batch.enqueue_at in ivr/store.py")
     writes = sum(not is_read(t) for t in trips)
     reads = len(trips) - writes
     if writes > 1:
@@ -273,6 +273,8 @@ def main() -> int:
     parser.add_argument("--private-redis", action="store_true",
                         help="start a private redis-server to also print INFO commandstats "
                              "deltas (exact only when no one else uses the server)")
+    parser.add_argument("--all", action="store_true",
+                        help="list the commands of every webhook, not only those over 2")
     args = parser.parse_args()
     c.exit_on_sigterm()
 
@@ -328,14 +330,16 @@ def main() -> int:
     if over:
         print(f"\nWebhooks over {TARGET} round trips, command by command "
               "(one line per round trip; a pipeline shows several commands):")
-    for s in over:
+    if args.all:
+        print("\nEvery webhook, command by command:")
+    for s in steps if args.all else over:
         print(f"\n{s.label}  [{s.path}]  {len(s.trips)} round trips")
         for n, trip in enumerate(s.trips, 1):
             shown = ", ".join(f"{cmd} x{k}" if k > 1 else cmd
                               for cmd, k in Counter(trip).items())
             kind = "pipeline" if len(trip) > 1 else "single"
             print(f"  {n:>2}. {kind:<8} {shown}")
-        if (advice := hint(s.trips)):
+        if len(s.trips) > TARGET and (advice := hint(s.trips)):
             print(f"      suggestions:{advice}")
         if private and s.server:
             inner = ", ".join(f"{k} {v}" for k, v in sorted(s.server.items()))

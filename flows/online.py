@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Blueprint, request, url_for
-from redis.exceptions import RedisError
 from rq import Retry
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -13,10 +10,9 @@ from flows import queue
 from flows.common import Turn
 from ivr.events import Event
 from ivr.messaging import SEND_SMS
-from ivr.phone import mask
+from ivr.store import Batch
 from ivr.twiml import render
 
-log = logging.getLogger(__name__)
 bp = Blueprint("online", __name__)
 
 
@@ -44,34 +40,42 @@ def department(dept: str):
 
 @bp.post("/voice/dept/<dept>/sms")
 def text_link(dept: str):
-    """Gather action for the text offer: 1 queues an SMS job, then the caller is queued."""
+    """Gather action for the text offer: 1 queues an SMS job, then the caller is queued.
+
+    The job goes in the request's one batch (two round trips in all); only once it is written
+    is the caller told the text is on its way, so the reply is assembled after the commit.
+    """
     turn = Turn.begin()
     dept = turn.config.department_id(dept)
-    department = turn.config.department(dept)
-    response = VoiceResponse()
     batch = turn.batch()
-    number = turn.call.callback_number(turn.config)
-    if (request.values.get("Digits") or "").strip() == turn.config.keys.text_link and number.mobile:
-        body = turn.messages.sms_link.format(department=department.name, link=department.link)
-        try:
-            turn.ivr.messages.enqueue(
-                SEND_SMS,
-                number.e164,
-                body,
-                turn.config.council.sms_from,
-                retry=Retry(max=3, interval=[30, 120, 600]),
-                description=f"online link for call {turn.call.sid}",
-            )
-            batch.event(Event.SMS_LINK, dept)
-            turn.say(response, turn.messages.online_sms_sent)
-        except RedisError as exc:
-            # The caller still reaches an advisor; the link can be given on the call.
-            log.warning(
-                "could not queue SMS link (call %s to %s): %s",
-                turn.call.sid,
-                mask(number.e164),
-                exc,
-            )
-    queue.add_enqueue(turn, response, dept, batch)
-    batch.commit("enter queue")
+    wants_link = _add_text_link(turn, dept, batch)
+    then = VoiceResponse()
+    queue.add_enqueue(turn, then, dept, batch)
+    committed = batch.commit("enter queue") is not None
+    response = VoiceResponse()
+    if wants_link and committed:  # if not (logged by the batch), an advisor can give the link
+        turn.say(response, turn.messages.online_sms_sent)
+    for verb in then.verbs:
+        response.append(verb)
     return render(response)
+
+
+def _add_text_link(turn: Turn, dept: str, batch: Batch) -> bool:
+    """The SMS job and its event, if the caller pressed the key on a UK mobile."""
+    number = turn.call.callback_number(turn.config)
+    pressed = (request.values.get("Digits") or "").strip() == turn.config.keys.text_link
+    if not (pressed and number.mobile):
+        return False
+    department = turn.config.department(dept)
+    body = turn.messages.sms_link.format(department=department.name, link=department.link)
+    batch.enqueue(
+        turn.ivr.messages,
+        SEND_SMS,
+        number.e164,
+        body,
+        turn.config.council.sms_from,
+        retry=Retry(max=3, interval=[30, 120, 600]),
+        description=f"online link for call {turn.call.sid}",
+    )
+    batch.job_event(Event.SMS_LINK, dept)  # not spooled if the job is not written
+    return True

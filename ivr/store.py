@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.exceptions import RedisError
@@ -19,6 +20,9 @@ from ivr import events
 from ivr.events import Event
 from ivr.phone import mask
 from ivr.spool import Spool
+
+if TYPE_CHECKING:
+    from rq import Queue
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +96,7 @@ class Batch:
         self._ops: list[Callable[[Any], Any]] = []
         self._events: list[dict[str, str]] = []
         self._conditional: list[dict[str, str]] = []
+        self._atomic = False  # set by a job: then the batch is sent as one MULTI/EXEC
 
     def event(self, kind: Event, department: str | None = None, **details: Any) -> Batch:
         self._events.append(events.fields(kind, self.call_sid, self.now, department, **details))
@@ -113,12 +118,36 @@ class Batch:
         self._ops.append(fn)
         return self
 
+    def enqueue(self, queue: Queue, func: str, *args: Any, **options: Any) -> Batch:
+        """An RQ job (``Queue.enqueue``) sent in this batch's round trip, not two of its own."""
+        return self._job(lambda p: queue.enqueue(func, *args, pipeline=p, **options))
+
+    def enqueue_at(
+        self, queue: Queue, when: datetime, func: str, *args: Any, **options: Any
+    ) -> Batch:
+        """A scheduled RQ job (``Queue.enqueue_at``) written in this batch's round trip."""
+        return self._job(lambda p: queue.enqueue_at(when, func, *args, pipeline=p, **options))
+
+    def _job(self, fn: Callable[[Any], Any]) -> Batch:
+        # All or nothing (MULTI/EXEC): a job is never half-written (a hash without its queue
+        # entry), and a failed commit has normally applied nothing, so what it spools is exact.
+        self._atomic = True
+        return self.op(fn)
+
+    def job_event(self, kind: Event, department: str | None = None, **details: Any) -> Batch:
+        """An event that reports a job of this batch: written with it and, like the job, not
+        spooled when the commit fails (reports never count work that was not queued)."""
+        ev = events.fields(kind, self.call_sid, self.now, department, **details)
+        return self.op(lambda p: events.add(p, ev, self.retention_days))
+
     def commit(self, what: str) -> list[Any] | None:
         """Send everything in one round trip; on failure spool the events and carry on."""
         if not self._ops and not self._events:
             return []
         try:
-            pipe = self.r.pipeline(transaction=False)
+            pipe = self.r.pipeline(transaction=self._atomic)
+            if self._atomic:
+                pipe.multi()  # RQ's enqueue(pipeline=) wants MULTI issued before any command
             for fn in self._ops:
                 fn(pipe)
             for ev in self._events:

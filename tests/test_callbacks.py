@@ -468,3 +468,92 @@ def test_abandoned_withheld_caller_cannot_get_a_callback(abandon_app, redis_clie
 
     hang_up_in_queue(Caller(abandon_app.test_client(), from_="anonymous"))
     assert task_ids(redis_client) == []
+
+
+# -- two round trips: the task's script, then one MULTI/EXEC with the job and events ----------
+
+
+@pytest.fixture
+def redis_fails_after_the_script(app, monkeypatch):
+    """Redis goes away between a voicemail's two round trips: the task script has run, the
+    MULTI/EXEC with its release job and events cannot reach Redis (a real refused connection).
+    Calling the fixture's value brings Redis back."""
+    from conftest import DOWN_REDIS_URL
+
+    from ivr import store
+    from voicemail import flow
+
+    ivr = app.extensions["ivr"]
+    real_save = flow.save_voicemail
+
+    def save_then_fail(r, vm, window):
+        saved = real_save(r, vm, window)
+        monkeypatch.setattr(ivr, "redis", store.connect(DOWN_REDIS_URL))
+        return saved
+
+    monkeypatch.setattr(flow, "save_voicemail", save_then_fail)
+    return monkeypatch.undo
+
+
+@time_machine.travel(CLOSED, tick=False)
+def test_job_lost_between_the_round_trips_is_scheduled_by_the_replay(
+    caller, app, redis_client, spool_dir, redis_fails_after_the_script
+):
+    to_record(caller)
+    doc, _, _ = caller.record()
+    assert doc.text.startswith("Thank you. We've got your message")
+    redis_fails_after_the_script()
+    found = only_task(redis_client)  # the script ran: the task is stored, without its job
+    assert scheduled(redis_client) == {}
+    assert kinds(redis_client) == []
+    assert len(spool_files(spool_dir, "voicemail")) == 1
+    assert len(spool_files(spool_dir, "events")) == 1
+
+    assert app.extensions["ivr"].spool.drain() == 2
+    assert only_task(redis_client)["voicemails"] == "1"
+    assert list(scheduled(redis_client)) == [release_job_id(found["id"])]
+    assert kinds(redis_client).count("VOICEMAIL") == 1
+    assert kinds(redis_client).count("CALLBACKCREATED") == 1
+    assert run_scheduler_and_worker(redis_client, "2026-12-02 09:00:00+00:00") == 1
+    assert task(redis_client, found["id"])["status"] == "open"
+
+
+@time_machine.travel(CLOSED, tick=False)
+def test_job_lost_between_the_round_trips_is_scheduled_by_the_next_delivery(
+    caller, app, redis_client, spool_dir, redis_fails_after_the_script
+):
+    to_record(caller)
+    _, rec, status_url = caller.record()
+    redis_fails_after_the_script()
+    caller.recording_ready(status_url, rec)  # Twilio's second report: a duplicate, job missing
+    found = only_task(redis_client)
+    assert list(scheduled(redis_client)) == [release_job_id(found["id"])]
+    assert app.extensions["ivr"].spool.drain() == 2  # the job exists now: the replay adds none
+    assert list(scheduled(redis_client)) == [release_job_id(found["id"])]
+    assert only_task(redis_client)["voicemails"] == "1"
+    assert kinds(redis_client).count("CALLBACKCREATED") == 1
+
+
+@time_machine.travel(CLOSED, tick=False)
+def test_deliveries_racing_past_the_script_still_make_one_job(app, redis_client):
+    """Action and callback at the same moment: both scripts run before either MULTI/EXEC, both
+    see no job; the fixed job id makes the second write land on the first job."""
+    from ivr.calendar import callback_window
+    from voicemail.flow import commit_voicemail
+    from voicemail.tasks import Voicemail, save_voicemail
+
+    ivr = app.extensions["ivr"]
+    now = utc(CLOSED)
+    vm = Voicemail(call_sid="CA" + "8" * 32, recording_id="RE" + "8" * 32, recording_url="",
+                   duration=7, recording_status="completed", number=MOBILE, relay=False,
+                   department="housing", left_at=now.timestamp(), source="record_action")
+    window = callback_window(now, ivr.hours)
+    first, second = (save_voicemail(ivr.redis, vm, window) for _ in range(2))
+    assert (first.outcome, second.outcome) == ("created", "duplicate")
+    assert first.needs_job and second.needs_job
+    for saved in (first, second):
+        assert commit_voicemail(ivr.batch(vm.call_sid, MOBILE, now.timestamp()),
+                                ivr.callbacks, vm, saved)
+    assert list(scheduled(redis_client)) == [release_job_id(first.task_id)]
+    assert not save_voicemail(ivr.redis, vm, window).needs_job  # a third delivery: job found
+    assert kinds(redis_client) == ["VOICEMAIL", "CALLBACKCREATED"]

@@ -350,6 +350,24 @@ def test_pressing_1_sends_the_link_from_a_job(caller, config, redis_client, twil
     assert [e["dept"] for e in read_all(redis_client) if e["event"] == "SMSLINK"] == [dept]
 
 
+def test_with_redis_down_the_caller_is_not_promised_a_text(down_app, config, spool_dir):
+    """The SMS job travels in the request's one MULTI/EXEC: if that fails, no text is coming,
+    so the caller is not told one is, and no SMSLINK event is spooled for the reports."""
+    import json
+
+    from caller import Caller
+
+    caller = Caller(down_app.test_client())
+    caller.ring()
+    choose(caller, "2")
+    doc = caller.press("1")
+    assert config.messages.online_sms_sent not in doc.text
+    assert_enqueued(doc, config, "council_tax")  # Twilio's queue still works without Redis
+    spooled = [json.loads(p.read_text()) for p in sorted(spool_dir.glob("*-events-*.json"))]
+    kinds = [ev["event"] for item in spooled for ev in item["payload"]]
+    assert "ENTERQUEUE" in kinds and "SMSLINK" not in kinds
+
+
 @pytest.mark.parametrize("answer", [lambda c: c.silence(), lambda c: c.press("2")],
                          ids=["silence", "other key"])
 def test_declining_the_text_goes_straight_to_the_queue(caller, config, redis_client, answer):

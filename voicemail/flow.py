@@ -2,8 +2,9 @@
 
 A withheld, invalid or uncallable caller ID means we first ask for a number on the keypad,
 check it, read it back digit by digit and ask to confirm. Both the <Record> action and the
-recording status callback store the voicemail; storing is idempotent per recording, and a
-voicemail that cannot reach Redis is spooled to disk, so none is ever lost.
+recording status callback store the voicemail, in two round trips (the task's script, then one
+MULTI/EXEC with its release job and the events); storing is idempotent per recording, and a
+voicemail that either round trip fails to store is spooled to disk, so none is ever lost.
 """
 
 from __future__ import annotations
@@ -12,18 +13,23 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, request, url_for
 from redis.exceptions import RedisError
+from rq import Queue
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.common import Turn, arg_int, external, form_int
-from ivr import events
 from ivr.calendar import callback_window
 from ivr.events import Event
 from ivr.phone import check_caller_id, check_keyed_number, mask, spoken_digits
+from ivr.store import Batch
 from ivr.twiml import empty, render
-from voicemail.tasks import Saved, Voicemail, save_voicemail
+from voicemail.tasks import Saved, Voicemail, save_voicemail, schedule_release
+
+if TYPE_CHECKING:
+    from ivr.app import Ivr
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voicemail", __name__)
@@ -173,26 +179,40 @@ def _voicemail_from_request(turn: Turn, source: str) -> Voicemail:
 
 
 def store_voicemail(turn: Turn, vm: Voicemail) -> None:
-    """Store the voicemail as a callback task, or spool it to disk when Redis is down."""
+    """Store the voicemail as a callback task with its release job, or spool it to disk."""
     ivr = turn.ivr
     try:
-        saved = save_voicemail(ivr.redis, ivr.callbacks, vm, callback_window(turn.now, ivr.hours))
+        saved = save_voicemail(ivr.redis, vm, callback_window(turn.now, ivr.hours))
+        stored = commit_voicemail(turn.batch(), ivr.callbacks, vm, saved)
     except Exception as exc:  # noqa: BLE001 - whatever failed, the voicemail must not be lost
-        log_call = log.warning if isinstance(exc, RedisError) else log.exception
-        log_call(
-            "voicemail for call %s from %s spooled (not stored: %s)",
-            vm.call_sid,
-            mask(vm.number or turn.call.from_),
-            exc,
-        )
-        ivr.spool.write("voicemail", vm.to_json())
+        spool_voicemail(turn, vm, exc)
         return
-    if saved.outcome == "duplicate":
-        return
-    batch = turn.batch()
-    for kind, details in _events(vm, saved):
-        batch.event(kind, vm.department, **details)
-    batch.commit("voicemail events")
+    if not stored:
+        # Replayed later, the stored task comes back a duplicate still missing its job.
+        spool_voicemail(turn, vm, "its release job and events were not written")
+
+
+def spool_voicemail(turn: Turn, vm: Voicemail, problem: object) -> None:
+    """Keep the voicemail on disk for the spool's replay; logs why (with the traceback of an
+    unexpected error, when called from its ``except`` block)."""
+    unexpected = isinstance(problem, Exception) and not isinstance(problem, RedisError)
+    (log.exception if unexpected else log.warning)(
+        "voicemail for call %s from %s spooled (not stored: %s)",
+        vm.call_sid,
+        mask(vm.number or turn.call.from_),
+        problem,
+    )
+    turn.ivr.spool.write("voicemail", vm.to_json())
+
+
+def commit_voicemail(batch: Batch, queue: Queue, vm: Voicemail, saved: Saved) -> bool:
+    """The second round trip: a new voicemail's events and the task's release job if it has
+    none yet, all in one MULTI/EXEC. False when Redis failed (the batch spooled the events)."""
+    if saved.outcome != "duplicate":
+        for kind, details in _events(vm, saved):
+            batch.event(kind, vm.department, **details)
+    schedule_release(batch, queue, saved)
+    return batch.commit("voicemail") is not None
 
 
 def _events(vm: Voicemail, saved: Saved) -> list[tuple[Event, dict]]:
@@ -221,20 +241,16 @@ def _events(vm: Voicemail, saved: Saved) -> list[tuple[Event, dict]]:
     ]
 
 
-def replay_voicemail(ivr) -> Callable[[dict], None]:
-    """Spool handler: store a spooled voicemail (and its events) with the time it was left."""
+def replay_voicemail(ivr: Ivr) -> Callable[[dict], None]:
+    """Spool handler: store a spooled voicemail (job and events too) as of the time it was left."""
 
     def handler(payload: dict) -> None:
         vm = Voicemail(**payload)
         left = datetime.fromtimestamp(vm.left_at, UTC)
-        saved = save_voicemail(ivr.redis, ivr.callbacks, vm, callback_window(left, ivr.hours))
-        if saved.outcome == "duplicate":
-            return
-        pipe = ivr.redis.pipeline(transaction=False)
-        for kind, details in _events(vm, saved):
-            ev = events.fields(kind, vm.call_sid, vm.left_at, vm.department, **details)
-            events.add(pipe, ev, ivr.config.events.retention_days)
-        pipe.execute()
+        saved = save_voicemail(ivr.redis, vm, callback_window(left, ivr.hours))
+        batch = ivr.batch(vm.call_sid, vm.number, vm.left_at)
+        if not commit_voicemail(batch, ivr.callbacks, vm, saved):
+            raise RedisError("release job not written: the voicemail stays in the spool")
 
     return handler
 

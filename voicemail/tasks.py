@@ -1,7 +1,9 @@
 """Callback tasks: each voicemail becomes (or joins) one task due by the next working day.
 
 Stored atomically by one Lua script so that Twilio delivering the same recording twice yields
-one task, and a second voicemail from a number with an open callback joins that task.
+one task, and a second voicemail from a number with an open callback joins that task. The
+script also says whether the task still lacks its RQ release job, so a webhook costs two round
+trips: the script, then one MULTI/EXEC with the job and the events (``schedule_release``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rq import Queue, Retry
 from rq.job import Job
 
 from ivr.calendar import CallbackWindow
+from ivr.store import Batch
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +57,22 @@ class Saved:
     outcome: str  # created, merged, duplicate
     status: str
     due_at: float = 0.0  # when the task's callback is due (close of its callback day)
+    release_at: float = 0.0  # when its release job runs (opening of its callback day)
+    needs_job: bool = False  # still scheduled and its release job not (yet) in Redis
 
 
 _SAVE = """
 local a = cjson.decode(ARGV[1])
+local function result(task, outcome)
+  local t = 'ivr:cb:task:' .. task
+  local status = redis.call('HGET', t, 'status') or ''
+  local needs_job = 0
+  if status == 'scheduled' and redis.call('EXISTS', a.job_key_prefix .. task) == 0 then
+    needs_job = 1
+  end
+  return {task, outcome, status, redis.call('HGET', t, 'release_at') or '',
+          redis.call('HGET', t, 'due_at') or '', needs_job}
+end
 local rec_key = 'ivr:cb:rec:' .. a.recording_id
 local rec_hash = 'ivr:cb:recording:' .. a.recording_id
 local task = redis.call('GET', rec_key)
@@ -66,10 +81,7 @@ if task then
     redis.call('HSET', rec_hash, 'status', a.recording.status, 'duration', a.recording.duration,
                'url', a.recording.url)
   end
-  local t = 'ivr:cb:task:' .. task
-  return {task, 'duplicate', redis.call('HGET', t, 'status') or '',
-          redis.call('HGET', t, 'release_at') or '',
-          redis.call('HGET', t, 'due_at') or ''}
+  return result(task, 'duplicate')
 end
 local outcome = 'merged'
 if a.number ~= '' then task = redis.call('GET', 'ivr:cb:open:' .. a.number) end
@@ -86,10 +98,7 @@ redis.call('HSET', rec_hash, 'task', task)
 redis.call('RPUSH', 'ivr:cb:task:' .. task .. ':recordings', a.recording_id)
 redis.call('HINCRBY', 'ivr:cb:task:' .. task, 'voicemails', 1)
 redis.call('SET', rec_key, task)
-local t = 'ivr:cb:task:' .. task
-return {task, outcome, redis.call('HGET', t, 'status') or '',
-        redis.call('HGET', t, 'release_at') or '',
-          redis.call('HGET', t, 'due_at') or ''}
+return result(task, outcome)
 """
 
 
@@ -97,8 +106,9 @@ def release_job_id(task_id: str) -> str:
     return f"callback-release-{task_id}"
 
 
-def save_voicemail(r: redis.Redis, queue: Queue, vm: Voicemail, window: CallbackWindow) -> Saved:
-    """Create or join the caller's callback task, then make sure its release job exists.
+def save_voicemail(r: redis.Redis, vm: Voicemail, window: CallbackWindow) -> Saved:
+    """Create or join the caller's callback task (one round trip); ``needs_job`` says whether
+    ``schedule_release`` must follow.
 
     Safe to call any number of times for the same recording (Twilio retries, spool replays).
     Raises RedisError when Redis is unreachable; the caller spools the voicemail.
@@ -108,6 +118,7 @@ def save_voicemail(r: redis.Redis, queue: Queue, vm: Voicemail, window: Callback
         "recording_id": vm.recording_id,
         "number": vm.number,
         "task_id": task_id,
+        "job_key_prefix": Job.key_for(release_job_id("")),
         "task": {
             "id": task_id,
             "status": "scheduled",
@@ -133,29 +144,33 @@ def save_voicemail(r: redis.Redis, queue: Queue, vm: Voicemail, window: Callback
             "source": vm.source,
         },
     }
-    task, outcome, status, release_at, due_at = (
+    task, outcome, status, release_at, due_at, needs_job = (
         x.decode() if isinstance(x, bytes) else str(x) for x in r.eval(_SAVE, 0, json.dumps(args))
     )
-    if status == "scheduled":
-        ensure_release_job(queue, task, float(release_at))
-    return Saved(task, outcome, status, float(due_at or 0))
+    return Saved(task, outcome, status, float(due_at or 0), float(release_at or 0),
+                 needs_job == "1")
 
 
-def ensure_release_job(queue: Queue, task_id: str, release_at: float) -> None:
-    """One RQ job per task, scheduled for the opening of the callback day."""
-    job_id = release_job_id(task_id)
-    if Job.exists(job_id, connection=queue.connection):
+def schedule_release(batch: Batch, queue: Queue, saved: Saved) -> None:
+    """The task's one RQ job, at the opening of its callback day, in the batch's MULTI/EXEC.
+
+    Its id is fixed per task, so two deliveries racing past the script's check write the same
+    job twice, never two jobs; if the batch fails, the spooled voicemail's replay finds the
+    job missing and schedules it then.
+    """
+    if not saved.needs_job:
         return
-    when = datetime.fromtimestamp(release_at).astimezone()
-    queue.enqueue_at(
+    when = datetime.fromtimestamp(saved.release_at).astimezone()
+    batch.enqueue_at(
+        queue,
         when,
         RELEASE_JOB,
-        task_id,
-        job_id=job_id,
+        saved.task_id,
+        job_id=release_job_id(saved.task_id),
         retry=Retry(max=5, interval=[10, 60, 300]),
         result_ttl=7 * 86400,
         failure_ttl=30 * 86400,
-        description=f"release callback {task_id} to the worklist",
+        description=f"release callback {saved.task_id} to the worklist",
     )
 
 
