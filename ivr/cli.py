@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from ivr import local_token
 from ivr.app import create_app
 from ivr.config import ConfigError, load_config
 
@@ -59,8 +60,11 @@ def serve(args: argparse.Namespace) -> int:
               f"(redis-server, data in {EMBEDDED_DIR}/, append-only)", flush=True)
     env = dict(os.environ, REDIS_URL=url)
     if not env.get("TWILIO_AUTH_TOKEN") and env.get("IVR_INSECURE_SKIP_SIGNATURE") != "1":
-        print("warning: TWILIO_AUTH_TOKEN is not set, so every webhook answers 403. Set it, or "
-              "IVR_INSECURE_SKIP_SIGNATURE=1 for local development only.", flush=True)
+        env["TWILIO_AUTH_TOKEN"] = local_token.ensure()
+        print(f"warning: TWILIO_AUTH_TOKEN is not set: webhooks check signatures against a "
+              f"local token ({local_token.PATH}), so `ivr call --url http://{args.bind}` works "
+              "here and real Twilio requests get 403 until TWILIO_AUTH_TOKEN is set.",
+              flush=True)
     bin_dir = Path(sys.executable).parent
     config = load_config(env.get("IVR_CONFIG", "config.yaml"))
     web = [str(bin_dir / "gunicorn"), "--workers", str(args.workers), "--bind", args.bind,

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from typing import Any
 
+from ivr import local_token
+
 NAMES = {"payment_line": "the payment line", "text_phone": "the text phone line"}
 
 
@@ -27,7 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the number called (default: the council's)")
     p.add_argument("--at", default=None, help='when, e.g. "2026-12-01 10:00" (local time)')
     p.add_argument("--url", default=None, help="a running server (real time); else in-process")
-    p.add_argument("--token", default=None, help="the server's TWILIO_AUTH_TOKEN (with --url)")
+    p.add_argument("--token", default=None,
+                   help="the server's TWILIO_AUTH_TOKEN (with --url; default: that variable, "
+                        "else the local token `ivr serve` made in var/)")
     p.add_argument("--speak", action="store_true", help="speak prompts aloud with espeak-ng")
     p.add_argument("--keys", default=None, help='scripted: keys per prompt, e.g. "2 - 1"')
     p.add_argument("--wait", type=float, default=None, help="scripted: seconds you will hold")
@@ -176,7 +180,8 @@ def _names(config: Any) -> dict[str, str]:
 def _over_http(args: argparse.Namespace, config: Any) -> int:
     from ivr.sim.world import over_http
 
-    token = args.token or os.environ.get("TWILIO_AUTH_TOKEN", "")
+    token = (args.token or os.environ.get("TWILIO_AUTH_TOKEN", "")
+             or local_token.read() or "")  # `ivr serve` on this machine without a real token
     world = over_http(args.url, config, auth_token=token,
                       account_sid=os.environ.get("TWILIO_ACCOUNT_SID", ""), strict=args.strict)
     screen = Screen(world.now, args.speak, _names(config))
