@@ -2,7 +2,15 @@
 # Run every benchmark once, in turn, and print their figures (see bench/README.md).
 # Each bench is bounded in requests and time and stops its own servers; `timeout` is a backstop.
 # The Redis database is BENCH_REDIS_URL (default redis://127.0.0.1:6379/8): it is FLUSHED.
+# --skip-sim leaves out sim_speed.py (a simulated day of 3,000 calls: several minutes).
 set -uo pipefail
+skip_sim=0
+for arg in "$@"; do
+    case $arg in
+        --skip-sim) skip_sim=1 ;;
+        *) echo "usage: $0 [--skip-sim]" >&2; exit 2 ;;
+    esac
+done
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 [ -x "$PY" ] || PY=python3
@@ -26,6 +34,9 @@ run webhooks 300
 run flat_cost 600
 run round_trips 120
 run memory 600
+if [ "$skip_sim" = 0 ]; then
+    run sim_speed 1200
+fi
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then

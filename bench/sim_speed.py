@@ -1,0 +1,119 @@
+"""Simulation speed: a day of calls through the real webhooks, in-process, per second of wall time.
+
+Runs ``ivr.sim.simulate.run`` (the engine behind ``ivr simulate``): Poisson callers over the
+opening hours (``--calls``, default 3,000, spread by a morning-peak shape), advisors on the
+agent line staffed hour by hour by Erlang C (``ivr.erlang.agents_for``), virtual time, every
+webhook a signed Flask test-client request against the app on Redis. Prints calls, webhook
+requests, wall seconds, calls/s and requests/s, and the day's headline figures to show the
+simulated day was a sensible one.
+
+The app's own Redis database (``--redis-url``) is flushed before and after; database 0 is
+refused. This takes minutes: ``bench/run_all.sh --skip-sim`` leaves it out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+
+import _common as c
+
+# Share of the day's calls in each opening hour (a Tuesday, 09:00-17:00): a morning peak.
+SHAPE = {9: 15, 10: 14, 11: 13, 12: 12, 13: 11, 14: 12, 15: 12, 16: 11}
+HOURS = range(min(SHAPE), max(SHAPE) + 1)
+MIX = {"2": 0.5, "3": 0.2, "4": 0.1, "5": 0.1, "0": 0.1}  # menu key -> share of callers
+AGENT_LINE_SECONDS = 20.0  # whisper, connection and wrap-up prompt per answered call
+
+
+def profile_for(calls: int, handle_seconds: float):
+    """A profile whose hourly arrivals add up to ``calls`` over the opening hours."""
+    from ivr.sim.simulate import Profile
+
+    total = sum(SHAPE.values())
+    per_hour = {h: calls * w / total for h, w in SHAPE.items()}
+    return Profile(per_hour, dict(MIX), handle_seconds, 180.0)
+
+
+def staffing(profile, target: float, limit: float) -> dict[int, int]:
+    """Erlang C's fewest advisors per hour for ``target`` answered within ``limit`` seconds,
+    counting the agent line's own seconds per call in the handle time."""
+    from ivr import erlang
+
+    aht = profile.handle_seconds + AGENT_LINE_SECONDS
+    return {h: erlang.agents_for(target, limit, erlang.erlangs(rate, aht), aht)
+            for h, rate in profile.calls_per_hour.items()}
+
+
+def simulate(config, url: str, profile, agents: dict[int, int], seed: int, progress: bool):
+    """One simulated day on a fresh sim app; returns (outcome, webhook requests, wall s)."""
+    from ivr import twilio_rest
+    from ivr.sim.simulate import run, stderr_progress
+    from ivr.sim.simulate_cli import sim_app, sim_credentials
+
+    requests = 0
+
+    def count() -> None:
+        nonlocal requests
+        requests += 1
+
+    with tempfile.TemporaryDirectory(prefix="ivr-bench-sim-") as spool, sim_credentials():
+        app = sim_app(config, url, spool)
+        app.before_request(count)
+        try:
+            started = time.perf_counter()
+            out = run(app, profile, agents_per_hour=agents, hours=HOURS, seed=seed,
+                      progress=stderr_progress if progress else None)
+            wall = time.perf_counter() - started
+        finally:
+            twilio_rest.use_http_client(None)
+    return out, requests, wall
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    c.redis_arg(parser)
+    parser.add_argument("--calls", type=int, default=3000,
+                        help="calls over the day, on average (default %(default)s)")
+    parser.add_argument("--handle-seconds", type=float, default=240.0,
+                        help="mean talk time (default %(default)s)")
+    parser.add_argument("--target", type=float, default=0.8,
+                        help="share answered within the queue limit the staffing aims at")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--progress", action="store_true", help="a line per simulated 15 min")
+    args = parser.parse_args()
+    c.exit_on_sigterm()
+
+    from ivr.config import load_config
+
+    r = c.bench_redis(args.redis_url)
+    try:
+        config = load_config(c.ROOT / "config.yaml")
+        profile = profile_for(args.calls, args.handle_seconds)
+        agents = staffing(profile, args.target, config.queue.voicemail_after)
+        print(c.machine(r))
+        print(f"redis: {args.redis_url}")
+        print(f"day: {sum(profile.calls_per_hour.values()):.0f} calls expected over "
+              f"{HOURS.start:02d}:00-{HOURS.stop:02d}:00, "
+              f"mean talk {args.handle_seconds:.0f} s")
+        print(f"advisors per hour (Erlang C, {100 * args.target:.0f}% within "
+              f"{config.queue.voicemail_after} s): "
+              + " ".join(f"{h:02d}h={n}" for h, n in sorted(agents.items())))
+        out, requests, wall = simulate(config, args.redis_url, profile, agents, args.seed,
+                                       args.progress)
+    finally:
+        r.flushdb()
+    report = out.report
+    sl = "-" if report.service_level is None else f"{100 * report.service_level:.1f}%"
+    print(f"simulated: offered to a queue {report.offered}, answered {report.answered}, "
+          f"service level {sl} (within {report.limit} s)")
+    print()
+    print(c.table(["calls", "webhook requests", "wall s", "calls/s", "requests/s"],
+                  [[out.calls, requests, f"{wall:.1f}", f"{out.calls / wall:.1f}",
+                    f"{requests / wall:.0f}"]]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
