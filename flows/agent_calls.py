@@ -7,6 +7,7 @@ the name and department of the person they are speaking to.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from flask import Blueprint, request, url_for
@@ -21,7 +22,7 @@ from flows.agent_line import (
 )
 from flows.common import Turn, form_int
 from flows.queue import LEAVE_EVENTS
-from ivr import agents, store
+from ivr import agents, offer, store
 from ivr.agent_jobs import END_WRAP_UP
 from ivr.agents import Agent, State
 from ivr.events import Event
@@ -69,11 +70,15 @@ def take_next(turn: Turn, agent: Agent):
     response = VoiceResponse()
     r = turn.ivr.redis
     if dept is None:
+        if agent.offer:  # offered a caller someone else took (or who hung up): idle again
+            offer.release(r, agent.id, agent.offer)
+            agent = replace(agent, offer="", offer_at=0.0)
         turn.say(response, turn.messages.agent.no_callers)
         add_agent_menu(turn, response, agent, status=False)
         return render(response)
     caller_sid, entered = fronts[dept]
-    turn.say(response, whisper(turn, dept, caller_sid, entered))
+    if turn.config.agents.whisper:
+        turn.say(response, whisper(turn, dept, caller_sid, entered))
     agents.set_state(r, agent, State.ON_CALL, turn.now.timestamp(), call_sid=turn.call.sid,
                      reason=f"taking a {dept} caller")
     dial = response.dial(

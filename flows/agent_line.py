@@ -13,7 +13,7 @@ from flask import Blueprint, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.common import Turn, arg_int
-from ivr import agents, store
+from ivr import agents, offer, store
 from ivr.agents import Agent, State
 from ivr.events import Event
 from ivr.phone import mask
@@ -48,13 +48,16 @@ def current_agent(turn: Turn) -> Agent | None:
 Front = tuple[str, float]  # the longest-waiting caller's SID and the time they joined
 
 
-def queue_fronts(turn: Turn, departments: list[str]) -> tuple[dict[str, Front | None], int]:
-    """Each department's longest-waiting caller, and how many wait in all (one round trip)."""
-    pipe = turn.ivr.redis.pipeline(transaction=False)
+def queue_fronts(turn: Turn, departments: list[str], pipe=None,
+                 ) -> tuple[dict[str, Front | None], int]:
+    """Each department's longest-waiting caller, and how many wait in all (one round trip,
+    shared with whatever is already queued on ``pipe``)."""
+    pipe = pipe if pipe is not None else turn.ivr.redis.pipeline(transaction=False)
+    skip = len(pipe.command_stack)
     for dept in departments:
         pipe.zrange(store.queue_key(dept), 0, 0, withscores=True)
         pipe.zcard(store.queue_key(dept))
-    results = pipe.execute()
+    results = pipe.execute()[skip:]
     fronts: dict[str, Front | None] = {}
     total = 0
     for i, dept in enumerate(departments):
@@ -65,10 +68,17 @@ def queue_fronts(turn: Turn, departments: list[str]) -> tuple[dict[str, Front | 
 
 
 def add_agent_menu(turn: Turn, response: VoiceResponse, agent: Agent, *, status: bool = True):
+    """The menu. An available agent hearing it is idle: a caller joining a queue is offered
+    to them at once (``ivr.offer``), marked in the same round trip as the queues are read."""
     m = turn.messages.agent
     gather = turn.speaker.gather(response, url_for("agent_line.choice"))
+    pipe = turn.ivr.redis.pipeline(transaction=False)
+    if agent.state is State.AVAILABLE:
+        offer.mark_idle(pipe, agent.id, turn.call.sid, turn.now.timestamp())
+    if not status and len(pipe):
+        pipe.execute()
     if status:
-        fronts, waiting = queue_fronts(turn, agent_departments(turn, agent))
+        fronts, waiting = queue_fronts(turn, agent_departments(turn, agent), pipe)
         oldest = min((f[1] for f in fronts.values() if f is not None), default=None)
         if waiting and oldest is not None:
             longest = spoken_duration(turn.now.timestamp() - oldest)
@@ -220,6 +230,12 @@ def choice(turn: Turn, agent: Agent):
     now = turn.now.timestamp()
     m = turn.messages.agent
     keys = turn.config.keys
+    if digits and not offer.leave_idle(r, agent.id, now):
+        # A caller has just been offered to this agent: the take step is on its way (a REST
+        # redirect), so no other choice may start meanwhile.
+        response.pause(length=offer.HOLD_SECONDS)
+        response.redirect(url_for("agent_line.menu"), method="POST")
+        return render(response)
     if digits == keys.agent_take_next:
         response.redirect(url_for("agent_calls.take_next"), method="POST")
     elif digits == keys.agent_next_callback:

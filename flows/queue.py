@@ -12,6 +12,7 @@ from flask import Blueprint, request, url_for
 from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
 
+from flows.agent_offer import offer_caller
 from flows.common import Turn, form_int
 from flows.feedback import add_feedback_or_goodbye
 from ivr import agents, store
@@ -86,6 +87,7 @@ def add_enqueue(turn: Turn, response: VoiceResponse, dept: str, batch: Batch) ->
     batch.op(lambda p: p.zadd(key, {turn.call.sid: now}, nx=True))
     batch.call(dept=dept, queue_entered_at=f"{now:.3f}")
     batch.event(Event.ENTER_QUEUE, dept)
+    offer_caller(turn, dept, batch)  # an idle advisor gets this caller at once
 
 
 @bp.post("/voice/queue/<dept>/enter")

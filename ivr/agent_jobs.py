@@ -1,15 +1,20 @@
-"""RQ jobs for agents (on the ``callbacks`` queue). The import path is a contract."""
+"""RQ jobs for agents. The import paths are a contract."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from rq import get_current_job
+from twilio.base.exceptions import TwilioException
 
-from ivr import agents
+from ivr import agents, offer, twilio_rest
 from ivr.agents import State
 
-END_WRAP_UP = "ivr.agent_jobs.end_wrap_up"
+log = logging.getLogger(__name__)
+
+END_WRAP_UP = "ivr.agent_jobs.end_wrap_up"  # on the ``callbacks`` queue
+OFFER_CALLER = "ivr.agent_jobs.offer_caller"  # on the ``messages`` queue (Twilio REST jobs)
 
 
 def end_wrap_up(agent_id: str, since: float) -> str:
@@ -26,3 +31,21 @@ def end_wrap_up(agent_id: str, since: float) -> str:
         return "signed_out"
     agents.set_state(r, agent, State.AVAILABLE, time.time(), reason="wrap-up time over")
     return "available"
+
+
+def offer_caller(agent_id: str, line_sid: str, caller_sid: str, url: str) -> str:
+    """Redirect an idle advisor's agent-line call to the take step (``calls.update``).
+
+    Not retried: if the advisor has just left or the REST call fails, the offer is released
+    at once and the caller, still queued, is found by the advisor's menu loop instead."""
+    r = get_current_job().connection
+    if not offer.still_offered(r, agent_id, caller_sid, line_sid, time.time()):
+        offer.release(r, agent_id, caller_sid)
+        return "released"
+    try:
+        twilio_rest.client().calls(line_sid).update(url=url, method="POST")
+    except (TwilioException, twilio_rest.TwilioNotConfigured, OSError) as exc:
+        offer.release(r, agent_id, caller_sid)
+        log.warning("offer of call %s to agent %s not delivered: %s", caller_sid, agent_id, exc)
+        return "failed"
+    return "offered"

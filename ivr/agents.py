@@ -23,6 +23,8 @@ ON_DUTY = "ivr:dept:{dept}:signed_in"  # set of signed-in agent ids serving the 
 ON_DUTY_ALL = ON_DUTY.format(dept="*")  # signed-in agents with no departments (they serve all)
 AGENT_CALL = "ivr:agentcall:{sid}"    # the agent line call leg -> agent id
 LINE_ENDED = "ivr:agentcall:{sid}:ended"  # the agent line call has ended (status callback)
+IDLE = "ivr:agents:idle"            # zset: agent id -> since, available and in the line's menu
+IDLE_LINE = "ivr:agents:idle:line"  # hash: idle agent id -> their agent-line call SID
 SEQ = "ivr:agent:seq"
 FIRST_ID = 1000                     # agent numbers are 4 digits, keyed on the agent line
 
@@ -53,6 +55,8 @@ class Agent:
     state: State
     state_since: float
     call_sid: str = ""
+    offer: str = ""  # a caller offered to this agent (push) whose take is on its way
+    offer_at: float = 0.0
 
     @property
     def first_name(self) -> str:
@@ -83,6 +87,7 @@ def _from_hash(h: dict[str, str]) -> Agent:
         phone=h.get("phone", ""), role=Role(h.get("role", "agent")),
         state=State(h.get("state", State.SIGNED_OUT)),
         state_since=float(h.get("state_since", 0) or 0), call_sid=h.get("call_sid", ""),
+        offer=h.get("offer", ""), offer_at=float(h.get("offer_at", 0) or 0),
     )
 
 
@@ -147,6 +152,8 @@ def remove(r: redis.Redis, agent_id: str) -> None:
     pipe = r.pipeline()
     pipe.delete(AGENT.format(id=agent_id))
     pipe.srem(AGENTS, agent_id)
+    pipe.zrem(IDLE, agent_id)
+    pipe.hdel(IDLE_LINE, agent_id)
     for key in agent.duty_keys:
         pipe.srem(key, agent_id)
     if agent.phone:
@@ -193,6 +200,11 @@ def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: st
             r_or_pipe.sadd(key, agent.id)
         else:
             r_or_pipe.srem(key, agent.id)
+    if state is not State.AVAILABLE:  # only an available agent in the menu can be offered
+        r_or_pipe.zrem(IDLE, agent.id)
+        r_or_pipe.hdel(IDLE_LINE, agent.id)
+        r_or_pipe.hdel(AGENT.format(id=agent.id), "offer", "offer_at", "offer_sent")
+        agent = replace(agent, offer="", offer_at=0.0)
     r_or_pipe.xadd(events.STREAM, events.fields(
         Event.AGENT_STATE, call_sid, now, None, agent=agent.id, state=str(state),
         previous=str(agent.state), seconds_in_previous=round(now - agent.state_since, 1),

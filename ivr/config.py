@@ -262,6 +262,7 @@ class Agents(Frozen):
     lockout_window: int = Field(ge=60)
     wrap_up_seconds: int = Field(ge=0, le=3600)
     no_agent_voicemail: bool
+    whisper: bool = True  # the advisor hears the caller's details before the bridge
     recent_days: int = Field(ge=1, le=90)
     console_lockout_failures: int = Field(ge=1)
     console_lockout_seconds: int = Field(ge=60)

@@ -96,6 +96,7 @@ class Batch:
         self._ops: list[Callable[[Any], Any]] = []
         self._events: list[dict[str, str]] = []
         self._conditional: list[dict[str, str]] = []
+        self._then: dict[int, Callable[[Any], None]] = {}  # op index -> its follow-up
         self._atomic = False  # set by a job: then the batch is sent as one MULTI/EXEC
 
     def event(self, kind: Event, department: str | None = None, **details: Any) -> Batch:
@@ -114,7 +115,11 @@ class Batch:
         """An event an op writes itself (e.g. from a script); spooled if the batch fails."""
         self._conditional.append(event)
 
-    def op(self, fn: Callable[[Any], Any]) -> Batch:
+    def op(self, fn: Callable[[Any], Any], then: Callable[[Any], None] | None = None) -> Batch:
+        """Queue ``fn(pipe)``; ``then`` gets the result of its first command once the commit
+        has succeeded (work that must follow these writes, e.g. a job they make possible)."""
+        if then is not None:
+            self._then[len(self._ops)] = then
         self._ops.append(fn)
         return self
 
@@ -148,11 +153,13 @@ class Batch:
             pipe = self.r.pipeline(transaction=self._atomic)
             if self._atomic:
                 pipe.multi()  # RQ's enqueue(pipeline=) wants MULTI issued before any command
+            first = []
             for fn in self._ops:
+                first.append(len(pipe.command_stack))
                 fn(pipe)
             for ev in self._events:
                 events.add(pipe, ev, self.retention_days)
-            return pipe.execute()
+            results = pipe.execute()
         except RedisError as exc:
             from ivr.metrics import REDIS_ERRORS  # metrics imports store: import when needed
 
@@ -173,6 +180,9 @@ class Batch:
                         "could not spool %d event(s) for call %s", len(lost), self.call_sid
                     )
             return None
+        for i, then in self._then.items():
+            then(results[first[i]])
+        return results
 
 
 def replay_events(r: redis.Redis, retention_days: int) -> Callable[[list[dict[str, str]]], None]:

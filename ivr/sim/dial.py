@@ -40,7 +40,8 @@ def dial(engine: Engine, leg: Leg, el: ET.Element, doc: Doc) -> Gen:
     timeout = float(el.get("timeout", "30"))
     queue = el.find("Queue")
     if queue is not None:
-        outcome = yield from _take_from_queue(engine, leg, queue, doc, timeout)
+        outcome = yield from _take_from_queue(engine, leg, queue, doc, timeout,
+                                              el.get("hangupOnStar") == "true")
     else:
         noun = el.find("Number")
         number = text_of(noun) if noun is not None else text_of(el)
@@ -92,7 +93,7 @@ def _ring_number(engine: Engine, leg: Leg, el: ET.Element, noun: ET.Element | No
             if declined == "hangup":  # declined: answered, never connected (UNCONFIRMED)
                 engine.finish(child)
                 return Outcome("completed", child.sid)
-        bridge = Bridge(engine, leg, child)
+        bridge = Bridge(engine, leg, child, star=el.get("hangupOnStar") == "true")
         bridge.start()
         yield bridge.ended
     except Interrupt as stop:  # the caller hung up, or calls.update moved the call on
@@ -112,7 +113,8 @@ def _ring_number(engine: Engine, leg: Leg, el: ET.Element, noun: ET.Element | No
     return Outcome("completed", child.sid, bridge.seconds(), True, parent_gone=not leg.live)
 
 
-def _take_from_queue(engine: Engine, leg: Leg, noun: ET.Element, doc: Doc, timeout: float) -> Gen:
+def _take_from_queue(engine: Engine, leg: Leg, noun: ET.Element, doc: Doc, timeout: float,
+                     star: bool = False) -> Gen:
     """<Dial><Queue>: the front caller (or the next to arrive, until the timeout)."""
     from ivr.sim.verbs import text_of
 
@@ -134,7 +136,7 @@ def _take_from_queue(engine: Engine, leg: Leg, noun: ET.Element, doc: Doc, timeo
         extra = {k: v for k, v in queue_params(engine, member).items()
                  if k in ("QueueSid", "QueueTime")}
         q.remove(member)
-        bridge = Bridge(engine, leg, member.leg)
+        bridge = Bridge(engine, leg, member.leg, star=star)
         member.bridge = bridge
         url = engine.resolve(doc.url, noun.get("url")) if noun.get("url") else None
         member.leg.process.interrupt(Dequeued(leg, url, noun.get("method", "POST"), bridge))

@@ -108,6 +108,11 @@ class Actor:
         """Once bridged, seconds until this party hangs up (None: waits for the other)."""
         return 60.0
 
+    def star(self, leg: Leg) -> float | None:
+        """In a ``<Dial hangupOnStar>`` this party placed, seconds into the conversation at
+        which they press * to end it and stay on the line (None: never)."""
+        return None
+
     def answer(self, leg: Leg) -> Answer:
         return Answer()
 

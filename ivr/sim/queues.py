@@ -9,6 +9,7 @@ on ``<Leave>``, ``hangup`` when the caller hangs up, ``redirected`` on a REST de
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Generator
@@ -107,6 +108,7 @@ class Bridge:
     ended: Signal = field(default_factory=Signal)
     started_at: float | None = None
     timer: _Event | None = None
+    star: bool = False  # the dialling leg's <Dial hangupOnStar="true">: * ends the bridge
 
     def start(self) -> None:
         """Connect the two; whoever runs out of things to say first hangs up."""
@@ -114,12 +116,23 @@ class Bridge:
         self.a.bridge = self.b.bridge = self
         self.connected.fire(True)
         talks = [(t, leg) for leg in (self.b, self.a) if (t := leg.actor.talk(leg)) is not None]
+        star = self.a.actor.star(self.a) if self.star else None
         seconds, leg = min(talks, key=lambda x: x[0]) if talks else (
-            self.engine.fidelity.default_talk, self.b)
+            math.inf if star is not None else self.engine.fidelity.default_talk, self.b)
         dialled = self.b.direction == "outbound-dial"
         self.engine.notify(self.a, "bridge", self.b.to if dialled else self.b.from_)
         self.engine.notify(self.b, "bridge", self.a.from_)
-        self.timer = self.engine.clock.later(seconds, self.engine.hangup, leg, "done talking")
+        if star is not None and star < seconds:
+            self.timer = self.engine.clock.later(star, self._star)
+        else:
+            self.timer = self.engine.clock.later(seconds, self.engine.hangup, leg, "done talking")
+
+    def _star(self) -> None:
+        """The dialling party pressed *: the other party is dropped, the dialler's <Dial>
+        ends (its action follows) and the dialled or dequeued leg carries on."""
+        if not self.ended.fired:
+            self.engine.notify(self.a, "press", "*")
+            self.end(self.a)
 
     def end(self, by: Leg) -> None:
         if self.timer is not None:

@@ -131,6 +131,8 @@ def _update_call(engine: Engine, leg: Leg, form: dict[str, Any]) -> Response:
     if status in ("completed", "canceled"):
         engine.hangup(leg, "rest")
     elif url or twiml:
+        if url and not url.startswith(("http://", "https://")):
+            return _error(400, 21205, f"Url is not a valid URL: {url}")
         if not leg.live:
             return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
         engine.redirect(leg, url, _one(form.get("Method")) or "POST", None if url else twiml)

@@ -29,20 +29,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from ivr import agents, events
 from ivr.report import Report, compute, settings
 from ivr.sim.engine import Fidelity
-from ivr.sim.legs import GatherPrompt, Leg, Reply
+from ivr.sim.legs import SILENCE, GatherPrompt, Leg, Notice, Reply
 from ivr.sim.scenario import Agent, Caller, press, steps
 from ivr.sim.world import World, in_process
 
 DAY = datetime(2026, 12, 1, tzinfo=UTC)  # a Tuesday, GMT (London = UTC in December)
 AGENT_PHONE = "+4477009{:05d}"
 CALLER_PHONE = "+4479110{:05d}"
-MENU = "To take the next caller"  # the agent line's menu (config messages.agent.menu)
+LATE = 600  # theory: advisors stay this long after the last hour for callers still in the menu
 
 
 @dataclass
@@ -71,20 +72,47 @@ class Profile:
 
 @dataclass
 class EagerAgent(Agent):
-    """An advisor for the theory check: presses 1 at every menu (so an idle advisor picks a
-    caller up within one ~3 s menu cycle rather than the 30 s of hearing the menu out), and at
-    ``until`` signs out only once told no one is waiting, so no queued caller is left behind
-    (Erlang C has no closing time)."""
+    """A practised advisor, for the theory check. Takes a waiting caller the moment the menu
+    says one waits; when none does, stays silent and lets the push bring the next caller.
+    Ends each call with * so as to be ready for the next caller exactly the caller's handle
+    time X after taking them (right after the bridge if X is shorter than the fixed part, the
+    caller's introduction), and presses the wrap-up key at once (barge-in). At ``until`` signs
+    out only once told no one is waiting, so no queued caller is left behind (Erlang C has no
+    closing time). Taking is the agent leg's ``<Dial><Queue>`` (theory mode has no whisper)."""
 
-    press_after: float | None = 0.5
+    taken_at: float | None = None
+
+    def notice(self, leg: Leg, notice: Notice) -> None:
+        super().notice(leg, notice)
+        if notice.kind == "dial":
+            self.taken_at = notice.at
+
+    def star(self, leg: Leg) -> float | None:
+        bridge = leg.bridge
+        handle = getattr(bridge.b.actor, "handle", None) if bridge is not None else None
+        if handle is None or self.taken_at is None or bridge.started_at is None:
+            return None
+        return max(0.0, self.taken_at + handle - bridge.started_at)
 
     def gather(self, leg: Leg, prompt: GatherPrompt) -> Reply:
-        if not prompt.action.split("?")[0].endswith("/agent/menu/choice"):
+        path = urlsplit(prompt.action).path
+        if path.endswith("/agent/wrap-up"):
+            return press(self.wrap_up, after=0.0)
+        if not path.endswith("/agent/menu/choice"):
             return super().gather(leg, prompt)
-        idle = any("no one waiting" in t or "No callers are waiting" in t for t in prompt.heard)
-        if idle and self.until is not None and self.last_heard_at >= self.until:
+        if any(self.waiting_marker in text for text in prompt.heard):
+            return press("1", after=0.0)
+        if self.until is not None and self.last_heard_at >= self.until:
             return press("9")
-        return press("1", after=self.press_after)
+        return SILENCE
+
+
+@dataclass
+class TheoryCaller(Caller):
+    """A caller who holds and talks as long as the advisor takes: ``handle`` is the advisor's
+    whole handle time for them (Erlang C's holding time), drawn in arrival order."""
+
+    handle: float | None = None
 
 
 @dataclass
@@ -94,9 +122,10 @@ class Outcome:
     agents: int
     occupancy: float | None  # talking / signed in, over all advisors
     waits: list[float]  # seconds queued, answered callers (theory mode: all of them)
-    busy_per_call: float | None = None  # advisor time per caller: taking, talking, wrap-up
-    connect: float | None = None  # seconds from an advisor taking a caller to the bridge
+    holding: float | None = None  # advisor time per caller taken: take to available again
     wall_seconds: float = 0.0
+    arrivals: list[float] = field(default_factory=list)  # callers who queued: s from start
+    handles: list[float] = field(default_factory=list)  # their drawn handle times
 
     def within(self, t: float) -> float | None:
         return sum(w <= t for w in self.waits) / len(self.waits) if self.waits else None
@@ -141,39 +170,44 @@ def run(app: Any, profile: Profile, *, agents_per_hour: dict[int, int], hours: r
     rng = random.Random(seed)
     base = DAY.timestamp()
     start, end = base + hours.start * 3600, base + hours.stop * 3600
-    world = in_process(app, start=start - 120,  # an eager advisor polls all day: no loop
-                       fidelity=Fidelity(max_requests_per_call=10**7) if theory else None)
+    world = in_process(app, start=start - 120,  # an advisor on the line all day: no loop
+                       fidelity=Fidelity(max_requests_per_call=10**7) if theory else None,
+                       rest=app.extensions.get("ivr_sim_rest"))
+    world.engine.keep_requests = False  # a day is hundreds of thousands of requests
     most = max(agents_per_hour.get(h, 0) for h in hours)
     desk: list[Agent] = []
     for i, phone in enumerate(staff(redis, config, most, start - 120)):
         on = [h for h in hours if agents_per_hour.get(h, 0) > i]
         first, last = min(on), max(on)
         kind = EagerAgent if theory else Agent
-        actor = kind(until=base + (last + 1) * 3600)
+        actor = kind(until=base + (last + 1) * 3600 + (LATE if theory else 0))
         desk.append(actor)
         world.agent(actor, phone=phone, at=base + first * 3600 - 60 + i * 0.1)
     keys, weights = list(profile.mix), list(profile.mix.values())
     times = arrivals(rng, profile, hours)
-    callers = []
+    handles, legs = [], []
     for i, t in enumerate(times):
         key = "2" if theory else rng.choices(keys, weights)[0]
         patience = (None if theory or profile.patience_seconds is None
                     else rng.expovariate(1 / profile.patience_seconds))
-        caller = Caller(steps(f"{key} -"), patience=patience,
-                        talk_seconds=rng.expovariate(1 / profile.handle_seconds))
-        callers.append(world.call(caller, from_=CALLER_PHONE.format(i), at=base + t))
+        handle = rng.expovariate(1 / profile.handle_seconds)
+        handles.append(handle)
+        caller = (TheoryCaller(steps("2 -"), talk_seconds=None, handle=handle) if theory
+                  else Caller(steps(f"{key} -"), patience=patience, talk_seconds=handle))
+        legs.append(world.call(caller, from_=CALLER_PHONE.format(i), at=base + t))
     _run(world, end, len(times), progress)
-    report = compute(events.read_all(redis), **settings(config), start=start)
+    log = events.read_all(redis)
+    report = compute(log, **settings(config), start=start)
     waits = [float(v.wait) for v in report.visits if v.wait is not None
              and (theory or v.outcome == "answered")]
+    queued = {v.call for v in report.visits}  # (not those who reached it after closing)
     signed = sum(max(0.0, a.last_heard_at - start) for a in desk)
     talking = sum(_talk_time(a) for a in desk)
-    busy = [_busy_time(a) for a in desk]
-    taken = sum(n for _, _, n in busy)
     return Outcome(report, len(times), most, talking / signed if signed else None, waits,
-                   busy_per_call=sum(b for b, _, _ in busy) / taken if taken else None,
-                   connect=sum(c for _, c, _ in busy) / taken if taken else None,
-                   wall_seconds=time.monotonic() - started)
+                   holding=holding_time(log), wall_seconds=time.monotonic() - started,
+                   arrivals=[base + t - start for t, leg in zip(times, legs, strict=True)
+                             if leg.sid in queued],
+                   handles=[x for x, leg in zip(handles, legs, strict=True) if leg.sid in queued])
 
 
 def _run(world: World, end: float, calls: int, progress: Callable[[str], None] | None) -> None:
@@ -198,25 +232,22 @@ def _talk_time(agent: Agent) -> float:
     return total
 
 
-def _busy_time(agent: Agent) -> tuple[float, float, int]:
-    """Time from the key press that took a caller to the next menu after the call, the part of
-    it before the bridge (whisper and connection), and the number of callers taken.
-
-    This is the holding time the queue really sees (Erlang C's AHT): talk plus the agent
-    line's whisper, connection and wrap-up prompt."""
-    total, connect, taken, pressed, since, ended = 0.0, 0.0, 0, 0.0, None, False
-    for notice in agent.heard:
-        if notice.kind == "press" and since is None:
-            pressed = notice.at
-        elif notice.kind == "bridge":
-            since, taken, ended = pressed, taken + 1, False
-            connect += notice.at - pressed
-        elif since is not None and notice.kind in ("dial-result", "end"):
-            ended = True
-        elif ended and notice.kind == "say" and (notice.text.startswith(MENU)
-                                                 or "waiting in your queues" in notice.text):
-            total, since, ended = total + notice.at - since, None, False
-    return total, connect, taken
+def holding_time(log: list[dict[str, Any]]) -> float | None:
+    """Mean advisor time per caller taken, from the AGENTSTATE events: from taking a caller
+    (on_call) to available again, wrap-up included. This is the holding time the queue sees
+    (Erlang C's AHT, the industry's handle time)."""
+    taken: dict[str, float] = {}
+    total, count = 0.0, 0
+    for ev in log:
+        if ev["event"] != str(events.Event.AGENT_STATE):
+            continue
+        data = ev["data"]
+        agent, state = data.get("agent", ""), data.get("state")
+        if state == "on_call" and str(data.get("reason", "")).startswith("taking"):
+            taken[agent] = ev["ts"]
+        elif state in ("available", "signed_out") and agent in taken:
+            total, count = total + ev["ts"] - taken.pop(agent), count + 1
+    return total / count if count else None
 
 
 def stderr_progress(line: str) -> None:

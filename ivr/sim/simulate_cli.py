@@ -11,6 +11,8 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +36,33 @@ def sim_app(config: Any, redis_url: str, spool_dir: str | Path) -> Any:
     client.flushdb()
     stand_in = TwilioRestStandIn()
     twilio_rest.use_http_client(lambda: stand_in)
-    return create_app({"config": config, "REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": SIM_TOKEN,
-                       "TWILIO_ACCOUNT_SID": SIM_SID, "PUBLIC_BASE_URL": "",
-                       "IVR_SPOOL_DIR": str(spool_dir), "IVR_INSECURE_SKIP_SIGNATURE": False})
+    app = create_app({"config": config, "REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": SIM_TOKEN,
+                      "TWILIO_ACCOUNT_SID": SIM_SID, "PUBLIC_BASE_URL": "",
+                      "IVR_SPOOL_DIR": str(spool_dir), "IVR_INSECURE_SKIP_SIGNATURE": False})
+    app.extensions["ivr_sim_rest"] = stand_in  # the simulation serves calls.update from it
+    return app
+
+
+@contextmanager
+def sim_credentials() -> Iterator[None]:
+    """The simulation's account for the app's REST calls (``ivr.twilio_rest`` reads them from
+    the environment), restored afterwards; the stand-in answers, never Twilio."""
+    names = {"TWILIO_ACCOUNT_SID": SIM_SID, "TWILIO_AUTH_TOKEN": SIM_TOKEN,
+             "TWILIO_API_BASE": None}
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        for name, value in names.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def parse_hours(text: str) -> range:
@@ -52,7 +78,7 @@ def simulate_once(config: Any, redis_url: str, profile: Profile, staffing: dict[
     from ivr import twilio_rest
     from ivr.sim.simulate import run, stderr_progress
 
-    with tempfile.TemporaryDirectory(prefix="ivr-sim-") as spool:
+    with tempfile.TemporaryDirectory(prefix="ivr-sim-") as spool, sim_credentials():
         app = sim_app(config, redis_url, spool)
         try:
             return run(app, profile, agents_per_hour=staffing, hours=hours, seed=seed,

@@ -1,23 +1,36 @@
 """The simulator checked against queueing theory (Erlang C), and staffing by Erlang C.
 
-With the 2-minute limit switched off (``queue.voicemail_after`` = 3600, the most validation
-allows), infinite patience, one department, Poisson arrivals, exponential talk times and N
-advisors, the app's queue is an M/M/N queue, and Erlang C gives its waiting-time distribution.
+Theory mode makes the app's queue an M/M/N queue: the 2-minute limit off
+(``queue.voicemail_after`` = 3600, the most validation allows), no whisper
+(``agents.whisper: false``), infinite patience, one department, Poisson arrivals and N advisors
+whose whole handle time (talk, connection and after-call work: Erlang C's holding time, the
+industry's AHT) is exponential with mean AHT. The advisors (``simulate.EagerAgent``) end each
+call with * so as to be ready X ~ Exp(AHT) after taking the caller, an idle advisor is offered
+each new caller at once (the push, ``ivr.offer``), and one waiting is taken the moment an
+advisor is ready, so the offered load is exactly the profile's Erlangs. The wait is measured as
+the report measures it: ``QueueTime`` (whole seconds, as Twilio gives it) from joining the
+queue to being dequeued by an advisor.
 
-Two columns of theory are printed, because the real agent line is not a bare server:
+Printed side by side, per time limit:
 
-* **Erlang C** at the offered load (profile handle time): the textbook answer.
-* **Erlang C, agent line**: the same formula with the holding time the advisors really spend
-  per caller (talk + whisper + connection + wrap-up prompt, measured in the run), and every
-  wait lengthened by the measured connection time (taking a caller to the bridge), which the
-  caller spends queued while the advisor is already committed. This is the closest M/M/N
-  model of what the app actually does (approximate: the overheads are fixed, not exponential,
-  and an idle advisor's menu cycle adds up to ~3 s), so a large gap from it means the queue
-  itself misbehaves (not FIFO, callers lost, advisors idle while callers wait).
+* **simulated**: the share answered within the limit, from the report over the app's events;
+* **Erlang C**: the textbook answer (``ivr.erlang``);
+* **ideal queue**: a plain FIFO M/M/N queue (``fifo_waits``) fed with the *same* arrivals and
+  handle times. The share answered within 20 s is a noisy estimate: callers' waits are strongly
+  correlated (they share busy periods), so over one simulated day the share itself varies by
+  several points from one seed to another (e.g. ~7 points standard deviation at 11 advisors,
+  10 Erlangs). The ideal queue on the same draws carries the same sampling error, so
+  ``simulated - ideal`` isolates what the app adds (its whole-second waits, the push job's
+  delay), and ``Erlang C + simulated - ideal`` (a control-variate estimate) is the simulated
+  share with that sampling error removed.
 """
 
 from __future__ import annotations
 
+import heapq
+import math
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,14 +41,60 @@ TIMES = (20, 60, 120)
 
 
 def theory_config(config: Any) -> Any:
-    """``config`` with the 2-minute limit effectively off (an hour, the validated maximum)."""
-    return config.model_copy(update={"queue": config.queue.model_copy(
-        update={"voicemail_after": 3600})})
+    """``config`` with the 2-minute limit effectively off (an hour, the validated maximum) and
+    no whisper (Erlang C's server starts serving a caller the moment it takes them)."""
+    return config.model_copy(update={
+        "queue": config.queue.model_copy(update={"voicemail_after": 3600}),
+        "agents": config.agents.model_copy(update={"whisper": False}),
+    })
 
 
 def theory_profile(erlangs: float, aht: float) -> Profile:
-    """Every hour offering ``erlangs``, talk times exponential with mean ``aht``, no giving up."""
+    """Every hour offering ``erlangs``, handle times exponential with mean ``aht``, no giving
+    up."""
     return Profile({h: erlangs * 3600 / aht for h in range(24)}, {"2": 1.0}, aht, None)
+
+
+def fifo_waits(arrivals: Sequence[float], handles: Sequence[float], agents: int) -> list[float]:
+    """Waits in a first-come-first-served queue with ``agents`` servers, caller i arriving at
+    ``arrivals[i]`` (ascending) and holding a server ``handles[i]`` (pure; the ideal queue)."""
+    free = [0.0] * agents  # when each server is next free
+    waits = []
+    for t, x in zip(arrivals, handles, strict=True):
+        start = max(t, heapq.heappop(free))
+        waits.append(start - t)
+        heapq.heappush(free, start + x)
+    return waits
+
+
+def share_within(waits: Sequence[float], t: float, whole_seconds: bool = False) -> float | None:
+    """Share of ``waits`` at most ``t``; ``whole_seconds`` truncates each wait first, as
+    Twilio's ``QueueTime`` does."""
+    if not waits:
+        return None
+    return sum((math.floor(w) if whole_seconds else w) <= t for w in waits) / len(waits)
+
+
+def sampling_sd(agents: int, erlangs: float, aht: float, hours: float, t: float = 20,
+                runs: int = 40, seed: int = 1) -> float:
+    """Standard deviation of the share answered within ``t`` over ``hours`` of an ideal M/M/N
+    queue, across ``runs`` independent runs: how far one simulation may honestly land from
+    Erlang C by chance alone."""
+    rng = random.Random(seed)
+    shares = []
+    for _ in range(runs):
+        arrivals, now = [], 0.0
+        while True:
+            now += rng.expovariate(erlangs / aht)
+            if now > hours * 3600:
+                break
+            arrivals.append(now)
+        handles = [rng.expovariate(1 / aht) for _ in arrivals]
+        share = share_within(fifo_waits(arrivals, handles, agents), t)
+        if share is not None:
+            shares.append(share)
+    mean = sum(shares) / len(shares)
+    return math.sqrt(sum((s - mean) ** 2 for s in shares) / (len(shares) - 1))
 
 
 @dataclass(frozen=True)
@@ -43,29 +102,38 @@ class Row:
     t: int
     simulated: float | None
     erlang_c: float
-    agent_line: float | None
+    ideal: float | None  # the ideal FIFO M/M/N queue on the same arrivals and handle times
+
+    @property
+    def adjusted(self) -> float | None:
+        """The simulated share less this run's sampling error (control variate)."""
+        if self.simulated is None or self.ideal is None:
+            return None
+        return self.erlang_c + self.simulated - self.ideal
 
 
 def compare(out: Outcome, agents: int, erlangs: float, aht: float,
             times: tuple[int, ...] = TIMES) -> list[Row]:
-    rows = []
-    for t in times:
-        line = None
-        if out.busy_per_call and out.connect is not None:
-            load = erlangs * out.busy_per_call / aht
-            line = erlang.service_level(agents, load, max(0.0, t - out.connect),
-                                        out.busy_per_call)
-        rows.append(Row(t, out.within(t), erlang.service_level(agents, erlangs, t, aht), line))
-    return rows
+    ideal = (fifo_waits(out.arrivals, out.handles, agents)
+             if out.arrivals and len(out.arrivals) == len(out.handles) else [])
+    return [Row(t, out.within(t), erlang.service_level(agents, erlangs, t, aht),
+                share_within(ideal, t, whole_seconds=True)) for t in times]
 
 
 def table(rows: list[Row], title: str = "") -> list[str]:
     def pct(x: float | None) -> str:
         return "     -" if x is None else f"{100 * x:5.1f}%"
 
+    def pts(x: float | None) -> str:
+        return "    -" if x is None else f"{100 * x:+5.1f}"
+
     head = [title] if title else []
-    return head + ["  within  simulated  Erlang C  Erlang C (agent line)"] + [
-        f"  {r.t:4d} s     {pct(r.simulated)}    {pct(r.erlang_c)}     {pct(r.agent_line)}"
+    return head + ["  within  simulated  Erlang C   diff   ideal queue  sim-ideal  "
+                   "sim, sampling error removed"] + [
+        f"  {r.t:4d} s     {pct(r.simulated)}    {pct(r.erlang_c)}  "
+        f"{pts(None if r.simulated is None else r.simulated - r.erlang_c)}     {pct(r.ideal)}"
+        f"      {pts(None if r.simulated is None or r.ideal is None else r.simulated - r.ideal)}"
+        f"       {pct(r.adjusted)}"
         for r in rows]
 
 

@@ -1,0 +1,144 @@
+"""Offering a caller to an idle advisor at once (push), as a contact-centre ACD does.
+
+An advisor who is available and in the agent line's menu is *idle* (``agents.IDLE``, longest
+idle first, with their agent-line call SID). When a caller joins a queue, one Lua script claims
+the longest-idle advisor serving that department (``claim``): it takes them out of the idle
+set and marks the offer on both sides, so two callers never claim one advisor and one caller
+never claims two. An RQ job then redirects the advisor's live call to the take step with
+Twilio's REST API (``ivr.agent_jobs.offer_caller``); the take step picks the longest-waiting
+caller as always, so the push only wakes the advisor and FIFO order is kept.
+
+An advisor who presses a key before the job runs withdraws the offer (``leave_idle``); once the
+job has marked it sent, their key presses wait for the redirect instead, so it can never land
+on a call they have already started. An offer that fails (the
+REST call, or the advisor just left) is released (``release``); one never delivered expires
+after ``OFFER_TTL``. Either way the caller stays queued, and the menu loop finds them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from ivr import agents, store
+
+OFFER_TTL = 20.0  # seconds after which an undelivered offer no longer holds the advisor
+HOLD_SECONDS = 2  # the advisor's pause while an offer is on its way
+
+
+def pending(offer: str, offer_at: float, now: float, ttl: float = OFFER_TTL) -> bool:
+    """Is an offer on its way to this advisor (claimed, not yet taken, not expired)?"""
+    return bool(offer) and now - offer_at < ttl
+
+
+_CLAIM = """
+if redis.call('HEXISTS', KEYS[3], 'offered_to') == 1 then return false end
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local key = 'ivr:agent:' .. id
+  local h = redis.call('HMGET', key, 'state', 'departments')
+  local line = redis.call('HGET', KEYS[2], id)
+  local serves = h[2] == false or h[2] == '' or
+      string.find(',' .. h[2] .. ',', ',' .. ARGV[1] .. ',', 1, true) ~= nil
+  if h[1] ~= 'available' or not line or
+      redis.call('EXISTS', 'ivr:agentcall:' .. line .. ':ended') == 1 then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+  elseif serves then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HSET', key, 'offer', ARGV[2], 'offer_at', ARGV[3])
+    redis.call('HSET', KEYS[3], 'offered_to', id)
+    return {id, line}
+  end
+end
+return false
+"""
+
+_MARK_IDLE = """
+local h = redis.call('HMGET', KEYS[3], 'state', 'offer', 'offer_at')
+if h[1] ~= 'available' or redis.call('EXISTS', KEYS[4]) == 1 then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return 0
+end
+if h[2] and h[2] ~= '' and tonumber(h[3] or '0') > tonumber(ARGV[3]) - tonumber(ARGV[4]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+
+_LEAVE_IDLE = """
+local h = redis.call('HMGET', KEYS[3], 'offer', 'offer_at', 'offer_sent')
+if h[1] and h[1] ~= '' then
+  local fresh = tonumber(h[2] or '0') > tonumber(ARGV[2]) - tonumber(ARGV[3])
+  if fresh and h[3] then return 0 end
+  redis.call('HDEL', KEYS[3], 'offer', 'offer_at', 'offer_sent')
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+"""
+
+_CONFIRM = """
+local h = redis.call('HMGET', KEYS[1], 'offer', 'offer_at', 'state')
+if h[1] ~= ARGV[1] or h[3] ~= 'available' or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if tonumber(h[2] or '0') <= tonumber(ARGV[2]) - tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], 'offer_sent', ARGV[2])
+return 1
+"""
+
+_RELEASE = """
+if redis.call('HGET', KEYS[1], 'offer') ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[1], 'offer', 'offer_at', 'offer_sent')
+redis.call('HDEL', KEYS[2], 'offered_to')
+return 1
+"""
+
+
+def _idle_keys(agent_id: str) -> list[str]:
+    return [agents.IDLE, agents.IDLE_LINE, agents.AGENT.format(id=agent_id)]
+
+
+def claim(pipe: Any, dept: str, caller_sid: str, now: float) -> None:
+    """Queue the claim on ``pipe``; its result is ``[agent id, line SID]`` (bytes) or None."""
+    pipe.eval(_CLAIM, 3, agents.IDLE, agents.IDLE_LINE, store.call_key(caller_sid), dept,
+              caller_sid, f"{now:.3f}")
+
+
+def mark_idle(pipe: Any, agent_id: str, line_sid: str, now: float) -> None:
+    """The advisor is in the menu: offerable, if available, on the line and not already
+    offered a caller (an advisor never waits behind a second offer)."""
+    pipe.eval(_MARK_IDLE, 4, *_idle_keys(agent_id), agents.LINE_ENDED.format(sid=line_sid),
+              agent_id, line_sid, f"{now:.3f}", OFFER_TTL)
+
+
+def leave_idle(r: redis.Redis | Any, agent_id: str, now: float) -> Any:
+    """The advisor chose something in the menu: no longer offerable, and an offer not yet sent
+    is withdrawn (the job will not send it). Returns 0 (run directly: False) if the redirect
+    is already on its way, which they must then wait for."""
+    result = r.eval(_LEAVE_IDLE, 3, *_idle_keys(agent_id), agent_id, f"{now:.3f}", OFFER_TTL)
+    return bool(result) if isinstance(r, redis.Redis) else result
+
+
+def still_offered(r: redis.Redis, agent_id: str, caller_sid: str, line_sid: str,
+                  now: float) -> bool:
+    """Should the redirect be sent (the offer stands, the advisor is available and on the
+    line)? If so it is marked sent, so that the advisor's own choices wait for it."""
+    return bool(r.eval(_CONFIRM, 2, agents.AGENT.format(id=agent_id),
+                       agents.LINE_ENDED.format(sid=line_sid), caller_sid, f"{now:.3f}",
+                       OFFER_TTL))
+
+
+def release(r: redis.Redis, agent_id: str, caller_sid: str) -> bool:
+    """Undo an offer that was not delivered; the caller stays queued, and the advisor becomes
+    offerable again at their next menu (if still available and on the line)."""
+    return bool(r.eval(_RELEASE, 2, agents.AGENT.format(id=agent_id),
+                       store.call_key(caller_sid), caller_sid))
+
+
+def idle_agents(r: redis.Redis) -> list[str]:
+    """Idle advisors, longest idle first (for tests and the console)."""
+    return [x.decode() for x in r.zrange(agents.IDLE, 0, -1)]

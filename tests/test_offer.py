@@ -1,0 +1,146 @@
+"""The push: a caller joining a queue is offered at once to an idle advisor (``ivr.offer``).
+
+The claims are checked against Redis directly (two callers, one advisor; one caller, two
+advisors; advisors who left or serve other departments), and the whole offer end to end in
+virtual time: the caller's enqueue claims the advisor, the RQ job redirects the advisor's
+agent-line call with the REST API (served by the stand-in), the advisor takes the caller.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ivr import agents, events, offer
+from ivr.agents import State
+from ivr.sim.scenario import Agent, Caller, steps
+from ivr.sim.world import in_process
+
+OPEN = datetime(2026, 12, 1, 10, 0, tzinfo=UTC).timestamp()  # Tuesday 10:00
+AGENT_PHONE = "+447700900123"
+
+
+def idle_agent(redis_client, name: str, departments: list[str], line: str) -> agents.Agent:
+    agent = agents.add(redis_client, name=name, departments=departments, phone="",
+                       role=agents.Role.AGENT, now=OPEN)
+    agent = agents.set_state(redis_client, agent, State.AVAILABLE, OPEN)
+    pipe = redis_client.pipeline()
+    offer.mark_idle(pipe, agent.id, line, OPEN)
+    pipe.execute()
+    return agent
+
+
+def claim(redis_client, dept: str, caller: str, now: float = OPEN + 1):
+    pipe = redis_client.pipeline()
+    offer.claim(pipe, dept, caller, now)
+    (result,) = pipe.execute()
+    return [x.decode() for x in result] if result else None
+
+
+def test_two_callers_and_one_idle_advisor_make_one_claim(redis_client):
+    sam = idle_agent(redis_client, "Sam Patel", ["council_tax"], "CAline1")
+    assert claim(redis_client, "council_tax", "CAcaller1") == [sam.id, "CAline1"]
+    assert claim(redis_client, "council_tax", "CAcaller2") is None
+    assert offer.idle_agents(redis_client) == []
+    held = agents.get(redis_client, sam.id)
+    assert (held.offer, held.offer_at) == ("CAcaller1", OPEN + 1)
+    # while the offer stands, the menu does not make the advisor offerable again
+    pipe = redis_client.pipeline()
+    offer.mark_idle(pipe, sam.id, "CAline1", OPEN + 2)
+    assert pipe.execute() == [0] and offer.idle_agents(redis_client) == []
+
+
+def test_one_caller_claims_one_advisor_the_longest_idle(redis_client):
+    first = idle_agent(redis_client, "Ann Lee", [], "CAline1")  # no departments: all of them
+    idle_agent(redis_client, "Bo Chan", ["council_tax"], "CAline2")
+    assert claim(redis_client, "council_tax", "CAcaller1")[0] == first.id
+    assert claim(redis_client, "council_tax", "CAcaller1") is None  # once per caller
+    assert len(offer.idle_agents(redis_client)) == 1
+
+
+def test_advisors_who_left_the_line_or_serve_elsewhere_are_not_claimed(redis_client):
+    gone = idle_agent(redis_client, "Ann Lee", ["council_tax"], "CAline1")
+    agents.end_line(redis_client, "CAline1")  # hung up; the status callback is on its way
+    out = idle_agent(redis_client, "Bo Chan", ["council_tax"], "CAline2")
+    agents.set_state(redis_client, out, State.SIGNED_OUT, OPEN)
+    benefits = idle_agent(redis_client, "Cy Day", ["benefits"], "CAline3")
+    assert claim(redis_client, "council_tax", "CAcaller1") is None
+    assert offer.idle_agents(redis_client) == [benefits.id]  # the stale entries are gone
+    assert agents.get(redis_client, gone.id).offer == ""
+
+
+def test_a_key_press_withdraws_an_offer_not_yet_sent_but_waits_for_one_sent(redis_client):
+    sam = idle_agent(redis_client, "Sam Patel", ["council_tax"], "CAline1")
+    claim(redis_client, "council_tax", "CAcaller1")
+    assert offer.leave_idle(redis_client, sam.id, OPEN + 2) is True  # withdrawn
+    assert not offer.still_offered(redis_client, sam.id, "CAcaller1", "CAline1", OPEN + 2)
+    pipe = redis_client.pipeline()
+    offer.mark_idle(pipe, sam.id, "CAline1", OPEN + 3)
+    pipe.execute()
+    claim(redis_client, "council_tax", "CAcaller2", OPEN + 4)
+    assert offer.still_offered(redis_client, sam.id, "CAcaller2", "CAline1", OPEN + 5)
+    assert offer.leave_idle(redis_client, sam.id, OPEN + 6) is False  # the redirect comes
+    assert offer.leave_idle(redis_client, sam.id, OPEN + 5 + offer.OFFER_TTL) is True  # lost
+
+
+@pytest.fixture
+def sam(redis_client):
+    return agents.add(redis_client, name="Sam Patel", departments=["council_tax"],
+                      phone=AGENT_PHONE, role=agents.Role.AGENT, now=OPEN)
+
+
+def connect_wait(redis_client, call_sid: str) -> int:
+    (wait,) = [e["data"]["wait"] for e in events.read_all(redis_client)
+               if e["event"] == "CONNECT" and e["call"] == call_sid]
+    return wait
+
+
+def offers(twilio, line_sid: str) -> list[tuple[str, str, dict]]:
+    return [r for r in twilio.requests
+            if r[0] == "POST" and r[1].endswith(f"/Calls/{line_sid}.json")]
+
+
+def pressed_before_the_bridge(line) -> bool:
+    bridged = next(n.at for n in line.notices if n.kind == "bridge")
+    return any(n.kind == "press" and n.at < bridged for n in line.notices)
+
+
+def test_a_caller_joining_while_an_advisor_is_idle_is_offered_at_once(make_app, twilio,
+                                                                      redis_client, sam):
+    world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
+    line = world.agent(Agent(calls=1), phone=AGENT_PHONE)  # idle: no one is waiting
+    caller = world.call(Caller(steps("2 -"), talk_seconds=30), at=OPEN + 60)
+    world.run()
+    (update,) = offers(twilio, line.sid)  # the advisor's live call, redirected by the job
+    assert update[2]["Url"] == f"http://localhost/agent/take?offer={caller.sid}"
+    assert update[2]["Method"] == "POST"
+    assert connect_wait(redis_client, caller.sid) <= 3  # not the ~26 s of a menu cycle
+    assert not pressed_before_the_bridge(line)  # pushed, not found from the menu
+    assert "You're through to Sam in the Council Tax team." in caller.said
+
+
+def test_a_failed_offer_is_released_and_the_caller_is_answered_from_the_menu(make_app, twilio,
+                                                                             redis_client,
+                                                                             sam):
+    world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
+    line = world.agent(Agent(calls=1), phone=AGENT_PHONE)
+    caller = world.call(Caller(steps("2 -"), talk_seconds=30), at=OPEN + 60)
+    twilio.fail_next = 1  # the offer's calls.update gets a 503
+    world.run()
+    assert len(offers(twilio, line.sid)) == 1
+    assert 3 < connect_wait(redis_client, caller.sid) <= 40  # found by the menu loop
+    assert pressed_before_the_bridge(line)
+    assert redis_client.hget(agents.AGENT.format(id=sam.id), "offer") is None
+    assert "You're through to Sam in the Council Tax team." in caller.said
+
+
+def test_an_advisor_who_left_the_line_is_not_offered_the_caller(make_app, twilio, redis_client,
+                                                                sam):
+    world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
+    line = world.agent(Agent(until=OPEN + 20), phone=AGENT_PHONE)  # signs out at 10:00:20
+    caller = world.call(Caller(steps("2 -"), patience=30), at=OPEN + 60)
+    world.run()
+    assert not offers(twilio, line.sid)
+    assert "NOAGENTS" in [e["event"] for e in events.read_all(redis_client)
+                          if e["call"] == caller.sid]
