@@ -127,8 +127,10 @@ def hint(trips: list[list[str]]) -> str:
     if sum(x.startswith(("SADD ivr:dept:", "SREM ivr:dept:")) for x in single) > 1:
         out.append("agents.set_state runs on the client, so HSET, one SADD/SREM per "
                    "department and XADD go one by one: give it the request's pipeline")
-    if any(all(cmd.split()[0] in NO_KEY or cmd.split()[1].startswith("rq:") for cmd in t)
-           for t in trips):
+    if any(all(cmd.split()[0] in NO_KEY or cmd.split()[1:2] == [] or
+               cmd.split()[1].startswith("rq:") for cmd in t) and
+           any(cmd.split()[1:2] and cmd.split()[1].startswith("rq:") for cmd in t)
+           for t in trips):  # a round trip of RQ's own (not in the request's pipeline)
         out.append("RQ costs round trips of its own (SADD rq:queues in a MULTI/EXEC, then the "
                    "job's MULTI/EXEC; Job.exists before a scheduled job) unless it is given the "
                    "request's pipeline: Batch.enqueue / Batch.enqueue_at in ivr/store.py")
