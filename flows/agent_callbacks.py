@@ -165,7 +165,8 @@ def log_attempt(turn: Turn, agent: Agent, task_id: str, outcome: callbacks.Outco
     r = turn.ivr.redis
     found = callbacks.log_attempt(
         r, task_id, agent_id=agent.id, outcome=outcome, now=turn.now.timestamp(),
-        retry_gap=cfg.retry_gap, max_attempts=cfg.max_attempts, call_sid=call_sid)
+        retry_gap=cfg.retry_gap, max_attempts=cfg.max_attempts,
+        keep_closed=cfg.keep_closed_tasks, call_sid=call_sid)
     if not found.logged:
         log.warning("callback %s: attempt by agent %s (%s) ignored, the task is %s", task_id,
                     agent.id, outcome, found.status or "unknown")

@@ -271,6 +271,8 @@ class Agents(Frozen):
 class CallbacksWork(Frozen):
     retry_gap: int = Field(ge=60)
     max_attempts: int = Field(ge=1, le=10)
+    # A closed task stays in Redis this long (the console lists closed tasks for 7 days).
+    keep_closed_tasks: int = Field(ge=7 * 86400)
 
 
 class Events(Frozen):

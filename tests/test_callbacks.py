@@ -557,3 +557,48 @@ def test_deliveries_racing_past_the_script_still_make_one_job(app, redis_client)
     assert list(scheduled(redis_client)) == [release_job_id(first.task_id)]
     assert not save_voicemail(ivr.redis, vm, window).needs_job  # a third delivery: job found
     assert kinds(redis_client) == ["VOICEMAIL", "CALLBACKCREATED"]
+
+
+# -- retention -------------------------------------------------------------------------------
+
+
+@time_machine.travel("2026-11-27 18:00:00+00:00", tick=False)
+@pytest.mark.parametrize(("outcomes", "closed"), [
+    (["answered"], "done"),
+    (["no-answer", "busy", "no-answer"], "unreachable"),
+    (["no-answer"], None),  # still open: kept, no expiry
+])
+def test_a_closed_task_and_its_voicemails_expire_after_the_retention_period(
+        make_caller, redis_client, config, outcomes, closed):
+    from voicemail import callbacks
+
+    first, second = make_caller(), make_caller()
+    leave_message(first)
+    leave_message(second)  # same number: joins the task, a second recording
+    found = only_task(redis_client)
+    task_id = found["id"]
+    assert len(found["recordings"]) == 2
+    run_scheduler_and_worker(redis_client, "2026-11-30 09:00:00+00:00")
+    keys = [f"ivr:cb:task:{task_id}", f"ivr:cb:task:{task_id}:attempts",
+            f"ivr:cb:task:{task_id}:recordings",
+            *(f"ivr:cb:recording:{rec['id']}" for rec in found["recordings"])]
+    keep = config.callbacks_work.keep_closed_tasks
+    now = utc("2026-11-30 10:00:00+00:00").timestamp()
+    for i, outcome in enumerate(outcomes):
+        attempt = callbacks.log_attempt(
+            redis_client, task_id, agent_id="a1", outcome=callbacks.Outcome(outcome),
+            now=now + i * 7200, retry_gap=3600, max_attempts=3, keep_closed=keep)
+        assert attempt.logged
+    assert attempt.status == (closed or "open")
+    for key in keys:
+        ttl = redis_client.ttl(key)
+        if closed:
+            assert keep - 5 <= ttl <= keep, (key, ttl)
+        else:
+            assert ttl == -1, (key, ttl)  # an open task is never lost to an expiry
+    if closed:  # a late, repeated report changes nothing, expiry included
+        again = callbacks.log_attempt(
+            redis_client, task_id, agent_id="a1", outcome=callbacks.Outcome.ANSWERED,
+            now=now + 86400, retry_gap=3600, max_attempts=3, keep_closed=keep)
+        assert not again.logged and again.status == closed
+    assert keep >= 7 * 86400  # the console lists closed tasks for a week

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import redis
 
-from voicemail.tasks import TASK, WORKLIST
+from voicemail.tasks import TASK, TASK_RECORDINGS, WORKLIST
 
 ATTEMPTS = "ivr:cb:task:{id}:attempts"   # list of JSON attempts, oldest first
 CLAIM = "ivr:cb:claim:{id}"              # an agent is working this task (expires)
@@ -123,6 +123,14 @@ redis.call('DEL', KEYS[3])
 local number = redis.call('HGET', t, 'number') or ''
 local function close(new)
   redis.call('HSET', t, 'status', new, 'closed_at', ARGV[2])
+  -- kept for the retention period only: the task, its attempts and its voicemails' details
+  local keep = tonumber(ARGV[8])
+  redis.call('EXPIRE', t, keep)
+  redis.call('EXPIRE', KEYS[2], keep)
+  redis.call('EXPIRE', KEYS[6], keep)
+  for _, rec in ipairs(redis.call('LRANGE', KEYS[6], 0, -1)) do
+    redis.call('EXPIRE', 'ivr:cb:recording:' .. rec, keep)
+  end
   redis.call('ZREM', KEYS[4], ARGV[5])
   redis.call('ZADD', KEYS[5], ARGV[2], ARGV[5])
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[7]))
@@ -145,29 +153,35 @@ class Attempt(NamedTuple):
 
 
 def log_attempt(r: redis.Redis, task_id: str, *, agent_id: str, outcome: Outcome, now: float,
-                retry_gap: int, max_attempts: int, call_sid: str = "") -> Attempt:
+                retry_gap: int, max_attempts: int, keep_closed: int,
+                call_sid: str = "") -> Attempt:
     """Log one attempt atomically on an open task.
 
     Answered closes the task as done; otherwise it stays open for another attempt no sooner
     than ``retry_gap`` seconds, until ``max_attempts``, when it is closed as unreachable.
+    A closed task, its attempts and its voicemails' details (number, message URL) expire
+    ``keep_closed`` seconds later: residents' details are kept no longer than needed.
     A task that is not open (already closed, or unknown) is left alone: ``logged`` is False.
     """
     attempt = json.dumps({"agent": agent_id, "at": round(now, 3), "outcome": str(outcome),
                           "call": call_sid})
     status, count, logged = r.eval(
-        _ATTEMPT, 5, TASK.format(id=task_id), ATTEMPTS.format(id=task_id),
-        CLAIM.format(id=task_id), WORKLIST, CLOSED,
+        _ATTEMPT, 6, TASK.format(id=task_id), ATTEMPTS.format(id=task_id),
+        CLAIM.format(id=task_id), WORKLIST, CLOSED, TASK_RECORDINGS.format(id=task_id),
         attempt, f"{now:.3f}", retry_gap, max_attempts, task_id, str(outcome), CLOSED_KEEP,
+        max(keep_closed, CLOSED_KEEP),
     )
     return Attempt(status.decode() if isinstance(status, bytes) else status, int(count),
                    bool(int(logged)))
 
 
 def record_attempt(r: redis.Redis, task_id: str, *, agent_id: str, outcome: Outcome, now: float,
-                   retry_gap: int, max_attempts: int, call_sid: str = "") -> tuple[str, int]:
+                   retry_gap: int, max_attempts: int, keep_closed: int,
+                   call_sid: str = "") -> tuple[str, int]:
     """``log_attempt`` returning only the task's new status and attempt count."""
     found = log_attempt(r, task_id, agent_id=agent_id, outcome=outcome, now=now,
-                        retry_gap=retry_gap, max_attempts=max_attempts, call_sid=call_sid)
+                        retry_gap=retry_gap, max_attempts=max_attempts,
+                        keep_closed=keep_closed, call_sid=call_sid)
     return found.status, found.count
 
 

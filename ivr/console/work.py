@@ -195,7 +195,7 @@ def log_attempt(turn: Turn, agent: Agent, task_id: str, outcome: Outcome,
     now = turn.now.timestamp()
     status, count = callbacks.record_attempt(
         r, task_id, agent_id=agent.id, outcome=outcome, now=now, retry_gap=cfg.retry_gap,
-        max_attempts=cfg.max_attempts, call_sid=call_sid)
+        max_attempts=cfg.max_attempts, keep_closed=cfg.keep_closed_tasks, call_sid=call_sid)
     task = load_task(r, task_id)
     dept = task.get("department")
     batch = turn.batch().event(Event.CALLBACK_ATTEMPT, dept, task=task_id, agent=agent.id,
