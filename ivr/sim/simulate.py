@@ -1,20 +1,21 @@
 """``ivr simulate``: a day (or an hour) of calls through the real webhooks, to plan staffing.
 
 Why simulate rather than just use Erlang C: the real journey has menus, a 2-minute limit to
-voicemail, callers who give up, an agent line that advisors poll, wrap-up time, and the
+voicemail, callers who give up, an agent line with a whisper and a wrap-up prompt, and the
 Customer Service Standard figures that the council is judged on come from ``ivr.report`` over
 the events the app itself writes. So the simulation drives the app in-process in virtual time
 (``ivr.sim.world.in_process``) with Poisson callers and advisors on the agent line, then reads
 the figures from the same report code the console uses.
 
-``theory=True`` switches off everything Erlang C does not model (the 2-minute limit, caller
-patience, the menu mix) so the queue can be checked against ``ivr.erlang``.
+``theory=True`` switches off everything Erlang C does not model (the 2-minute limit, the
+whisper, caller patience, the menu mix) and makes each advisor's whole handle time the drawn
+one, so the queue can be checked against ``ivr.erlang`` (see ``ivr.sim.theory``).
 
 A profile (JSON or YAML)::
 
     calls_per_hour: {9: 60, 10: 80, 11: 70}   # or one number for every hour
     mix: {"2": 0.5, "3": 0.2, "4": 0.1, "5": 0.1, "0": 0.1}   # menu key -> share
-    handle_seconds: 240      # mean talk time (exponential)
+    handle_seconds: 240      # mean talk time (exponential); theory: the whole handle time
     patience_seconds: 180    # mean patience in the queue (exponential); null: infinite
 """
 
@@ -122,7 +123,7 @@ class Outcome:
     agents: int
     occupancy: float | None  # talking / signed in, over all advisors
     waits: list[float]  # seconds queued, answered callers (theory mode: all of them)
-    holding: float | None = None  # advisor time per caller taken: take to available again
+    holding: float | None = None  # advisor time per caller answered: take to available
     wall_seconds: float = 0.0
     arrivals: list[float] = field(default_factory=list)  # callers who queued: s from start
     handles: list[float] = field(default_factory=list)  # their drawn handle times
@@ -233,12 +234,15 @@ def _talk_time(agent: Agent) -> float:
 
 
 def holding_time(log: list[dict[str, Any]]) -> float | None:
-    """Mean advisor time per caller taken, from the AGENTSTATE events: from taking a caller
-    (on_call) to available again, wrap-up included. This is the holding time the queue sees
+    """Mean advisor time per caller answered, from the events: from taking a caller (on_call)
+    to available again, wrap-up included, over the callers answered (a take that found the
+    caller gone counts as time, not as a caller). This is the holding time the queue sees
     (Erlang C's AHT, the industry's handle time)."""
     taken: dict[str, float] = {}
     total, count = 0.0, 0
     for ev in log:
+        if ev["event"] == str(events.Event.CONNECT):
+            count += 1
         if ev["event"] != str(events.Event.AGENT_STATE):
             continue
         data = ev["data"]
@@ -246,7 +250,7 @@ def holding_time(log: list[dict[str, Any]]) -> float | None:
         if state == "on_call" and str(data.get("reason", "")).startswith("taking"):
             taken[agent] = ev["ts"]
         elif state in ("available", "signed_out") and agent in taken:
-            total, count = total + ev["ts"] - taken.pop(agent), count + 1
+            total += ev["ts"] - taken.pop(agent)
     return total / count if count else None
 
 
