@@ -13,7 +13,7 @@ Prints figures; asserts nothing.
     .venv/bin/python bench/erlang_check.py --hours 24 --redis-url redis://127.0.0.1:6379/13
 
 The Redis database (``--redis-url``, default ``BENCH_REDIS_URL`` or db 8) is flushed before
-each setting and after; database 0 is refused. About 10 minutes per setting for 24 hours on a
+each setting and after; database 0 is refused. About 4 minutes per setting for 24 hours on a
 2-core machine.
 """
 
