@@ -7,8 +7,10 @@ for each setting and for 20, 60 and 120 s: the share answered within the limit f
 simulation (the report's figures), from Erlang C, their difference; the same share for an
 ideal FIFO M/M/N queue fed with the same arrivals and handle times, the app's difference from
 it, and the simulated share with that run's sampling error removed (see ``ivr.sim.theory``);
-and the standard deviation a run of this length has by chance alone (ideal queue, 40 runs).
-Prints figures; asserts nothing.
+and the standard deviation a run of this length has by chance alone (ideal queue, 40 runs);
+then the ideal queue alone over ``--ideal-days`` continuous days against Erlang C, which checks
+the formula and the ideal queue without the app (a day is far too short for that at high
+load: ~7 points of spread at 11 advisors). Prints figures; asserts nothing.
 
     .venv/bin/python bench/erlang_check.py --hours 24 --redis-url redis://127.0.0.1:6379/13
 
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import _common as c
 
+from ivr import erlang
 from ivr.config import load_config
 from ivr.sim import theory
 from ivr.sim.simulate_cli import simulate_once
@@ -41,6 +44,9 @@ def main() -> int:
     p.add_argument("--hours", type=int, default=12, choices=range(1, 25), metavar="1..24",
                    help="simulated hours per setting (one day, lines open all day)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--ideal-days", type=int, default=100,
+                   help="days of one continuous ideal M/M/N queue (no app) checked against "
+                        "Erlang C on its own (default %(default)s; about a second)")
     c.redis_arg(p)
     args = p.parse_args()
     c.bench_redis(args.redis_url)  # refuses database 0; each setting flushes it again
@@ -63,6 +69,13 @@ def main() -> int:
                  f"{time.monotonic() - started:.0f} s wall; sampling SD within 20 s at this "
                  f"length {100 * sd:.1f} points")
         print("\n".join(theory.table(rows, title)), flush=True)
+        calls, shares = theory.long_run(n, args.erlangs, args.aht, args.ideal_days,
+                                        seed=args.seed)
+        theirs = [erlang.service_level(n, args.erlangs, t, args.aht) for t in theory.TIMES]
+        print(f"  ideal queue alone, {args.ideal_days} days ({calls} callers, continuous "
+              "waits) vs Erlang C: " + ", ".join(
+                  f"{t} s {100 * s:.1f}% ({100 * (s - e):+.1f})"
+                  for t, s, e in zip(theory.TIMES, shares, theirs, strict=True)), flush=True)
     c.bench_redis(args.redis_url)  # flushed after, as every bench leaves it
     return 0
 

@@ -75,6 +75,29 @@ def share_within(waits: Sequence[float], t: float, whole_seconds: bool = False) 
     return sum((math.floor(w) if whole_seconds else w) <= t for w in waits) / len(waits)
 
 
+def mmn_waits(rng: random.Random, agents: int, erlangs: float, aht: float,
+              hours: float) -> list[float]:
+    """Waits of ``hours`` of an ideal M/M/N queue (Poisson arrivals, exponential handles)."""
+    arrivals, now = [], 0.0
+    while True:
+        now += rng.expovariate(erlangs / aht)
+        if now > hours * 3600:
+            break
+        arrivals.append(now)
+    handles = [rng.expovariate(1 / aht) for _ in arrivals]
+    return fifo_waits(arrivals, handles, agents)
+
+
+def long_run(agents: int, erlangs: float, aht: float, days: int, times: Sequence[float] = TIMES,
+             seed: int = 1) -> tuple[int, list[float]]:
+    """Callers and shares answered within each of ``times`` over ``days`` of one continuous
+    ideal queue: long enough to average out the spread (and the empty start, which flatters
+    short runs), so it checks the ideal queue and ``ivr.erlang`` against Erlang C on their own,
+    without the app."""
+    waits = mmn_waits(random.Random(seed), agents, erlangs, aht, 24 * days)
+    return len(waits), [share_within(waits, t) or 0.0 for t in times]
+
+
 def sampling_sd(agents: int, erlangs: float, aht: float, hours: float, t: float = 20,
                 runs: int = 40, seed: int = 1) -> float:
     """Standard deviation of the share answered within ``t`` over ``hours`` of an ideal M/M/N
@@ -83,14 +106,7 @@ def sampling_sd(agents: int, erlangs: float, aht: float, hours: float, t: float 
     rng = random.Random(seed)
     shares = []
     for _ in range(runs):
-        arrivals, now = [], 0.0
-        while True:
-            now += rng.expovariate(erlangs / aht)
-            if now > hours * 3600:
-                break
-            arrivals.append(now)
-        handles = [rng.expovariate(1 / aht) for _ in arrivals]
-        share = share_within(fifo_waits(arrivals, handles, agents), t)
+        share = share_within(mmn_waits(rng, agents, erlangs, aht, hours), t)
         if share is not None:
             shares.append(share)
     mean = sum(shares) / len(shares)
