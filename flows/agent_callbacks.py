@@ -15,25 +15,22 @@ from rq import Retry
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.agent_calls import _wrap_up_prompt
-from flows.agent_line import (
-    add_agent_menu,
-    agent_departments,
-    agent_step,
-)
+from flows.agent_line import add_agent_menu, agent_departments, agent_step
 from flows.common import Turn, external
 from ivr import agents, twilio_rest
+from ivr.agent_context import Context
 from ivr.agents import Agent, State
 from ivr.calendar import spoken_day, spoken_time
 from ivr.events import Event
 from ivr.messaging import SEND_SMS
 from ivr.phone import is_uk_mobile, national_format, relay_dial_string
+from ivr.store import Batch
 from ivr.twiml import render
 from voicemail import callbacks
 from voicemail.tasks import load_task
 
 log = logging.getLogger(__name__)
 bp = Blueprint("agent_callbacks", __name__)
-
 
 
 def spoken_when(turn: Turn, ts: float) -> str:
@@ -50,10 +47,9 @@ def dial_string(turn: Turn, task: dict[str, str]) -> str:
 
 
 def add_callback_dial(turn: Turn, response: VoiceResponse, agent: Agent,
-                      task: dict[str, str]) -> None:
+                      task: dict[str, str], batch: Batch) -> None:
     """Ring the resident from the council's number, recorded, announced on their answer."""
-    r = turn.ivr.redis
-    agents.set_state(r, agent, State.ON_CALL, turn.now.timestamp(), call_sid=turn.call.sid,
+    agents.set_state(batch, agent, State.ON_CALL, turn.now.timestamp(), call_sid=turn.call.sid,
                      reason=f"callback {task['id']}")
     dial = response.dial(
         action=url_for("agent_callbacks.result", task=task["id"]), method="POST",
@@ -76,16 +72,19 @@ def add_task_summary(turn: Turn, target, task: dict[str, str]) -> None:
 
 
 @bp.post("/agent/callback/next")
-@agent_step
-def next_callback(turn: Turn, agent: Agent):
+@agent_step(fronts=False)
+def next_callback(turn: Turn, ctx: Context):
     """The next due callback (overdue first) for the agent's departments."""
+    agent = ctx.agent
     response = VoiceResponse()
+    batch = turn.batch()
     depts = None if agent.supervisor and not agent.departments else agent_departments(turn, agent)
     r = turn.ivr.redis
     task_id = callbacks.next_due(r, depts, turn.now.timestamp(), agent.id, with_number=True)
     if task_id is None:
         turn.say(response, turn.messages.agent.no_callbacks)
-        add_agent_menu(turn, response, agent, status=False)
+        add_agent_menu(turn, response, agent, batch)
+        batch.commit("no callback due")
         return render(response)
     task = load_task(r, task_id)
     add_task_summary(turn, response, task)
@@ -97,7 +96,8 @@ def next_callback(turn: Turn, agent: Agent):
         add_callback_choice(turn, response, task_id)
     else:  # nothing to dial: back to the menu (the task stays for the console)
         callbacks.release_claim(r, task_id, agent.id)
-        add_agent_menu(turn, response, agent, status=False)
+        add_agent_menu(turn, response, agent, batch)
+    batch.commit("next callback")
     return render(response)
 
 
@@ -108,8 +108,9 @@ def add_callback_choice(turn: Turn, response: VoiceResponse, task_id: str) -> No
 
 @bp.post("/agent/callback/choice")
 @agent_step
-def choice(turn: Turn, agent: Agent):
+def choice(turn: Turn, ctx: Context):
     """Gather action: 1 calls the resident now; 2 skips; silence or another key asks again."""
+    agent = ctx.agent
     r = turn.ivr.redis
     task = load_task(r, request.args.get("task", ""))
     digits = (request.values.get("Digits") or "").strip()
@@ -121,14 +122,16 @@ def choice(turn: Turn, agent: Agent):
         return render(response)
     # Calling needs this agent's claim still (it lapses after a while; another agent may have
     # the task by now): never two agents ringing the same resident.
+    batch = turn.batch()
     if workable and digits == call_now and callbacks.hold_claim(r, task["id"], agent.id):
-        add_callback_dial(turn, response, agent, task)
-        return render(response)
-    if task and digits == skip:
-        callbacks.skip(r, task["id"], agent.id, turn.now.timestamp())
-    elif task:
-        callbacks.release_claim(r, task["id"], agent.id)
-    add_agent_menu(turn, response, agent)
+        add_callback_dial(turn, response, agent, task, batch)
+    else:
+        if task and digits == skip:
+            callbacks.skip(r, task["id"], agent.id, turn.now.timestamp())
+        elif task:
+            callbacks.release_claim(r, task["id"], agent.id)
+        add_agent_menu(turn, response, agent, batch, ctx)
+    batch.commit("callback choice")
     return render(response)
 
 
@@ -141,8 +144,8 @@ def announce():
     return render(response)
 
 
-def unreachable_sms(turn: Turn, task: dict[str, str], attempts: int) -> None:
-    """Tell a mobile caller we tried, and how to reach us online (an RQ job sends it)."""
+def unreachable_sms(turn: Turn, task: dict[str, str], attempts: int, batch: Batch) -> None:
+    """Tell a mobile caller we tried, and how to reach us online (an RQ job in ``batch``)."""
     number = task.get("number", "")
     if not is_uk_mobile(number) or task.get("relay") == "1":
         return
@@ -150,16 +153,18 @@ def unreachable_sms(turn: Turn, task: dict[str, str], attempts: int) -> None:
     body = turn.messages.callback_unreachable_sms.format(
         attempts=attempts, link=dept.link,
         number=national_format(turn.config.council.main_number))
-    turn.ivr.messages.enqueue(SEND_SMS, number, body, turn.config.council.sms_from,
-                              retry=Retry(max=3, interval=[30, 120, 600]),
-                              description=f"unreachable callback {task['id']}")
+    batch.enqueue(turn.ivr.messages, SEND_SMS, number, body, turn.config.council.sms_from,
+                  retry=Retry(max=3, interval=[30, 120, 600]),
+                  description=f"unreachable callback {task['id']}")
 
 
 def log_attempt(turn: Turn, agent: Agent, task_id: str, outcome: callbacks.Outcome,
-                call_sid: str = "") -> callbacks.Attempt:
+                call_sid: str = "", batch: Batch | None = None) -> callbacks.Attempt:
     """Log one attempt with its events (and the unreachable SMS), for the phone and the console.
 
-    A repeated report about a task that is no longer open changes nothing and writes nothing.
+    The events and the SMS job join ``batch`` (the request's, committed by the caller), or a
+    batch of their own. A repeated report about a task that is no longer open changes nothing
+    and writes nothing.
     """
     cfg = turn.config.callbacks_work
     r = turn.ivr.redis
@@ -173,46 +178,53 @@ def log_attempt(turn: Turn, agent: Agent, task_id: str, outcome: callbacks.Outco
         return found
     task = load_task(r, task_id)
     dept = task.get("department")
-    batch = turn.batch().event(Event.CALLBACK_ATTEMPT, dept, task=task_id, agent=agent.id,
-                               outcome=str(outcome), attempt=found.count)
+    own = batch is None
+    batch = turn.batch() if batch is None else batch
+    batch.event(Event.CALLBACK_ATTEMPT, dept, task=task_id, agent=agent.id,
+                outcome=str(outcome), attempt=found.count)
     if found.status == "done":
         batch.event(Event.CALLBACK_DONE, dept, task=task_id, agent=agent.id,
                     attempts=found.count)
     elif found.status == "unreachable":
         batch.event(Event.CALLBACK_UNREACHABLE, dept, task=task_id, attempts=found.count)
-    batch.commit(f"callback attempt ({found.status})")
-    if found.status == "unreachable":
-        unreachable_sms(turn, task, found.count)
+        unreachable_sms(turn, task, found.count, batch)
+    if own:
+        batch.commit(f"callback attempt ({found.status})")
     return found
 
 
 @bp.post("/agent/callback/result")
 @agent_step
-def result(turn: Turn, agent: Agent):
+def result(turn: Turn, ctx: Context):
     """Dial action: log the attempt; answered closes the task, else retry later or close."""
+    agent = ctx.agent
     task_id = request.args.get("task", "")
     outcome = callbacks.outcome_from_dial(request.values.get("DialCallStatus"))
-    r = turn.ivr.redis
     now = turn.now.timestamp()
-    found = log_attempt(turn, agent, task_id, outcome, request.values.get("DialCallSid", ""))
+    batch = turn.batch()
+    found = log_attempt(turn, agent, task_id, outcome, request.values.get("DialCallSid", ""),
+                        batch)
     response = VoiceResponse()
-    if agents.line_ended(r, turn.call.sid):
+    if ctx.line_ended:
+        batch.commit("callback attempt")
         return render(response)  # the agent hung up: the hang-up already set their state
     m = turn.messages.agent
     if found.logged and found.status == "done":
-        agents.set_state(r, agent, State.WRAP_UP, now, call_sid=turn.call.sid,
+        agents.set_state(batch, agent, State.WRAP_UP, now, call_sid=turn.call.sid,
                          reason="callback ended")
         turn.say(response, m.callback_answered)
         _wrap_up_prompt(turn, response, request.values.get("DialCallSid", ""))
+        batch.commit("callback answered")
         return render(response)
     if found.logged and found.status == "unreachable":
         turn.say(response, m.callback_unreachable)
     elif found.logged:
         turn.say(response, m.callback_not_answered.format(
             attempts=found.count, max_attempts=turn.config.callbacks_work.max_attempts))
-    agent = agents.set_state(r, agent, State.AVAILABLE, now, call_sid=turn.call.sid,
+    agent = agents.set_state(batch, agent, State.AVAILABLE, now, call_sid=turn.call.sid,
                              reason="callback not answered" if found.logged else "callback closed")
-    add_agent_menu(turn, response, agent)
+    add_agent_menu(turn, response, agent, batch, ctx)
+    batch.commit("callback attempt")
     return render(response)
 
 
@@ -228,9 +240,11 @@ def bridge():
         turn.say(response, turn.messages.agent.no_callbacks)
         response.hangup()
         return render(response)
-    agents.link_call(r, turn.call.sid, agent.id)
+    batch = turn.batch()
+    batch.op(lambda p: agents.link_call(p, turn.call.sid, agent.id))
     add_task_summary(turn, response, task)
-    add_callback_dial(turn, response, agent, task)
+    add_callback_dial(turn, response, agent, task, batch)
+    batch.commit("click to call")
     return render(response)
 
 

@@ -9,78 +9,98 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any, NamedTuple
 
 from flask import Blueprint, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
-from flows.agent_line import (
-    add_agent_menu,
-    agent_departments,
-    agent_step,
-    queue_fronts,
-    spoken_duration,
-)
+from flows.agent_line import add_agent_menu, agent_step, spoken_duration
 from flows.common import Turn, form_int
 from flows.queue import LEAVE_EVENTS
 from ivr import agents, offer, store
+from ivr.agent_context import Context, Front
 from ivr.agent_jobs import END_WRAP_UP
 from ivr.agents import Agent, State
 from ivr.events import Event
 from ivr.hold import LeaveReason
 from ivr.phone import check_caller_id, national_format
+from ivr.store import Batch
 from ivr.twiml import render
 from voicemail.tasks import OPEN_BY_NUMBER
 
 bp = Blueprint("agent_calls", __name__)
 
 
+class History(NamedTuple):
+    """What the whisper says about a number: read in the take step's batch."""
 
-def whisper(turn: Turn, dept: str, caller_sid: str, entered: float) -> str:
+    open_callback: bool = False
+    recent: int = 0  # calls from the number in the last ``agents.recent_days``, this one too
+
+
+def caller_number(turn: Turn, front: Front) -> str | None:
+    """The front caller's number in E.164, or None when withheld or invalid."""
+    return check_caller_id(front.caller, turn.config.withheld_caller_ids).e164
+
+
+def read_history(turn: Turn, batch: Batch, number: str, found: list[History]) -> None:
+    """Queue the whisper's reads about ``number`` on ``batch``; ``found`` gets the answer once
+    it has committed (the reads share the round trip of the take's writes)."""
+    since = turn.now.timestamp() - turn.config.agents.recent_days * 86400
+    seen: dict[str, Any] = {}
+
+    def done(recent: Any) -> None:
+        found.append(History(bool(seen["open"]), int(recent)))
+
+    batch.op(lambda p: p.exists(OPEN_BY_NUMBER.format(number=number)),
+             then=lambda x: seen.update(open=x))
+    batch.op(lambda p: p.zcount(store.caller_key(number), since, "+inf"), then=done)
+
+
+def whisper(turn: Turn, dept: str, front: Front, history: History) -> str:
     """What the agent hears before the bridge: department, wait, number, and history."""
     m = turn.messages.agent
-    r = turn.ivr.redis
-    raw = r.hget(store.call_key(caller_sid), "caller")
-    check = check_caller_id(raw.decode() if raw else "", turn.config.withheld_caller_ids)
-    number = national_format(check.e164) if check.e164 else m.withheld_number
-    history = m.history_none
-    if check.e164:
-        days = turn.config.agents.recent_days
-        now = turn.now.timestamp()
-        pipe = r.pipeline(transaction=False)
-        pipe.exists(OPEN_BY_NUMBER.format(number=check.e164))
-        pipe.zcount(store.caller_key(check.e164), now - days * 86400, "+inf")
-        has_open, recent = pipe.execute()
-        earlier = max(0, int(recent) - 1)  # this call is one of them
-        if has_open:
-            history = m.history_open_callback
-        elif earlier:
-            template = m.history_recent_one if earlier == 1 else m.history_recent
-            history = template.format(count=earlier, days=days)
+    number = caller_number(turn, front)
+    told = m.history_none
+    earlier = max(0, history.recent - 1)  # this call is one of them
+    if number and history.open_callback:
+        told = m.history_open_callback
+    elif number and earlier:
+        template = m.history_recent_one if earlier == 1 else m.history_recent
+        told = template.format(count=earlier, days=turn.config.agents.recent_days)
     return m.whisper.format(department=turn.config.department(dept).name,
-                            waited=spoken_duration(turn.now.timestamp() - entered),
-                            number=number, history=history)
+                            waited=spoken_duration(turn.now.timestamp() - front.entered),
+                            number=national_format(number) if number else m.withheld_number,
+                            history=told)
 
 
 @bp.post("/agent/take")
 @agent_step
-def take_next(turn: Turn, agent: Agent):
+def take_next(turn: Turn, ctx: Context):
     """Bridge the agent to the caller who has waited longest in any of their departments."""
-    fronts, _ = queue_fronts(turn, agent_departments(turn, agent))
-    dept = agents.pick_queue({d: f[1] if f else None for d, f in fronts.items()})
+    agent = ctx.agent
+    dept = agents.pick_queue({d: f.entered if f else None for d, f in ctx.fronts.items()})
     response = VoiceResponse()
-    r = turn.ivr.redis
+    batch = turn.batch()
     if dept is None:
         if agent.offer:  # offered a caller someone else took (or who hung up): idle again
-            offer.release(r, agent.id, agent.offer)
+            offered = agent.offer
+            batch.op(lambda p: offer.queue_release(p, agent.id, offered))
             agent = replace(agent, offer="", offer_at=0.0)
         turn.say(response, turn.messages.agent.no_callers)
-        add_agent_menu(turn, response, agent, status=False)
+        add_agent_menu(turn, response, agent, batch)
+        batch.commit("take: nobody waiting")
         return render(response)
-    caller_sid, entered = fronts[dept]
-    if turn.config.agents.whisper:
-        turn.say(response, whisper(turn, dept, caller_sid, entered))
-    agents.set_state(r, agent, State.ON_CALL, turn.now.timestamp(), call_sid=turn.call.sid,
+    front = ctx.fronts[dept]
+    found: list[History] = []
+    number = caller_number(turn, front) if turn.config.agents.whisper else None
+    if number:
+        read_history(turn, batch, number, found)
+    agents.set_state(batch, agent, State.ON_CALL, turn.now.timestamp(), call_sid=turn.call.sid,
                      reason=f"taking a {dept} caller")
+    batch.commit("take")
+    if turn.config.agents.whisper:
+        turn.say(response, whisper(turn, dept, front, found[0] if found else History()))
     dial = response.dial(
         action=url_for("agent_calls.after_call", dept=dept), method="POST",
         record=turn.config.recording.advisor_leg, timeout=20,
@@ -123,36 +143,37 @@ def _wrap_up_prompt(turn: Turn, response: VoiceResponse, caller_sid: str) -> Non
 
 
 @bp.post("/agent/after-call")
-@agent_step
-def after_call(turn: Turn, agent: Agent):
+@agent_step(ends_line=True)
+def after_call(turn: Turn, ctx: Context):
     """Dial action on the agent's leg: the caller hung up (or nobody came); wrap-up or menu."""
-    r = turn.ivr.redis
+    agent = ctx.agent
     now = turn.now.timestamp()
     response = VoiceResponse()
-    if agents.line_ended(r, turn.call.sid):
+    if ctx.line_ended:
         return render(response)  # the agent hung up: the hang-up already set their state
+    batch = turn.batch()
     if request.values.get("CallStatus") == "completed":
         # The agent's own leg is over: they hung up on the caller (the status callback may
-        # come later; whichever is first does it, once).
-        agent_hung_up(turn, agent)
-        return render(response)
-    if request.values.get("DialCallStatus") != "completed":
-        agent = agents.set_state(r, agent, State.AVAILABLE, now, call_sid=turn.call.sid,
+        # come later; whichever is first marked the line ended, and does this, once).
+        agent_hung_up(turn, agent, batch)
+    elif request.values.get("DialCallStatus") != "completed":
+        agent = agents.set_state(batch, agent, State.AVAILABLE, now, call_sid=turn.call.sid,
                                  reason="no caller bridged")
         turn.say(response, turn.messages.agent.no_callers)
-        add_agent_menu(turn, response, agent, status=False)
-        return render(response)
-    caller = (r.hget(agents.AGENT.format(id=agent.id), "last_caller") or b"").decode()
-    agents.set_state(r, agent, State.WRAP_UP, now, call_sid=turn.call.sid, reason="call ended")
-    turn.batch().event(Event.COMPLETE_CALLER, agent=agent.id,
-                       duration=form_int("DialCallDuration", 0), caller=caller).commit("completed")
-    _wrap_up_prompt(turn, response, caller)
+        add_agent_menu(turn, response, agent, batch)
+    else:
+        agents.set_state(batch, agent, State.WRAP_UP, now, call_sid=turn.call.sid,
+                         reason="call ended")
+        batch.event(Event.COMPLETE_CALLER, agent=agent.id,
+                    duration=form_int("DialCallDuration", 0), caller=agent.last_caller)
+        _wrap_up_prompt(turn, response, agent.last_caller)
+    batch.commit("after call")
     return render(response)
 
 
 @bp.post("/agent/wrap-up")
 @agent_step
-def wrap_up(turn: Turn, agent: Agent):
+def wrap_up(turn: Turn, ctx: Context):
     """Gather action: 1 resolved at first contact, 2 needs follow-up; then the agent menu."""
     digits = (request.values.get("Digits") or "").strip()
     response = VoiceResponse()
@@ -160,42 +181,40 @@ def wrap_up(turn: Turn, agent: Agent):
     if digits not in (keys.wrap_up_resolved, keys.wrap_up_follow_up):
         _wrap_up_prompt(turn, response, request.args.get("caller", ""))
         return render(response)
-    r = turn.ivr.redis
-    turn.batch().event(Event.WRAP_UP, agent=agent.id, caller=request.args.get("caller", ""),
-                       resolved=digits == keys.wrap_up_resolved).commit("wrap-up")
-    agent = agents.set_state(r, agent, State.AVAILABLE, turn.now.timestamp(),
+    batch = turn.batch().event(Event.WRAP_UP, agent=ctx.agent.id,
+                               caller=request.args.get("caller", ""),
+                               resolved=digits == keys.wrap_up_resolved)
+    agent = agents.set_state(batch, ctx.agent, State.AVAILABLE, turn.now.timestamp(),
                              call_sid=turn.call.sid, reason="wrap-up done")
     turn.say(response, turn.messages.agent.wrap_up_thanks)
-    add_agent_menu(turn, response, agent)
+    add_agent_menu(turn, response, agent, batch, ctx)
+    batch.commit("wrap-up")
     return render(response)
 
 
-def agent_hung_up(turn: Turn, agent: Agent) -> None:
-    """The agent's line ended: mid-call (or in the wrap-up after one) means wrap-up for the
-    configured time, after which the agent, being off the line, is signed out (see
-    ``ivr.agent_jobs.end_wrap_up``). Whichever of the status callback and the call's last Dial
-    action reports it first does this, once."""
-    r = turn.ivr.redis
+def agent_hung_up(turn: Turn, agent: Agent, batch: Batch) -> None:
+    """The agent's line ended (the caller marked it so, once: ``agent_context.load``): mid-call
+    (or in the wrap-up after one) means wrap-up for the configured time, after which the
+    agent, being off the line, is signed out (see ``ivr.agent_jobs.end_wrap_up``). The writes
+    and the job join ``batch``."""
     now = turn.now.timestamp()
-    if agents.line_ended(r, turn.call.sid):
-        return
-    agents.end_line(r, turn.call.sid)
     if agent.call_sid not in ("", turn.call.sid):
         return  # the agent is busy on another call now: that one decides
     if agent.state is State.ON_CALL:
-        agents.set_state(r, agent, State.WRAP_UP, now, call_sid=turn.call.sid,
+        agents.set_state(batch, agent, State.WRAP_UP, now, call_sid=turn.call.sid,
                          reason="agent hung up")
-        turn.batch().event(Event.COMPLETE_AGENT, agent=agent.id).commit("agent hung up")
+        batch.event(Event.COMPLETE_AGENT, agent=agent.id)
         since = now
     elif agent.state is State.WRAP_UP:
         since = agent.state_since  # the call ended first; the agent hung up at the prompt
     elif agent.state in (State.AVAILABLE, State.ON_BREAK):
         # Off the line an agent cannot take queued calls: counting them on duty would keep
         # callers waiting two minutes for nobody.
-        agents.set_state(r, agent, State.SIGNED_OUT, now, reason="left the agent line")
+        agents.set_state(batch, agent, State.SIGNED_OUT, now, reason="left the agent line")
         return
     else:
         return
-    turn.ivr.callbacks.enqueue_in(
-        timedelta(seconds=turn.config.agents.wrap_up_seconds), END_WRAP_UP, agent.id, since,
-        description=f"end wrap-up for agent {agent.id}")
+    batch.enqueue_at(turn.ivr.callbacks,
+                     turn.now + timedelta(seconds=turn.config.agents.wrap_up_seconds),
+                     END_WRAP_UP, agent.id, since,
+                     description=f"end wrap-up for agent {agent.id}")

@@ -13,10 +13,12 @@ from flask import Blueprint, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.common import Turn, arg_int
-from ivr import agents, offer, store
+from ivr import agent_context, agents, offer
+from ivr.agent_context import Context
 from ivr.agents import Agent, State
 from ivr.events import Event
 from ivr.phone import mask
+from ivr.store import Batch
 from ivr.twiml import empty, render
 
 log = logging.getLogger(__name__)
@@ -41,48 +43,29 @@ def agent_departments(turn: Turn, agent: Agent) -> list[str]:
     return list(agent.departments) or list(turn.config.departments)
 
 
-def current_agent(turn: Turn) -> Agent | None:
-    return agents.for_call(turn.ivr.redis, turn.call.sid)
+def context(turn: Turn, *, fronts: bool = True, **options) -> Context:
+    """This call's agent and what the step needs (``agent_context.load``): round trip 1."""
+    departments = list(turn.config.departments) if fronts else None
+    return agent_context.load(turn.ivr.redis, turn.call.sid, now=turn.now.timestamp(),
+                              departments=departments, **options)
 
 
-Front = tuple[str, float]  # the longest-waiting caller's SID and the time they joined
+def add_agent_menu(turn: Turn, response: VoiceResponse, agent: Agent, batch: Batch,
+                   queues: Context | None = None) -> None:
+    """The menu, with the queues' state when ``queues`` (read in round trip 1) is given.
 
-
-def queue_fronts(turn: Turn, departments: list[str], pipe=None,
-                 ) -> tuple[dict[str, Front | None], int]:
-    """Each department's longest-waiting caller, and how many wait in all (one round trip,
-    shared with whatever is already queued on ``pipe``)."""
-    pipe = pipe if pipe is not None else turn.ivr.redis.pipeline(transaction=False)
-    skip = len(pipe.command_stack)
-    for dept in departments:
-        pipe.zrange(store.queue_key(dept), 0, 0, withscores=True)
-        pipe.zcard(store.queue_key(dept))
-    results = pipe.execute()[skip:]
-    fronts: dict[str, Front | None] = {}
-    total = 0
-    for i, dept in enumerate(departments):
-        front, count = results[2 * i], results[2 * i + 1]
-        fronts[dept] = (front[0][0].decode(), front[0][1]) if front else None
-        total += int(count)
-    return fronts, total
-
-
-def add_agent_menu(turn: Turn, response: VoiceResponse, agent: Agent, *, status: bool = True):
-    """The menu. An available agent hearing it is idle: a caller joining a queue is offered
-    to them at once (``ivr.offer``), marked in the same round trip as the queues are read."""
+    An available agent hearing it is idle: a caller joining a queue is offered to them at once
+    (``ivr.offer``); that mark joins ``batch``, after any state change it depends on."""
     m = turn.messages.agent
     gather = turn.speaker.gather(response, url_for("agent_line.choice"))
-    pipe = turn.ivr.redis.pipeline(transaction=False)
     if agent.state is State.AVAILABLE:
-        offer.mark_idle(pipe, agent.id, turn.call.sid, turn.now.timestamp())
-    if not status and len(pipe):
-        pipe.execute()
-    if status:
-        fronts, waiting = queue_fronts(turn, agent_departments(turn, agent), pipe)
-        oldest = min((f[1] for f in fronts.values() if f is not None), default=None)
-        if waiting and oldest is not None:
+        now = turn.now.timestamp()
+        batch.op(lambda p: offer.mark_idle(p, agent.id, turn.call.sid, now))
+    if queues is not None:
+        oldest = min((f.entered for f in queues.fronts.values() if f is not None), default=None)
+        if queues.waiting and oldest is not None:
             longest = spoken_duration(turn.now.timestamp() - oldest)
-            turn.say(gather, m.waiting.format(waiting=waiting, longest=longest))
+            turn.say(gather, m.waiting.format(waiting=queues.waiting, longest=longest))
         else:
             turn.say(gather, m.none_waiting)
     if agent.state is State.ON_BREAK:
@@ -91,32 +74,37 @@ def add_agent_menu(turn: Turn, response: VoiceResponse, agent: Agent, *, status:
     response.redirect(url_for("agent_line.choice"), method="POST")
 
 
-def sign_in(turn: Turn, agent: Agent, response: VoiceResponse) -> None:
-    r = turn.ivr.redis
-    pipe = r.pipeline(transaction=False)
-    agents.link_call(pipe, turn.call.sid, agent.id)
+def sign_in(turn: Turn, ctx: Context, response: VoiceResponse, batch: Batch) -> None:
+    """Link this call to the agent, make them available, and give the menu (in ``batch``)."""
+    agent = ctx.agent
+    batch.op(lambda p: agents.link_call(p, turn.call.sid, agent.id))
     if agent.state is State.SIGNED_OUT:
-        agent = agents.set_state(pipe, agent, State.AVAILABLE, turn.now.timestamp(),
+        agent = agents.set_state(batch, agent, State.AVAILABLE, turn.now.timestamp(),
                                  reason="agent line")
-    pipe.execute()
     turn.say(response, turn.messages.agent.hello.format(first_name=agent.first_name))
-    add_agent_menu(turn, response, agent)
+    add_agent_menu(turn, response, agent, batch, ctx)
+
+
+def fails_key(turn: Turn) -> str:
+    return FAILS.format(caller=turn.call.from_ or "unknown")
 
 
 def locked_out(turn: Turn) -> bool:
-    fails = turn.ivr.redis.get(FAILS.format(caller=turn.call.from_ or "unknown"))
+    fails = turn.ivr.redis.get(fails_key(turn))
     return int(fails or 0) >= turn.config.agents.lockout_failures
 
 
-def record_failure(turn: Turn) -> None:
-    key = FAILS.format(caller=turn.call.from_ or "unknown")
-    pipe = turn.ivr.redis.pipeline(transaction=False)
-    pipe.incr(key)
-    pipe.expire(key, turn.config.agents.lockout_window)
-    pipe.execute()
-    turn.batch().event(Event.AGENT_LOGIN_FAILED, caller=mask(turn.call.from_)).commit("login")
+def record_failure(turn: Turn) -> bool:
+    """Count a failed sign-in against the caller ID (one round trip); True if now locked out."""
+    key = fails_key(turn)
+    count: list[int] = []
+    batch = turn.batch().event(Event.AGENT_LOGIN_FAILED, caller=mask(turn.call.from_))
+    batch.op(lambda p: p.incr(key), then=lambda n: count.append(int(n)))
+    batch.op(lambda p: p.expire(key, turn.config.agents.lockout_window))
+    batch.commit("login")
     log.warning("agent line: failed sign-in from %s (call %s)", mask(turn.call.from_),
                 turn.call.sid)
+    return bool(count) and count[0] >= turn.config.agents.lockout_failures
 
 
 def goodbye(turn: Turn, text: str) -> VoiceResponse:
@@ -131,9 +119,12 @@ def incoming():
     """The agent line's voice webhook: recognise the phone, or ask for agent number and PIN."""
     turn = Turn.begin()
     response = VoiceResponse()
-    agent = agents.by_phone(turn.ivr.redis, turn.call.from_)
-    if agent:
-        sign_in(turn, agent, response)
+    phone = turn.call.from_
+    ctx = context(turn, index_key=agents.BY_PHONE.format(phone=phone)) if phone else None
+    if ctx is not None and ctx.agent is not None:
+        batch = turn.batch()
+        sign_in(turn, ctx, response, batch)
+        batch.commit("agent sign-in")
         return render(response)
     if locked_out(turn):
         return render(goodbye(turn, turn.messages.agent.locked))
@@ -147,8 +138,8 @@ def add_number_prompt(turn: Turn, response: VoiceResponse, tries: int) -> None:
 
 
 def _failed(turn: Turn, tries: int) -> VoiceResponse:
-    record_failure(turn)
-    if tries + 1 >= turn.config.agents.pin_attempts or locked_out(turn):
+    locked = record_failure(turn)
+    if tries + 1 >= turn.config.agents.pin_attempts or locked:
         return goodbye(turn, turn.messages.agent.locked)
     response = VoiceResponse()
     turn.say(response, turn.messages.agent.wrong)
@@ -178,30 +169,51 @@ def login_pin():
     tries = arg_int("tries")
     agent_id = request.args.get("agent", "")
     pin = (request.values.get("Digits") or "").strip()
-    if locked_out(turn) or not agents.check_secret(turn.ivr.redis, agent_id, "pin_hash", pin):
+    pipe = turn.ivr.redis.pipeline(transaction=False)
+    pipe.get(fails_key(turn))
+    if agent_id.isdigit():
+        agent_context.queue_load(pipe, turn.call.sid, now=turn.now.timestamp(),
+                                 agent_id=agent_id, departments=list(turn.config.departments))
+    fails, *raw = pipe.execute()
+    ctx = agent_context.parsed(raw[0]) if raw else Context(agent=None)
+    if int(fails or 0) >= turn.config.agents.lockout_failures:
         return render(_failed(turn, tries))
-    agent = agents.get(turn.ivr.redis, agent_id)
-    if agent is None:
+    stored = ctx.agent.pin_hash if ctx.agent else ""
+    if not agents.secret_matches(stored, pin) or ctx.agent is None:
         return render(_failed(turn, tries))
-    turn.ivr.redis.delete(FAILS.format(caller=turn.call.from_ or "unknown"))
     response = VoiceResponse()
-    sign_in(turn, agent, response)
+    batch = turn.batch()
+    key = fails_key(turn)
+    batch.op(lambda p: p.delete(key))
+    sign_in(turn, ctx, response, batch)
+    batch.commit("agent sign-in")
     return render(response)
 
 
-def agent_step(view):
-    """For agent-line webhooks: pass the turn and the agent on this call, or, for a call we
-    don't know as an agent's, start the sign-in again."""
+def agent_step(view=None, *, fronts: bool = True, leaves_idle: bool = False,
+               ends_line: bool = False):
+    """For agent-line webhooks: pass the turn and this call's ``Context`` (its agent, and the
+    queues' fronts unless ``fronts`` is False) read in one round trip; for a call we don't
+    know as an agent's, start the sign-in again.
 
-    @functools.wraps(view)
-    def step(*args, **kwargs):
-        turn = Turn.begin()
-        agent = current_agent(turn)
-        if agent is None:
-            return render(not_signed_in())
-        return view(turn, agent, *args, **kwargs)
+    ``leaves_idle``: a pressed key takes the agent out of the idle set in that round trip;
+    ``ends_line``: a completed ``CallStatus`` marks the line ended there, once."""
 
-    return step
+    def wrap(view):
+        @functools.wraps(view)
+        def step(*args, **kwargs):
+            turn = Turn.begin()
+            ctx = context(
+                turn, fronts=fronts,
+                leave_idle=leaves_idle and bool((request.values.get("Digits") or "").strip()),
+                end_line=ends_line and request.values.get("CallStatus") == "completed")
+            if ctx.agent is None:
+                return render(not_signed_in())
+            return view(turn, ctx, *args, **kwargs)
+
+        return step
+
+    return wrap(view) if view is not None else wrap
 
 
 def not_signed_in() -> VoiceResponse:
@@ -213,24 +225,26 @@ def not_signed_in() -> VoiceResponse:
 
 @bp.post("/agent/menu")
 @agent_step
-def menu(turn: Turn, agent: Agent):
+def menu(turn: Turn, ctx: Context):
     """The agent menu, with the queues' state."""
     response = VoiceResponse()
-    add_agent_menu(turn, response, agent)
+    batch = turn.batch()
+    add_agent_menu(turn, response, ctx.agent, batch, ctx)
+    batch.commit("agent menu")
     return render(response)
 
 
 @bp.post("/agent/menu/choice")
-@agent_step
-def choice(turn: Turn, agent: Agent):
+@agent_step(leaves_idle=True)
+def choice(turn: Turn, ctx: Context):
     """Gather action for the agent menu."""
     digits = (request.values.get("Digits") or "").strip()
     response = VoiceResponse()
-    r = turn.ivr.redis
+    agent = ctx.agent
     now = turn.now.timestamp()
     m = turn.messages.agent
     keys = turn.config.keys
-    if digits and not offer.leave_idle(r, agent.id, now):
+    if digits and not ctx.left_idle:
         # A caller has just been offered to this agent: the take step is on its way (a REST
         # redirect), so no other choice may start meanwhile.
         response.pause(length=offer.HOLD_SECONDS)
@@ -238,34 +252,43 @@ def choice(turn: Turn, agent: Agent):
         return render(response)
     if digits == keys.agent_take_next:
         response.redirect(url_for("agent_calls.take_next"), method="POST")
-    elif digits == keys.agent_next_callback:
+        return render(response)
+    if digits == keys.agent_next_callback:
         response.redirect(url_for("agent_callbacks.next_callback"), method="POST")
-    elif digits == keys.agent_break:
+        return render(response)
+    batch = turn.batch()
+    if digits == keys.agent_break:
         new = State.AVAILABLE if agent.state is State.ON_BREAK else State.ON_BREAK
-        agent = agents.set_state(r, agent, new, now, call_sid=turn.call.sid,
+        agent = agents.set_state(batch, agent, new, now, call_sid=turn.call.sid,
                                  reason="agent line")
         if new is State.AVAILABLE:
             turn.say(response, m.back)
-        add_agent_menu(turn, response, agent, status=new is State.AVAILABLE)
+        add_agent_menu(turn, response, agent, batch, ctx if new is State.AVAILABLE else None)
     elif digits == keys.agent_sign_out:
-        agents.set_state(r, agent, State.SIGNED_OUT, now, reason="agent line")
-        return render(goodbye(turn, m.signed_out))
+        agents.set_state(batch, agent, State.SIGNED_OUT, now, reason="agent line")
+        response = goodbye(turn, m.signed_out)
     else:
         if not digits:
             response.pause(length=5)  # an idle agent: refresh the queue state every so often
-        add_agent_menu(turn, response, agent)
+        add_agent_menu(turn, response, agent, batch, ctx)
+    batch.commit("agent menu choice")
     return render(response)
 
 
 @bp.post("/agent/status")
 def status():
-    """Status callback of the agent line: an agent who hangs up mid-call goes to wrap-up."""
+    """Status callback of the agent line: an agent who hangs up mid-call goes to wrap-up.
+
+    Twilio may repeat it: the line is marked ended in round trip 1, and only the report that
+    marked it acts (round trip 2)."""
     from flows.agent_calls import agent_hung_up  # the call module builds on this one
 
     turn = Turn.begin()
     if request.values.get("CallStatus") in {"completed", "busy", "failed", "no-answer",
                                             "canceled"}:
-        agent = current_agent(turn)
-        if agent is not None:
-            agent_hung_up(turn, agent)
+        ctx = context(turn, fronts=False, end_line=True)
+        if ctx.agent is not None and not ctx.line_ended:
+            batch = turn.batch()
+            agent_hung_up(turn, ctx.agent, batch)
+            batch.commit("agent line ended")
     return empty()

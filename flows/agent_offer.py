@@ -1,40 +1,44 @@
 """The push: a caller joining a queue is offered at once to an idle advisor (``ivr.offer``).
 
-Called from the queue's enqueue step with the request's batch: the claim goes in the batch's
-one round trip, after the caller's own queue entry; only when an advisor was claimed is an RQ
-job queued (a second round trip) to redirect their agent-line call to the take step, so the
-webhook never waits on Twilio's REST API.
+Two round trips, like any webhook: the claim runs in the first, with the read of who is on
+duty (``claim_on``); the RQ job that redirects the claimed advisor's agent-line call to the
+take step then rides in the request's batch (``send``), in the same MULTI/EXEC as the caller's
+queue entry, so the webhook never waits on Twilio's REST API and the job never runs before the
+caller is queued. If that commit fails the claim is released (it would expire anyway).
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
-from redis.exceptions import RedisError
+from typing import Any, NamedTuple
 
 from flows.common import Turn, external
 from ivr import offer
 from ivr.agent_jobs import OFFER_CALLER
 from ivr.store import Batch
 
-log = logging.getLogger(__name__)
+
+class Claim(NamedTuple):
+    agent: str  # the advisor claimed
+    line: str  # their agent-line call SID
 
 
-def offer_caller(turn: Turn, dept: str, batch: Batch) -> None:
-    """Claim the longest-idle advisor serving ``dept`` for this caller, if there is one."""
+def claim_on(pipe: Any, turn: Turn, dept: str) -> None:
+    """Queue the claim of the longest-idle advisor serving ``dept`` for this caller."""
+    offer.claim(pipe, dept, turn.call.sid, turn.now.timestamp())
+
+
+def claimed(result: Any) -> Claim | None:
+    """The claim's answer, as queued by ``claim_on``."""
+    if not result:
+        return None
+    agent, line = (x.decode() if isinstance(x, bytes) else str(x) for x in result)
+    return Claim(agent, line)
+
+
+def send(turn: Turn, batch: Batch, claim: Claim) -> None:
+    """The job redirecting the claimed advisor, in ``batch``; released if the batch is lost."""
     caller = batch.call_sid
-    url = external("agent_calls.take_next", offer=caller)
-    jobs = turn.ivr.messages
-
-    def claimed(result: Any) -> None:
-        if not result:
-            return
-        agent_id, line = (x.decode() if isinstance(x, bytes) else str(x) for x in result)
-        try:
-            jobs.enqueue(OFFER_CALLER, agent_id, line, caller, url,
-                         description=f"offer caller {caller} to agent {agent_id}")
-        except RedisError as exc:  # the offer expires by itself; the menu finds the caller
-            log.warning("could not queue the offer of %s to agent %s: %s", caller, agent_id, exc)
-
-    batch.op(lambda p: offer.claim(p, dept, caller, batch.now), then=claimed)
+    batch.enqueue(turn.ivr.messages, OFFER_CALLER, claim.agent, claim.line, caller,
+                  external("agent_calls.take_next", offer=caller),
+                  description=f"offer caller {caller} to agent {claim.agent}")
+    batch.if_lost(lambda: offer.release(turn.ivr.redis, claim.agent, caller))

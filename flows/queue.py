@@ -12,7 +12,8 @@ from flask import Blueprint, request, url_for
 from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
 
-from flows.agent_offer import offer_caller
+from flows import agent_offer
+from flows.agent_offer import Claim
 from flows.common import Turn, form_int
 from flows.feedback import add_feedback_or_goodbye
 from ivr import agents, store
@@ -67,14 +68,33 @@ def anyone_on_duty(turn: Turn, dept: str) -> bool:
         return True
 
 
+def duty_and_claim(turn: Turn, dept: str) -> tuple[bool, Claim | None]:
+    """``anyone_on_duty``, and the claim of an idle advisor for this caller (the push), in one
+    round trip. A claimed advisor is on duty; nobody on duty means nobody to claim."""
+    check = turn.config.agents.no_agent_voicemail
+    pipe = turn.ivr.redis.pipeline(transaction=False)
+    if check:
+        agents.count_on_duty(pipe, dept)
+    agent_offer.claim_on(pipe, turn, dept)
+    try:
+        *counts, result = pipe.execute()
+    except RedisError:
+        return True, None
+    claim = agent_offer.claimed(result)
+    return (not check or any(counts) or claim is not None), claim
+
+
 def add_enqueue(turn: Turn, response: VoiceResponse, dept: str, batch: Batch) -> None:
     """Put the caller in the department's queue, or offer voicemail at once when the lines
-    have just closed or no advisor for the department is signed in (no wait for nothing)."""
+    have just closed or no advisor for the department is signed in (no wait for nothing).
+
+    One read first (who is on duty, and the push's claim); the rest joins ``batch``."""
     if not turn.is_open():
         response.redirect(url_for("voicemail.start", dept=dept), method="POST")
         return
     department = turn.config.department(dept)
-    if not anyone_on_duty(turn, dept):
+    on_duty, claim = duty_and_claim(turn, dept)
+    if not on_duty:
         turn.say(response, turn.messages.no_agents.format(department=department.name))
         batch.event(Event.NO_AGENTS, dept)
         response.redirect(url_for("voicemail.start", dept=dept, reason="no_agents"),
@@ -87,7 +107,8 @@ def add_enqueue(turn: Turn, response: VoiceResponse, dept: str, batch: Batch) ->
     batch.op(lambda p: p.zadd(key, {turn.call.sid: now}, nx=True))
     batch.call(dept=dept, queue_entered_at=f"{now:.3f}")
     batch.event(Event.ENTER_QUEUE, dept)
-    offer_caller(turn, dept, batch)  # an idle advisor gets this caller at once
+    if claim is not None:
+        agent_offer.send(turn, batch, claim)  # the idle advisor gets this caller at once
 
 
 @bp.post("/voice/queue/<dept>/enter")

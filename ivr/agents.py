@@ -7,7 +7,7 @@ as scrypt hashes. Every state change is an event, so reports can measure occupan
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import redis
@@ -15,6 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ivr import events
 from ivr.events import Event
+from ivr.store import Batch
 
 AGENT = "ivr:agent:{id}"
 AGENTS = "ivr:agents"               # set of agent ids
@@ -57,6 +58,8 @@ class Agent:
     call_sid: str = ""
     offer: str = ""  # a caller offered to this agent (push) whose take is on its way
     offer_at: float = 0.0
+    last_caller: str = ""  # the caller this agent was last bridged to (for the wrap-up)
+    pin_hash: str = field(default="", repr=False)  # the agent line PIN's scrypt hash
 
     @property
     def first_name(self) -> str:
@@ -80,7 +83,8 @@ def _decode(raw: dict) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
-def _from_hash(h: dict[str, str]) -> Agent:
+def from_hash(h: dict[str, str]) -> Agent:
+    """An agent from their Redis hash, decoded."""
     return Agent(
         id=h["id"], name=h["name"],
         departments=tuple(d for d in h.get("departments", "").split(",") if d),
@@ -88,7 +92,11 @@ def _from_hash(h: dict[str, str]) -> Agent:
         state=State(h.get("state", State.SIGNED_OUT)),
         state_since=float(h.get("state_since", 0) or 0), call_sid=h.get("call_sid", ""),
         offer=h.get("offer", ""), offer_at=float(h.get("offer_at", 0) or 0),
+        last_caller=h.get("last_caller", ""), pin_hash=h.get("pin_hash", ""),
     )
+
+
+_from_hash = from_hash  # the name ivr.report_live uses
 
 
 class AgentError(ValueError):
@@ -110,12 +118,12 @@ def add(r: redis.Redis, *, name: str, departments: Iterable[str], phone: str, ro
     if phone:
         pipe.set(BY_PHONE.format(phone=phone), agent_id)
     pipe.execute()
-    return _from_hash(mapping)
+    return from_hash(mapping)
 
 
 def get(r: redis.Redis, agent_id: str) -> Agent | None:
     h = _decode(r.hgetall(AGENT.format(id=agent_id)))
-    return _from_hash(h) if h else None
+    return from_hash(h) if h else None
 
 
 _BY_INDEX = """
@@ -129,7 +137,7 @@ def _by_index(r: redis.Redis, key: str) -> Agent | None:
     """The agent an index key points at, in one round trip."""
     flat = r.eval(_BY_INDEX, 1, key)
     h = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
-    return _from_hash(h) if h else None
+    return from_hash(h) if h else None
 
 
 def by_phone(r: redis.Redis, phone: str) -> Agent | None:
@@ -142,7 +150,7 @@ def all_agents(r: redis.Redis) -> list[Agent]:
     pipe = r.pipeline(transaction=False)
     for agent_id in ids:
         pipe.hgetall(AGENT.format(id=agent_id))
-    return [_from_hash(_decode(h)) for h in pipe.execute() if h]
+    return [from_hash(_decode(h)) for h in pipe.execute() if h]
 
 
 def remove(r: redis.Redis, agent_id: str) -> None:
@@ -177,7 +185,12 @@ def check_secret(r: redis.Redis, agent_id: str, field: str, secret: str) -> bool
     """Does ``secret`` match? An unknown agent costs the same hash work as a known one, so the
     time taken gives no hint whether the agent number or the secret was wrong."""
     stored = r.hget(AGENT.format(id=agent_id), field) if agent_id.isdigit() else None
-    matches = check_password_hash(stored.decode() if stored else _DUMMY_HASH, secret or "")
+    return secret_matches(stored.decode() if stored else "", secret)
+
+
+def secret_matches(stored: str, secret: str) -> bool:
+    """``check_secret`` on a hash already read ("" for none): the same work either way."""
+    matches = check_password_hash(stored or _DUMMY_HASH, secret or "")
     return bool(stored) and bool(secret) and matches
 
 
@@ -185,9 +198,13 @@ def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: st
               reason: str = "") -> Agent:
     """Move an agent to ``state`` and record the change as an AGENTSTATE event.
 
-    Given a client, the writes go in one pipeline (one round trip); given a pipeline, they
-    join it. Returns the agent as it now is, so callers need not read it back.
+    Given a client, the writes go in one pipeline (one round trip); given a pipeline or a
+    request's ``Batch``, they join it (the event with the state it describes). Returns the
+    agent as it now is, so callers need not read it back.
     """
+    if isinstance(r_or_pipe, Batch):
+        r_or_pipe.op(lambda p: set_state(p, agent, state, now, call_sid=call_sid, reason=reason))
+        return _moved(agent, state, now, call_sid)
     if not isinstance(r_or_pipe, redis.client.Pipeline):
         pipe = r_or_pipe.pipeline(transaction=False)
         moved = set_state(pipe, agent, state, now, call_sid=call_sid, reason=reason)
@@ -204,20 +221,31 @@ def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: st
         r_or_pipe.zrem(IDLE, agent.id)
         r_or_pipe.hdel(IDLE_LINE, agent.id)
         r_or_pipe.hdel(AGENT.format(id=agent.id), "offer", "offer_at", "offer_sent")
-        agent = replace(agent, offer="", offer_at=0.0)
     r_or_pipe.xadd(events.STREAM, events.fields(
         Event.AGENT_STATE, call_sid, now, None, agent=agent.id, state=str(state),
         previous=str(agent.state), seconds_in_previous=round(now - agent.state_since, 1),
         reason=reason))
+    return _moved(agent, state, now, call_sid)
+
+
+def _moved(agent: Agent, state: State, now: float, call_sid: str) -> Agent:
+    """The agent after ``set_state`` (pure): an agent who is not available holds no offer."""
+    if state is not State.AVAILABLE:
+        agent = replace(agent, offer="", offer_at=0.0)
     return replace(agent, state=state, state_since=now, call_sid=call_sid)
 
 
 def anyone_on_duty(r: redis.Redis, department: str) -> bool:
     """Is any agent serving ``department`` (or every department) signed in? (one round trip)"""
     pipe = r.pipeline(transaction=False)
+    count_on_duty(pipe, department)
+    return any(pipe.execute())
+
+
+def count_on_duty(pipe, department: str) -> None:
+    """Queue two counts on ``pipe``: agents signed in for ``department``, and for all."""
     pipe.scard(ON_DUTY.format(dept=department))
     pipe.scard(ON_DUTY_ALL)
-    return any(pipe.execute())
 
 
 def link_call(r_or_pipe, call_sid: str, agent_id: str) -> None:

@@ -70,16 +70,23 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
 
-_LEAVE_IDLE = """
-local h = redis.call('HMGET', KEYS[3], 'offer', 'offer_at', 'offer_sent')
-if h[1] and h[1] ~= '' then
-  local fresh = tonumber(h[2] or '0') > tonumber(ARGV[2]) - tonumber(ARGV[3])
-  if fresh and h[3] then return 0 end
-  redis.call('HDEL', KEYS[3], 'offer', 'offer_at', 'offer_sent')
+# Shared with ``ivr.agent_context``: the agent line's first round trip leaves idle there.
+LEAVE_IDLE_LUA = """
+local function leave_idle(idle, idle_line, key, id, now, ttl)
+  local h = redis.call('HMGET', key, 'offer', 'offer_at', 'offer_sent')
+  if h[1] and h[1] ~= '' then
+    local fresh = tonumber(h[2] or '0') > tonumber(now) - tonumber(ttl)
+    if fresh and h[3] then return 0 end
+    redis.call('HDEL', key, 'offer', 'offer_at', 'offer_sent')
+  end
+  redis.call('ZREM', idle, id)
+  redis.call('HDEL', idle_line, id)
+  return 1
 end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-return 1
+"""
+
+_LEAVE_IDLE = LEAVE_IDLE_LUA + """
+return leave_idle(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
 """
 
 _CONFIRM = """
@@ -137,6 +144,12 @@ def release(r: redis.Redis, agent_id: str, caller_sid: str) -> bool:
     offerable again at their next menu (if still available and on the line)."""
     return bool(r.eval(_RELEASE, 2, agents.AGENT.format(id=agent_id),
                        store.call_key(caller_sid), caller_sid))
+
+
+def queue_release(pipe: Any, agent_id: str, caller_sid: str) -> None:
+    """``release`` on a pipeline (the request's batch)."""
+    pipe.eval(_RELEASE, 2, agents.AGENT.format(id=agent_id), store.call_key(caller_sid),
+              caller_sid)
 
 
 def idle_agents(r: redis.Redis) -> list[str]:

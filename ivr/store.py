@@ -97,6 +97,7 @@ class Batch:
         self._events: list[dict[str, str]] = []
         self._conditional: list[dict[str, str]] = []
         self._then: dict[int, Callable[[Any], None]] = {}  # op index -> its follow-up
+        self._undo: list[Callable[[], None]] = []  # run if the commit fails
         self._atomic = False  # set by a job: then the batch is sent as one MULTI/EXEC
 
     def event(self, kind: Event, department: str | None = None, **details: Any) -> Batch:
@@ -121,6 +122,12 @@ class Batch:
         if then is not None:
             self._then[len(self._ops)] = then
         self._ops.append(fn)
+        return self
+
+    def if_lost(self, fn: Callable[[], None]) -> Batch:
+        """Run ``fn`` if the commit fails: undo what an earlier round trip did for these writes
+        (e.g. release a claim), best effort, since Redis may be down."""
+        self._undo.append(fn)
         return self
 
     def enqueue(self, queue: Queue, func: str, *args: Any, **options: Any) -> Batch:
@@ -179,6 +186,12 @@ class Batch:
                     log.exception(
                         "could not spool %d event(s) for call %s", len(lost), self.call_sid
                     )
+            for undo in self._undo:
+                try:
+                    undo()
+                except RedisError as again:
+                    log.warning("could not undo after %s (call %s): %s", what, self.call_sid,
+                                again)
             return None
         for i, then in self._then.items():
             then(results[first[i]])

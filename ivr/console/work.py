@@ -12,14 +12,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.agent_callbacks import unreachable_sms
+from flows.agent_callbacks import log_attempt as shared_log_attempt
 from flows.common import Turn
 from ivr import agents, clock
 from ivr.agents import Agent
 from ivr.console.base import department_name, ivr, may_see, phone_display, when
-from ivr.events import Event
 from ivr.twiml import Call, Speaker
-from voicemail import callbacks
 from voicemail.callbacks import ATTEMPTS, SCAN_LIMIT, Outcome
 from voicemail.tasks import RECORDING, SCHEDULED, TASK, TASK_RECORDINGS, WORKLIST, load_task
 
@@ -185,33 +183,7 @@ def console_turn() -> Turn:
 
 def log_attempt(turn: Turn, agent: Agent, task_id: str, outcome: Outcome,
                 call_sid: str = "") -> tuple[str, int]:
-    """Log one attempt with the same events as the phone's Dial result, and the unreachable SMS.
-
-    TO SHARE: this body belongs in ``flows.agent_callbacks`` (called from ``result`` too); until
-    then it mirrors ``result`` exactly. Returns the task's new status and attempt count.
-    """
-    cfg = turn.config.callbacks_work
-    r = turn.ivr.redis
-    now = turn.now.timestamp()
-    status, count = callbacks.record_attempt(
-        r, task_id, agent_id=agent.id, outcome=outcome, now=now, retry_gap=cfg.retry_gap,
-        max_attempts=cfg.max_attempts, keep_closed=cfg.keep_closed_tasks, call_sid=call_sid)
-    task = load_task(r, task_id)
-    dept = task.get("department")
-    batch = turn.batch().event(Event.CALLBACK_ATTEMPT, dept, task=task_id, agent=agent.id,
-                               outcome=str(outcome), attempt=count)
-    if status == "done":
-        batch.event(Event.CALLBACK_DONE, dept, task=task_id, agent=agent.id, attempts=count)
-        batch.commit("callback answered")
-    elif status == "unreachable":
-        batch.event(Event.CALLBACK_UNREACHABLE, dept, task=task_id, attempts=count)
-        batch.commit("callback unreachable")
-        unreachable_sms(turn, task, count)
-    else:
-        batch.commit("callback attempt")
-    if status in ("done", "unreachable"):
-        pipe = r.pipeline(transaction=False)
-        pipe.zadd(CLOSED, {task_id: now})
-        pipe.zremrangebyscore(CLOSED, "-inf", now - RECENT_SECONDS)
-        pipe.execute()
-    return status, count
+    """Log one attempt from the console: the agent line's ``log_attempt`` (same events, same
+    unreachable SMS). Returns the task's new status and attempt count."""
+    found = shared_log_attempt(turn, agent, task_id, outcome, call_sid)
+    return found.status, found.count
