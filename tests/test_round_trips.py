@@ -9,8 +9,13 @@ from __future__ import annotations
 import pytest
 import redis.connection
 import time_machine
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker
+from test_agent_line import LANDLINE, PRIYA_PHONE, SAM_PIN, STRANGER, line, queue_up, sign_in
+from test_agent_line import staff as staff  # the fixture
 
+from ivr import agents, clock, offer
+from ivr.agents import State
 from ivr.events import read_all
 
 OPEN = "2026-12-01 10:00:00+00:00"  # Tuesday, 10:00 GMT
@@ -76,3 +81,108 @@ def test_accepting_the_text_link_costs_two_round_trips(caller, config, warm_app,
     SimpleWorker([messages], connection=redis_client).work(burst=True)
     assert [m["to"] for m in twilio.messages] == [caller.from_]
     assert [e["event"] for e in read_all(redis_client)][-2:] == ["SMSLINK", "ENTERQUEUE"]
+
+
+# -- the push and the agent line ----------------------------------------------------------------
+
+
+def offer_jobs(redis_client, config) -> list:
+    messages = Queue(config.callbacks.sms_rq_queue, connection=redis_client)
+    return [job for job in messages.jobs if job.func_name == "ivr.agent_jobs.offer_caller"]
+
+
+@time_machine.travel(OPEN, tick=False)
+def test_entering_a_queue_with_an_advisor_idle_costs_two_round_trips(
+        make_caller, warm_app, redis_client, config, staff, trips):
+    sign_in(make_caller)  # idle in the menu
+    caller = make_caller(LANDLINE)
+    caller.ring()
+    caller.press("2")
+    doc, cost = trips.during(caller.follow)
+    assert doc.verbs[-1] == "Enqueue"
+    assert cost == 2  # who is on duty + the claim; then the queue entry, the job, the events
+    [job] = offer_jobs(redis_client, config)
+    assert job.args[2] == caller.sid
+    assert agents.get(redis_client, staff.priya).offer == caller.sid
+
+
+@time_machine.travel(OPEN, tick=False)
+def test_a_lost_commit_releases_the_claim(make_caller, warm_app, redis_client, config, staff,
+                                          monkeypatch):
+    sign_in(make_caller)
+    execute = redis.client.Pipeline.execute
+
+    def fail_transactions(pipe, *args, **kwargs):
+        if pipe.transaction:  # the request's batch (a job makes it a MULTI/EXEC)
+            pipe.reset()
+            raise RedisConnectionError("gone")
+        return execute(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", fail_transactions)
+    caller = make_caller(LANDLINE)
+    caller.ring()
+    caller.press("2")
+    assert caller.follow().verbs[-1] == "Enqueue"  # the call goes on
+    monkeypatch.undo()
+    assert offer_jobs(redis_client, config) == []
+    assert agents.get(redis_client, staff.priya).offer == ""  # released, not left to expire
+
+
+@time_machine.travel(OPEN, tick=False)
+def test_every_agent_line_step_costs_at_most_two_round_trips(
+        make_caller, warm_app, redis_client, staff, trips):
+    call = line(make_caller)
+    _, incoming = trips.during(lambda: call.post("/agent/incoming"))
+    _, refresh = trips.during(call.silence)
+    _, on_break = trips.during(lambda: call.press("3"))
+    _, back = trips.during(lambda: call.press("3"))
+    caller = queue_up(make_caller, LANDLINE, "council_tax")
+    offer.leave_idle(redis_client, staff.priya, clock.now().timestamp())  # no push: take by key
+    _, take_key = trips.during(lambda: call.press("1"))
+    doc, take = trips.during(call.follow)
+    url = doc.first("Queue").get("url")
+    _, introduce = trips.during(lambda: caller.queue_url(url, queue_time=20,
+                                                         dequeuing_sid=call.sid))
+    _, after = trips.during(lambda: call.dial_queue_result("completed", duration=60,
+                                                           queue_time=20))
+    _, wrap = trips.during(lambda: call.press("1"))
+    _, hang_up = trips.during(lambda: call.status_callback("/agent/status"))
+    _, repeated = trips.during(lambda: call.status_callback("/agent/status"))
+    assert (incoming, refresh, on_break, back) == (2, 2, 2, 2)
+    assert (take_key, take, introduce, after, wrap) == (1, 2, 2, 2, 2)
+    assert (hang_up, repeated) == (2, 1)  # a repeated status callback only reads
+    assert agents.get(redis_client, staff.priya).state is State.SIGNED_OUT
+
+
+@time_machine.travel(OPEN, tick=False)
+def test_signing_in_with_a_pin_and_out_cost_at_most_two_round_trips(
+        make_caller, warm_app, redis_client, staff, trips):
+    call = line(make_caller, STRANGER)
+    call.post("/agent/incoming")
+    _, wrong_number = trips.during(lambda: call.press("*"))  # not a number: a failed try
+    _, number = trips.during(lambda: call.press(staff.sam))
+    _, wrong_pin = trips.during(lambda: call.press("0000"))
+    call.press(staff.sam)
+    _, pin = trips.during(lambda: call.press(SAM_PIN))
+    _, sign_out = trips.during(lambda: call.press("9"))
+    assert (wrong_number, number, wrong_pin, pin, sign_out) == (1, 0, 2, 2, 2)
+    assert agents.get(redis_client, staff.sam).state is State.SIGNED_OUT
+
+
+@time_machine.travel(OPEN, tick=False)
+def test_hanging_up_mid_call_costs_two_round_trips_and_its_dial_action_one(
+        make_caller, warm_app, redis_client, config, staff, trips):
+    call = sign_in(make_caller, PRIYA_PHONE)
+    caller = queue_up(make_caller, LANDLINE, "council_tax")
+    call.press("1")
+    url = call.follow().first("Queue").get("url")
+    caller.queue_url(url, queue_time=2, dequeuing_sid=call.sid)
+    _, hang_up = trips.during(lambda: call.status_callback("/agent/status"))
+    _, dial_action = trips.during(lambda: call.post(
+        "/agent/after-call?dept=council_tax", CallStatus="completed",
+        DialCallStatus="completed", DialCallDuration="30"))
+    assert (hang_up, dial_action) == (2, 1)
+    assert agents.get(redis_client, staff.priya).state is State.WRAP_UP
+    callbacks = Queue(config.callbacks.rq_queue, connection=redis_client)
+    assert len(callbacks.scheduled_job_registry.get_job_ids()) == 1  # one end-of-wrap-up job
+
