@@ -57,10 +57,18 @@ def parse_packed(data: bytes) -> list[list[bytes]]:
 
 
 def _script_names() -> dict[bytes, str]:
-    from ivr import store
+    """Script text and SHA1 (as EVALSHA sends it) -> a readable name."""
+    from ivr import agent_context, offer, store
     from voicemail import tasks
 
-    return {store._LEAVE.encode(): "leave_queue", tasks._SAVE.encode(): "save_voicemail"}
+    named = {store._LEAVE: "leave_queue", tasks._SAVE: "save_voicemail",
+             agent_context._CONTEXT: "agent_context", offer._CLAIM: "offer_claim",
+             offer._MARK_IDLE: "mark_idle"}
+    out = {}
+    for text, name in named.items():
+        out[text.encode()] = name
+        out[hashlib.sha1(text.encode()).hexdigest().encode()] = name
+    return out
 
 
 SUBCOMMANDS = {b"CLIENT", b"CONFIG", b"XINFO", b"SCRIPT", b"OBJECT", b"MEMORY"}
