@@ -19,6 +19,7 @@ benchmark (bench/erlang_check.py, ~4,800 callers per setting) makes the large co
 
 from __future__ import annotations
 
+import io
 import json
 import statistics
 
@@ -29,7 +30,7 @@ from ivr import erlang
 from ivr.cli import main
 from ivr.config import load_config
 from ivr.sim import theory
-from ivr.sim.simulate import Profile, arrivals
+from ivr.sim.simulate import DAY, Profile, ProfileError, ProgressLine, arrivals
 from ivr.sim.simulate_cli import simulate_once
 
 TOLERANCE = 0.03  # simulated vs the ideal queue on the same draws (see the module docstring)
@@ -97,9 +98,10 @@ def test_simulate_prints_the_customer_service_standard_figures(redis_client, tin
     out, err = capsys.readouterr()
     for figure in ("calls simulated:", "service level (answered within 120 s):",
                    "voicemails (queue timeouts):", "callbacks due:", "abandoned:",
-                   "agent occupancy (talking / signed in):"):
+                   "agent occupancy (on calls and wrap-up / signed in, breaks excluded):",
+                   "by hour:", "  09:00 "):
         assert figure in out
-    assert "simulated to 10:00" in err  # the progress lines
+    assert "simulated to 10:00:" in err and "\r" not in err  # plain progress lines off a TTY
     assert "Service level" in html.read_text()
 
 
@@ -119,3 +121,158 @@ def test_simulate_refuses_database_zero_and_needs_a_database(tiny, monkeypatch, 
     with pytest.raises(SystemExit, match="database 0"):
         main(["simulate", "--profile", str(tiny), "--agents", "1",
               "--redis-url", "redis://127.0.0.1:6379/0"])
+
+
+# -- shifts ----------------------------------------------------------------------------------
+
+ROTA = {
+    "calls_per_hour": {9: 30}, "mix": {"2": 1.0}, "handle_seconds": 300,
+    "patience_seconds": 600,
+    "shifts": [
+        {"name": "early", "start": "09:00", "end": "09:30", "advisors": 1},
+        {"name": "late", "start": "09:30", "end": "10:00", "advisors": 2,
+         "departments": ["council_tax"],
+         "breaks": [{"at": "09:40", "minutes": 10, "stagger_minutes": 5}]},
+    ],
+}
+AT = DAY.timestamp()  # midnight of the simulated day
+
+
+def at(clock: str) -> float:
+    hours, minutes = clock.split(":")
+    return AT + int(hours) * 3600 + int(minutes) * 60
+
+
+@pytest.fixture(scope="module")
+def rota():
+    """An hour on the rota above (about 30 callers), run once for the tests below: the
+    outcome, each advisor's AGENTSTATE changes as (time, previous, state), and the progress
+    written (plain lines)."""
+    import redis
+
+    from ivr import events
+
+    config = load_config(ROOT / "config.yaml")
+    profile = Profile.from_dict(ROTA, config.departments)
+    lines = io.StringIO()
+    out = simulate_once(config, TEST_REDIS_URL, profile, None, range(9, 10), seed=3,
+                        quiet=True, progress=ProgressLine(lines, tty=False))
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    log = events.read_all(client)
+    client.flushdb()
+    states: dict[str, list[tuple[float, str, str]]] = {}
+    for ev in log:
+        if ev["event"] == "AGENTSTATE":
+            d = ev["data"]
+            states.setdefault(d["agent"], []).append((ev["ts"], d["previous"], d["state"]))
+    return out, states, log, lines.getvalue()
+
+
+def test_shift_advisors_sign_in_at_the_start_and_out_at_the_end(rota):
+    out, states, _, _ = rota
+    assert sorted(states) == ["1001", "1002", "1003"]  # one early advisor, two late
+    for agent, start, end in (("1001", "09:00", "09:30"), ("1002", "09:30", "10:00"),
+                              ("1003", "09:30", "10:00")):
+        first, last = states[agent][0], states[agent][-1]
+        assert first[1:] == ("signed_out", "available")
+        assert first[0] == pytest.approx(at(start), abs=1.0)
+        assert last[1:] == ("available", "signed_out")
+        # at the end, or once the call in progress and its wrap-up are over: promptly
+        free = max(at(end), states[agent][-2][0])
+        assert at(end) <= last[0] <= free + 60, (agent, last[0] - at(end))
+    # the early advisor was on a call at 09:30 (5-minute calls, 30 an hour) and finished it
+    early = states["1001"]
+    assert any(s == "on_call" and t < at("09:30") for t, _, s in early)
+    assert early[-1][0] > at("09:30") + 60
+    assert out.agents == 3 and len(out.shifts) == 2
+
+
+def test_an_advisor_serves_only_their_shifts_departments(rota):
+    _, _, log, _ = rota
+    taken = [(ev["data"]["agent"], ev["dept"]) for ev in log if ev["event"] == "CONNECT"]
+    assert {dept for agent, dept in taken if agent in ("1002", "1003")} == {"council_tax"}
+    assert any(agent in ("1002", "1003") for agent, _ in taken)
+
+
+def test_a_break_takes_an_advisor_off_for_its_length(rota):
+    out, states, _, _ = rota
+    for agent, due in (("1002", "09:40"), ("1003", "09:45")):  # staggered by 5 minutes
+        went = [t for t, _, s in states[agent] if s == "on_break"]
+        back = [t for t, p, s in states[agent] if p == "on_break"]
+        assert len(went) == len(back) == 1, states[agent]
+        assert went[0] >= at(due)  # at the first menu after its time (after a call)
+        assert 600 <= back[0] - went[0] <= 600 + 45  # its length, to the next menu round
+        # nothing taken during the break
+        assert not any(went[0] < t < back[0] and s == "on_call" for t, _, s in states[agent])
+    assert "on_break" not in {s for _, _, s in states["1001"]}
+    late = out.staffing.shifts[1]
+    assert late.seconds["on_break"] == pytest.approx(2 * 600, abs=2 * 45)
+    assert 0 < late.occupancy <= 1 and 0 < out.staffing.shifts[0].occupancy <= 1
+
+
+def test_progress_counts_the_webhook_requests(rota):
+    out, _, _, written = rota
+    lines = written.splitlines()
+    assert [line[:19] for line in lines[:3]] == [
+        "simulated to 09:00:", "simulated to 09:15:", "simulated to 09:30:"]  # the quarters
+    assert "\r" not in written
+    counts = [int(line.split("; ")[1].split()[0].replace(",", "")) for line in lines]
+    assert counts == sorted(counts) and counts[0] > 0
+    assert counts[-1] == out.requests > 100
+    assert f"{out.calls} of {out.calls} calls started, {out.calls} finished" in lines[-1]
+
+
+def test_progress_on_a_terminal_rewrites_one_line():
+    stream = io.StringIO()
+    progress = ProgressLine(stream, tty=True)
+    assert progress.every == 60.0 and ProgressLine(io.StringIO(), tty=False).every == 900.0
+    first, shorter = "simulated to 09:01: 10 webhook requests", "simulated to 09:02: 9"
+    progress(first)
+    progress(shorter)
+    progress.close()  # the line ends, so what is printed next starts afresh
+    assert stream.getvalue() == f"\r{first}\r{shorter.ljust(len(first))}\n"
+
+
+def test_the_figures_show_occupancy_per_hour_and_per_shift(rota):
+    from ivr.sim.simulate import figures
+
+    text = "\n".join(figures(rota[0]))
+    assert "advisors: 3 in 2 shifts" in text and "by shift:" in text
+    assert "  early 09:00-09:30 " in text and "  late 09:30-10:00 " in text
+    assert "  09:00 " in text
+
+
+@pytest.mark.parametrize(("shift", "field", "words"), [
+    ({"start": "10:00", "end": "09:00", "advisors": 1}, "shifts.0", "later than start"),
+    ({"start": "09:00", "end": "10:00", "advisors": -1}, "shifts.0.advisors",
+     "greater than or equal to 0"),
+    ({"start": "09:00", "end": "10:00", "advisors": 1, "departments": ["parking"]},
+     "shifts.0.departments", "unknown department(s) ['parking']"),
+    ({"start": "9 am", "end": "10:00", "advisors": 1}, "shifts.0.start", "HH:MM"),
+    ({"start": "09:00", "end": "10:00", "advisors": 2,
+      "breaks": [{"at": "09:45", "minutes": 15, "stagger_minutes": 15}]},
+     "shifts.0", "breaks.0 (09:45, 15 min, staggered 15) must fit within the shift"),
+])
+def test_a_bad_shift_fails_naming_the_field(shift, field, words):
+    departments = load_config(ROOT / "config.yaml").departments
+    with pytest.raises(ProfileError) as caught:
+        Profile.from_dict({"calls_per_hour": 10, "shifts": [shift]}, departments)
+    assert f"{field}: " in str(caught.value) and words in str(caught.value)
+
+
+def test_the_command_reports_a_bad_profile_by_file_and_field(tmp_path, capsys):
+    path = tmp_path / "rota.yaml"
+    path.write_text("calls_per_hour: 10\nshifts:\n  - {start: 12:30, end: 11:00, advisors: 1}\n")
+    assert main(["simulate", "--profile", str(path), "--redis-url", TEST_REDIS_URL]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "shifts.0: " in err
+    assert "end 11:00 must be later than start 12:30" in err
+
+
+def test_the_example_profiles_load():
+    departments = load_config(ROOT / "config.yaml").departments
+    plain = Profile.load(ROOT / "profiles" / "weekday.yaml", departments)
+    shifts = Profile.load(ROOT / "profiles" / "weekday-shifts.yaml", departments)
+    assert not plain.shifts and plain.calls_per_hour == shifts.calls_per_hour
+    assert [s.name for s in shifts.shifts] == ["day", "morning peak", "late"]
+    assert shifts.shifts[0].breaks[1].at == 12 * 60  # unquoted times are times, not base 60

@@ -4,8 +4,9 @@ A ``Caller`` answers each ``<Gather>`` with the next of its steps (keys, words, 
 up), then stays silent; holds in a queue for ``patience`` seconds; leaves ``message`` at a
 ``<Record>`` beep; talks for ``talk_seconds`` once through to an advisor. An ``Agent`` works the
 agent line the way an advisor does: signs in (or is recognised by phone), takes the next caller
-when the menu says some are waiting, completes wrap-up, and signs out after ``calls`` callers or
-at ``until``. Both are plain data, so a simulation can draw their numbers from distributions.
+when the menu says some are waiting, completes wrap-up, takes its ``breaks`` (the break key,
+then the same key to come back), and signs out after ``calls`` callers or at ``until``. Both are
+plain data, so a simulation can draw their numbers from distributions.
 """
 
 from __future__ import annotations
@@ -104,8 +105,12 @@ class Agent(Actor):
     waiting_marker: str = "callers waiting"  # the menu's words when callers wait
     press_after: float | None = 3.0  # press 1 this long into the menu (None: hear it all)
     answers: Answer = field(default_factory=lambda: Answer(ring=3.0, talk=None))
+    breaks: list[tuple[float, float]] = field(default_factory=list)  # (from, seconds), in order
+    break_key: str = "3"
+    break_marker: str = "on a break"  # the menu's words while on a break
     taken: int = 0
     last_heard_at: float = 0.0
+    break_until: float | None = None  # the break in progress ends then (once the menu says so)
     heard: list[Notice] = field(default_factory=list)
 
     def notice(self, leg: Leg, notice: Notice) -> None:
@@ -119,6 +124,8 @@ class Agent(Actor):
             self.until is not None and self.last_heard_at >= self.until)
 
     def barge_in(self, leg: Leg, prompt: GatherPrompt) -> Reply | None:
+        if self.press_after is None:  # hears every prompt out (and decides once, after it)
+            return None
         reply = self.gather(leg, prompt)
         return reply if reply.after is not None else None
 
@@ -133,10 +140,31 @@ class Agent(Actor):
         if path.endswith("/agent/callback/choice"):
             return press(self.callback_choice)
         if path.endswith("/agent/menu/choice"):
-            if self.finished():
-                return press("9")
-            if any(self.waiting_marker in text for text in prompt.heard):
-                return press("1", after=self.press_after)
+            return self.menu_choice(prompt)
+        return SILENCE
+
+    def menu_choice(self, prompt: GatherPrompt) -> Reply:
+        """Sign out when done; else go on or come back from a break when due (a break starts
+        when the menu next comes round after its time, as after a call, and lasts its full
+        length from then); else take a caller if any wait."""
+        if self.finished():
+            return press("9")
+        if any(self.break_marker in text for text in prompt.heard):
+            return self.on_break()
+        if self.breaks and self.last_heard_at >= self.breaks[0][0]:
+            return press(self.break_key, after=self.press_after)  # again if not heard
+        if any(self.waiting_marker in text for text in prompt.heard):
+            return press("1", after=self.press_after)
+        return SILENCE
+
+    def on_break(self) -> Reply:
+        """The menu says this advisor is on a break: time it from the key press (a break the
+        app did not take, e.g. a caller offered at that moment, is asked for again)."""
+        if self.break_until is None and self.breaks:
+            self.break_until = self.last_heard_at + self.breaks.pop(0)[1]
+        if self.break_until is None or self.last_heard_at >= self.break_until:
+            self.break_until = None
+            return press(self.break_key, after=self.press_after)
         return SILENCE
 
     def talk(self, leg: Leg) -> float | None:

@@ -11,33 +11,28 @@ the figures from the same report code the console uses.
 whisper, caller patience, the menu mix) and makes each advisor's whole handle time the drawn
 one, so the queue can be checked against ``ivr.erlang`` (see ``ivr.sim.theory``).
 
-A profile (JSON or YAML)::
-
-    calls_per_hour: {9: 60, 10: 80, 11: 70}   # or one number for every hour
-    mix: {"2": 0.5, "3": 0.2, "4": 0.1, "5": 0.1, "0": 0.1}   # menu key -> share
-    handle_seconds: 240      # mean talk time (exponential); theory: the whole handle time
-    patience_seconds: 180    # mean patience in the queue (exponential); null: infinite
+The profile (calls per hour, menu mix, handle time, patience, shifts) is ``ivr.sim.profile``;
+who is on the agent line when, and how busy they were, is ``ivr.sim.rota``.
 """
 
 from __future__ import annotations
 
-import json
+import bisect
 import random
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlsplit
-
-import yaml
 
 from ivr import agents, events
 from ivr.report import Report, compute, settings
 from ivr.sim.engine import Fidelity
 from ivr.sim.legs import SILENCE, GatherPrompt, Leg, Notice, Reply
+from ivr.sim.profile import Profile, ProfileError, Shift  # noqa: F401  (re-exported)
+from ivr.sim.rota import Seat, Staffing, seats_by_hour, seats_from_shifts, staffing
 from ivr.sim.scenario import Agent, Caller, press, steps
 from ivr.sim.world import World, in_process
 
@@ -45,30 +40,7 @@ DAY = datetime(2026, 12, 1, tzinfo=UTC)  # a Tuesday, GMT (London = UTC in Decem
 AGENT_PHONE = "+4477009{:05d}"
 CALLER_PHONE = "+4479110{:05d}"
 LATE = 600  # theory: advisors stay this long after the last hour for callers still in the menu
-
-
-@dataclass
-class Profile:
-    calls_per_hour: dict[int, float]
-    mix: dict[str, float] = field(default_factory=lambda: {"2": 1.0})
-    handle_seconds: float = 240.0
-    patience_seconds: float | None = 180.0
-
-    @classmethod
-    def load(cls, path: str | Path) -> Profile:
-        data = yaml.safe_load(Path(path).read_text()) if str(path).endswith(
-            (".yaml", ".yml")) else json.loads(Path(path).read_text())
-        return cls.from_dict(data)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Profile:
-        rate = data["calls_per_hour"]
-        per_hour = ({int(h): float(v) for h, v in rate.items()} if isinstance(rate, dict)
-                    else {h: float(rate) for h in range(24)})
-        mix = {str(k): float(v) for k, v in (data.get("mix") or {"2": 1.0}).items()}
-        patience = data.get("patience_seconds", 180.0)
-        return cls(per_hour, mix, float(data.get("handle_seconds", 240.0)),
-                   None if patience is None else float(patience))
+DRAIN = 3 * 3600  # after the last hour and shift: the last callers finish; nothing after
 
 
 @dataclass
@@ -120,13 +92,16 @@ class TheoryCaller(Caller):
 class Outcome:
     report: Report
     calls: int
-    agents: int
-    occupancy: float | None  # talking / signed in, over all advisors
+    agents: int  # advisors in all (per hour: the most needed in any hour)
+    occupancy: float | None  # handling (on a call, wrap-up) / signed in and not on a break
     waits: list[float]  # seconds queued, answered callers (theory mode: all of them)
     holding: float | None = None  # advisor time per caller answered: take to available
     wall_seconds: float = 0.0
     arrivals: list[float] = field(default_factory=list)  # callers who queued: s from start
     handles: list[float] = field(default_factory=list)  # their drawn handle times
+    staffing: Staffing | None = None  # occupancy by hour and by shift
+    requests: int = 0  # webhook requests made
+    shifts: tuple[Shift, ...] = ()  # the profile's shifts, when they staffed the day
 
     def within(self, t: float) -> float | None:
         return sum(w <= t for w in self.waits) / len(self.waits) if self.waits else None
@@ -146,46 +121,98 @@ def arrivals(rng: random.Random, profile: Profile, hours: range) -> list[float]:
     return out
 
 
-def staff(redis: Any, config: Any, count: int, now: float) -> list[str]:
-    """``count`` advisors serving every department, recognised by their phones."""
-    depts = list(config.departments)
-    phones = []
-    for i in range(count):
+def staff(redis: Any, config: Any, seats: list[Seat], now: float) -> list[tuple[str, str]]:
+    """An advisor for each seat, serving its departments (default all), recognised by
+    phone; returns (phone, agent id) per seat."""
+    out = []
+    for i, seat in enumerate(seats):
         phone = AGENT_PHONE.format(i)
-        agents.add(redis, name=f"Sim Advisor{i}", departments=depts, phone=phone,
-                   role=agents.Role.AGENT, now=now)
-        phones.append(phone)
-    return phones
+        agent = agents.add(redis, name=f"Sim Advisor{i}",
+                           departments=list(seat.departments or config.departments),
+                           phone=phone, role=agents.Role.AGENT, now=now)
+        out.append((phone, agent.id))
+    return out
 
 
-def run(app: Any, profile: Profile, *, agents_per_hour: dict[int, int], hours: range,
-        seed: int = 1, theory: bool = False, progress: Callable[[str], None] | None = None,
-        ) -> Outcome:
-    """Simulate ``hours`` of ``profile`` with ``agents_per_hour`` advisors, on ``app``.
+def seats_for(profile: Profile, agents_per_hour: dict[int, int] | None, hours: range,
+              base: float, theory: bool) -> list[Seat]:
+    """Advisors per hour when given (``--agents``, Erlang C), else the profile's shifts."""
+    if agents_per_hour is not None:
+        return seats_by_hour(agents_per_hour, hours, base, LATE if theory else 0.0)
+    if not profile.shifts:
+        raise ProfileError("no advisors: give advisors per hour (--agents N, --agents-for) or "
+                           "shifts in the profile")
+    return seats_from_shifts(profile.shifts, base)
 
-    Each advisor signs in a minute before the first hour they are needed and signs out at the
-    end of the last (shifts are contiguous: an hour needing N uses advisors 0..N-1)."""
+
+def run(app: Any, profile: Profile, *, agents_per_hour: dict[int, int] | None = None,
+        hours: range, seed: int = 1, theory: bool = False,
+        progress: Callable[[str], None] | None = None) -> Outcome:
+    """Simulate ``hours`` of ``profile`` on ``app``, staffed with ``agents_per_hour`` advisors
+    (see ``ivr.sim.rota.seats_by_hour``) or, without it, with the profile's shifts."""
     started = time.monotonic()
     ivr = app.extensions["ivr"]
     redis, config = ivr.redis, ivr.config
     rng = random.Random(seed)
     base = DAY.timestamp()
     start, end = base + hours.start * 3600, base + hours.stop * 3600
-    world = in_process(app, start=start - 120,  # an advisor on the line all day: no loop
-                       fidelity=Fidelity(max_requests_per_call=10**7) if theory else None,
+    if agents_per_hour is None:
+        profile.check_departments(config.departments)
+    seats = seats_for(profile, agents_per_hour, hours, base, theory)
+    first = min([start] + [s.sign_in for s in seats])
+    world = in_process(app, start=first - 120,  # an advisor on the line all day: no loop guard
+                       fidelity=Fidelity(max_requests_per_call=10**7 if theory else 20_000),
                        rest=app.extensions.get("ivr_sim_rest"))
     world.engine.keep_requests = False  # a day is hundreds of thousands of requests
-    most = max(agents_per_hour.get(h, 0) for h in hours)
-    desk: list[Agent] = []
-    for i, phone in enumerate(staff(redis, config, most, start - 120)):
-        on = [h for h in hours if agents_per_hour.get(h, 0) > i]
-        first, last = min(on), max(on)
-        kind = EagerAgent if theory else Agent
-        actor = kind(until=base + (last + 1) * 3600 + (LATE if theory else 0))
-        desk.append(actor)
-        world.agent(actor, phone=phone, at=base + first * 3600 - 60 + i * 0.1)
-    keys, weights = list(profile.mix), list(profile.mix.values())
+    requests = count_requests(world)
+    desk = sign_in(world, seats, staff(redis, config, seats, first - 120), theory)
     times = arrivals(rng, profile, hours)
+    starts = [base + t for t in times]
+    handles, legs = place_calls(world, rng, profile, starts, theory)
+    _run(world, max([end] + [s.until for s in seats]), starts, legs, requests, progress)
+    log = events.read_all(redis)
+    report = compute(log, **settings(config), start=start)
+    waits = [float(v.wait) for v in report.visits if v.wait is not None
+             and (theory or v.outcome == "answered")]
+    queued = {v.call for v in report.visits}  # (not those who reached it after closing)
+    busy = staffing(log, desk, base, world.now)
+    return Outcome(report, len(times), len(seats), busy.total.occupancy, waits,
+                   holding=holding_time(log), wall_seconds=time.monotonic() - started,
+                   arrivals=[base + t - start for t, leg in zip(times, legs, strict=True)
+                             if leg.sid in queued],
+                   handles=[x for x, leg in zip(handles, legs, strict=True) if leg.sid in queued],
+                   staffing=busy, requests=requests[0],
+                   shifts=profile.shifts if agents_per_hour is None else ())
+
+
+def count_requests(world: World) -> list[int]:
+    """A running count of webhook requests (the engine keeps no list of them on long runs)."""
+    counter = [0]
+
+    def count() -> None:
+        counter[0] += 1
+
+    world.engine.after_request.append(count)
+    return counter
+
+
+def sign_in(world: World, seats: list[Seat], staffed: list[tuple[str, str]], theory: bool,
+            ) -> dict[str, Seat]:
+    """Each advisor rings the agent line at their seat's time; returns the seats by agent id."""
+    keys, said = world.config.keys, world.config.messages.agent
+    for seat, (phone, _) in zip(seats, staffed, strict=True):
+        actor = (EagerAgent(until=seat.until) if theory else
+                 Agent(until=seat.until, breaks=list(seat.breaks), break_key=keys.agent_break,
+                       break_marker=said.on_break))
+        world.agent(actor, phone=phone, at=seat.sign_in)
+    return {agent_id: seat for seat, (_, agent_id) in zip(seats, staffed, strict=True)}
+
+
+def place_calls(world: World, rng: random.Random, profile: Profile, times: list[float],
+                theory: bool) -> tuple[list[float], list[Leg]]:
+    """A caller at each time (epoch seconds), with a menu choice, patience and handle time
+    drawn from the profile; returns the handle times and the legs, in arrival order."""
+    keys, weights = list(profile.mix), list(profile.mix.values())
     handles, legs = [], []
     for i, t in enumerate(times):
         key = "2" if theory else rng.choices(keys, weights)[0]
@@ -195,42 +222,77 @@ def run(app: Any, profile: Profile, *, agents_per_hour: dict[int, int], hours: r
         handles.append(handle)
         caller = (TheoryCaller(steps("2 -"), talk_seconds=None, handle=handle) if theory
                   else Caller(steps(f"{key} -"), patience=patience, talk_seconds=handle))
-        legs.append(world.call(caller, from_=CALLER_PHONE.format(i), at=base + t))
-    _run(world, end, len(times), progress)
-    log = events.read_all(redis)
-    report = compute(log, **settings(config), start=start)
-    waits = [float(v.wait) for v in report.visits if v.wait is not None
-             and (theory or v.outcome == "answered")]
-    queued = {v.call for v in report.visits}  # (not those who reached it after closing)
-    signed = sum(max(0.0, a.last_heard_at - start) for a in desk)
-    talking = sum(_talk_time(a) for a in desk)
-    return Outcome(report, len(times), most, talking / signed if signed else None, waits,
-                   holding=holding_time(log), wall_seconds=time.monotonic() - started,
-                   arrivals=[base + t - start for t, leg in zip(times, legs, strict=True)
-                             if leg.sid in queued],
-                   handles=[x for x, leg in zip(handles, legs, strict=True) if leg.sid in queued])
+        legs.append(world.call(caller, from_=CALLER_PHONE.format(i), at=t))
+    return handles, legs
 
 
-def _run(world: World, end: float, calls: int, progress: Callable[[str], None] | None) -> None:
-    """Run to ``end`` and then until the last caller is done, reporting each 15 minutes."""
-    step = 900.0
-    while world.now < end:
-        world.run(until=min(end, world.now + step))
+def _run(world: World, end: float, starts: list[float], legs: list[Leg], requests: list[int],
+         progress: Callable[[str], None] | None) -> None:
+    """Run to ``end`` (the last hour and shift), then until the last caller is done (at most
+    ``DRAIN`` more), reporting progress every ``progress.every`` simulated seconds. ``starts``
+    are the callers' arrival times, in order, ``legs`` their calls."""
+    step = float(getattr(progress, "every", 900.0))
+    wall = time.monotonic()
+    while True:
+        before = world.now
+        world.run(until=min(end + DRAIN, (world.now // step + 1) * step))  # on the quarter
         if progress:
-            clock = datetime.fromtimestamp(world.now, UTC).strftime("%H:%M")
-            progress(f"simulated to {clock} ({calls} calls in all): "
-                     f"{len(world.engine.requests)} webhook requests")
-    world.run(until=end + 3 * 3600)  # the last callers finish; sign-outs; nothing after
+            progress(progress_line(world.now, starts, legs, requests[0],
+                                   time.monotonic() - wall))
+        if world.now >= end + DRAIN or world.now <= before or (
+                world.now >= end and not any(leg.live for leg in world.engine.legs.values())):
+            break  # (every call over: callers, advisors, callbacks)
+    close = getattr(progress, "close", None)
+    if close is not None:
+        close()
 
 
-def _talk_time(agent: Agent) -> float:
-    total, since = 0.0, None
-    for notice in agent.heard:
-        if notice.kind == "bridge":
-            since = notice.at
-        elif since is not None and notice.kind in ("dial-result", "end"):
-            total, since = total + notice.at - since, None
-    return total
+def progress_line(now: float, starts: list[float], legs: list[Leg], requests: int,
+                  wall: float) -> str:
+    """``simulated to 10:15: 120 of 480 calls started, 112 finished; 3,402 webhook requests
+    (41 s)``: the virtual clock, the callers and the requests so far."""
+    clock = datetime.fromtimestamp(now, UTC).strftime("%H:%M")
+    begun = bisect.bisect_right(starts, now)
+    done = sum(1 for leg in legs[:begun] if leg.ended.fired)
+    return (f"simulated to {clock}: {begun} of {len(legs)} calls started, {done} finished; "
+            f"{requests:,} webhook requests ({wall:.0f} s)")
+
+
+class ProgressLine:
+    """Progress on ``stream``: one line rewritten in place (``\\r``) on a terminal, every
+    simulated minute; plain lines every 15 simulated minutes otherwise (logs, pipes)."""
+
+    def __init__(self, stream: TextIO | None = None, tty: bool | None = None) -> None:
+        self.stream = stream
+        self.tty = tty
+        self.width = 0
+
+    @property
+    def out(self) -> TextIO:
+        return self.stream or sys.stderr
+
+    @property
+    def on_tty(self) -> bool:
+        return self.tty if self.tty is not None else self.out.isatty()
+
+    @property
+    def every(self) -> float:
+        return 60.0 if self.on_tty else 900.0
+
+    def __call__(self, line: str) -> None:
+        if not self.on_tty:
+            print(line, file=self.out, flush=True)
+            return
+        self.out.write("\r" + line.ljust(self.width))
+        self.out.flush()
+        self.width = len(line)
+
+    def close(self) -> None:
+        """End the rewritten line, so what is printed next starts on a line of its own."""
+        if self.on_tty and self.width:
+            self.out.write("\n")
+            self.out.flush()
+        self.width = 0
 
 
 def holding_time(log: list[dict[str, Any]]) -> float | None:
@@ -254,21 +316,23 @@ def holding_time(log: list[dict[str, Any]]) -> float | None:
     return total / count if count else None
 
 
-def stderr_progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+stderr_progress = ProgressLine()  # on sys.stderr, as it is when each line is written
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
 
 
 def figures(out: Outcome) -> list[str]:
-    """The Customer Service Standard figures, as the simulate command prints them."""
+    """The Customer Service Standard figures, as the simulate command prints them, then each
+    hour's and each shift's (service level per hour, advisors and their occupancy)."""
     r = out.report
-
-    def pct(x: float | None) -> str:
-        return "-" if x is None else f"{100 * x:.1f}%"
-
     rate = out.calls / out.wall_seconds if out.wall_seconds else 0.0
+    staffed = (f"{out.agents} in {len(out.shifts)} shift{'s' if len(out.shifts) != 1 else ''}"
+               if out.shifts else f"{out.agents}")
     return [
-        f"calls simulated: {out.calls} ({rate:.0f} per second of wall time); advisors: "
-        f"{out.agents}",
+        f"calls simulated: {out.calls} ({rate:.0f} per second of wall time, "
+        f"{out.requests:,} webhook requests); advisors: {staffed}",
         f"offered to a queue: {r.offered}; answered: {r.answered}",
         f"service level (answered within {r.limit} s): {pct(r.service_level)} "
         f"({r.answered_within} of {r.offered})",
@@ -277,5 +341,38 @@ def figures(out: Outcome) -> list[str]:
         f"abandoned: {r.abandoned} ({r.abandoned_within} within {r.limit} s)",
         f"mean wait of answered callers: "
         f"{'-' if r.mean_wait is None else f'{r.mean_wait:.0f} s'}",
-        f"agent occupancy (talking / signed in): {pct(out.occupancy)}",
-    ]
+        f"agent occupancy (on calls and wrap-up / signed in, breaks excluded): "
+        f"{pct(out.occupancy)}",
+    ] + hour_lines(out) + shift_lines(out)
+
+
+def hour_lines(out: Outcome) -> list[str]:
+    """Per hour: callers offered, service level, advisors signed in (on average, breaks
+    included) and their occupancy."""
+    hours = out.staffing.hours if out.staffing else {}
+    shown = sorted(set(out.report.by_hour) | {h for h, b in hours.items() if b.signed_in >= 180})
+    lines = [f"by hour:  offered  within {out.report.limit} s  advisors  on break  occupancy"
+             "  (advisors signed in, on average)"]
+    for h in shown:
+        r, busy = out.report.by_hour.get(h), hours.get(h)
+        lines.append(f"  {h:02d}:00  {r.offered if r else 0:7d}  {pct(r and r.service_level):>12}"
+                     f"  {(busy.signed_in / 3600 if busy else 0):8.1f}"
+                     f"  {(busy.seconds.get('on_break', 0) / 3600 if busy else 0):8.1f}"
+                     f"  {pct(busy and busy.occupancy):>9}")
+    return lines if shown else []
+
+
+def shift_lines(out: Outcome) -> list[str]:
+    """Per shift: its advisors, hours each signed in and on a break (on average), occupancy."""
+    if not out.shifts or out.staffing is None:
+        return []
+    width = max(len(shift.label) for shift in out.shifts)
+    lines = [f"by shift: {' ' * (width - 7)}advisors  signed in  on break  occupancy  "
+             "(hours each, on average)"]
+    for i, shift in enumerate(out.shifts):
+        busy, n = out.staffing.shifts.get(i), out.staffing.advisors.get(i, 0)
+        signed = busy.signed_in / 3600 / n if busy and n else 0.0
+        rest = busy.seconds.get("on_break", 0.0) / 3600 / n if busy and n else 0.0
+        lines.append(f"  {shift.label:<{width}} {shift.advisors:8d}  {signed:7.2f} h  {rest:6.2f} h"
+                     f"  {pct(busy and busy.occupancy):>9}")
+    return lines

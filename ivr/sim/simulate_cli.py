@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,8 +73,12 @@ def parse_hours(text: str) -> range:
     return hours
 
 
-def simulate_once(config: Any, redis_url: str, profile: Profile, staffing: dict[int, int],
-                  hours: range, seed: int, quiet: bool, theory_mode: bool = False) -> Outcome:
+def simulate_once(config: Any, redis_url: str, profile: Profile,
+                  staffing: dict[int, int] | None, hours: range, seed: int, quiet: bool,
+                  theory_mode: bool = False,
+                  progress: Callable[[str], None] | None = None) -> Outcome:
+    """One simulation on a fresh sim app; ``staffing`` None: the profile's shifts. Progress
+    goes to ``progress`` if given, else to stderr unless ``quiet``."""
     from ivr import twilio_rest
     from ivr.sim.simulate import run, stderr_progress
 
@@ -82,7 +86,8 @@ def simulate_once(config: Any, redis_url: str, profile: Profile, staffing: dict[
         app = sim_app(config, redis_url, spool)
         try:
             return run(app, profile, agents_per_hour=staffing, hours=hours, seed=seed,
-                       theory=theory_mode, progress=None if quiet else stderr_progress)
+                       theory=theory_mode,
+                       progress=progress or (None if quiet else stderr_progress))
         finally:
             twilio_rest.use_http_client(None)  # the stand-in served this simulation only
 
@@ -91,7 +96,7 @@ def command(args: argparse.Namespace) -> int:
     """Run ``ivr simulate`` (see ``add_parser``)."""
     from ivr.config import load_config
     from ivr.sim import theory
-    from ivr.sim.simulate import Profile, figures
+    from ivr.sim.simulate import Profile, ProfileError, figures
 
     config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
     url = args.redis_url or os.environ.get("IVR_SIM_REDIS_URL")
@@ -99,8 +104,13 @@ def command(args: argparse.Namespace) -> int:
         print("error: give --redis-url (or IVR_SIM_REDIS_URL): a Redis database the "
               "simulation may flush", file=sys.stderr)
         return 2
-    profile = Profile.load(args.profile)
+    try:
+        profile = Profile.load(args.profile, departments=config.departments)
+    except ProfileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     hours = args.hours
+    staffing: dict[int, int] | None
     if args.agents_for is not None:
         staffing = theory.agents_per_hour(profile, hours, args.agents_for,
                                           config.queue.voicemail_after)
@@ -112,9 +122,18 @@ def command(args: argparse.Namespace) -> int:
         print("Simulated check of that staffing:")
     elif args.agents is not None:
         staffing = {h: args.agents for h in hours}
+    elif profile.shifts:
+        staffing = None
+        print(f"Shifts from {args.profile}:")
+        for line in shift_plan(profile):
+            print(line)
     else:
-        print("error: give --agents N or --agents-for SHARE", file=sys.stderr)
+        print("error: give --agents N or --agents-for SHARE, or shifts in the profile",
+              file=sys.stderr)
         return 2
+    if staffing is not None and profile.shifts:
+        print(f"(--agents/--agents-for given: the {len(profile.shifts)} shifts in the profile "
+              "are not used)")
     out = simulate_once(config, url, profile, staffing, hours, args.seed, args.quiet)
     for line in figures(out):
         print(line)
@@ -123,9 +142,6 @@ def command(args: argparse.Namespace) -> int:
         print(f"simulated service level {'meets' if met else 'misses'} the target "
               f"{100 * args.agents_for:.0f}% (Erlang C ignores menus, wrap-up, patience and "
               "the agent line's connection time)")
-        for h, r in sorted(out.report.by_hour.items()):
-            sl = "-" if r.service_level is None else f"{100 * r.service_level:.1f}%"
-            print(f"  {h:02d}:00  offered {r.offered:4d}  within {r.limit} s {sl}")
     if args.html:
         from ivr.report_html import render_html
 
@@ -135,11 +151,28 @@ def command(args: argparse.Namespace) -> int:
     return 0
 
 
+def shift_plan(profile: Profile) -> list[str]:
+    """The rota as read from the profile: one line per shift, with its breaks."""
+    from ivr.sim.profile import clock
+
+    lines = []
+    for shift in profile.shifts:
+        depts = ", ".join(shift.departments) if shift.departments else "all departments"
+        rests = "; ".join(
+            f"{b.minutes:g} min from {clock(b.at)}"
+            + (f", each next advisor {b.stagger_minutes:g} min later" if b.stagger_minutes
+               else "") for b in shift.breaks) or "no breaks"
+        people = f"{shift.advisors} advisor{'s' if shift.advisors != 1 else ''}"
+        lines.append(f"  {shift.label}: {people} ({depts}); {rests}")
+    return lines
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("simulate", help="simulate a day of calls to plan the staffing")
     p.add_argument("--profile", required=True, help="calls per hour, menu mix, handle time "
                    "(JSON or YAML)")
-    p.add_argument("--agents", type=int, help="advisors signed in every hour")
+    p.add_argument("--agents", type=int, help="advisors signed in every hour (else the "
+                   "profile's shifts)")
     p.add_argument("--agents-for", type=float, metavar="SHARE",
                    help="staff each hour by Erlang C for this share within the limit")
     p.add_argument("--hours", type=parse_hours, default=range(9, 17),
