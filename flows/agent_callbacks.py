@@ -2,22 +2,29 @@
 
 The resident hears, when they answer, that the council is returning their call and that calls
 may be recorded (the ``<Number url>`` document). A callback is done only when answered.
+
+Each step costs at most two Redis round trips (``callback_step``): the agent context and the
+step's callbacks script (find and claim the next task, keep the claim, log the attempt)
+pipelined together, then the request's batch with its writes and events.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Blueprint, request, url_for
 from rq import Retry
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.agent_calls import _wrap_up_prompt
-from flows.agent_line import add_agent_menu, agent_departments, agent_step
+from flows.agent_line import add_agent_menu, not_signed_in
 from flows.common import Turn, external
-from ivr import agents, twilio_rest
+from ivr import agent_context, agents, twilio_rest
 from ivr.agent_context import Context
 from ivr.agents import Agent, State
 from ivr.calendar import spoken_day, spoken_time
@@ -27,7 +34,7 @@ from ivr.phone import is_uk_mobile, national_format, relay_dial_string
 from ivr.store import Batch
 from ivr.twiml import render
 from voicemail import callbacks
-from voicemail.tasks import load_task
+from voicemail.tasks import TASK
 
 log = logging.getLogger(__name__)
 bp = Blueprint("agent_callbacks", __name__)
@@ -71,31 +78,66 @@ def add_task_summary(turn: Turn, target, task: dict[str, str]) -> None:
         turn.say(target, m.callback_no_number)
 
 
+def callback_step(reads: Callable[[Turn, Any], Callable[[Any], Any]], *, fronts: bool = True):
+    """Like ``agent_step``, and the step's own callbacks script rides in the same round trip.
+
+    ``reads(turn, pipe)`` queues a ``voicemail.callbacks`` script (it finds the agent from
+    this call's link itself) and returns its reply's parser; the view gets the turn, the
+    ``Context`` (the queues' fronts unless ``fronts`` is False) and that parsed reply, then
+    sends its writes and events in the request's batch: two round trips in all.
+    """
+
+    def wrap(view):
+        @functools.wraps(view)
+        def step(*args, **kwargs):
+            turn = Turn.begin()
+            ctx, found = agent_context.load_with(
+                turn.ivr.redis, turn.call.sid, now=turn.now.timestamp(),
+                departments=list(turn.config.departments) if fronts else None,
+                queue=lambda pipe: reads(turn, pipe))
+            if ctx.agent is None:
+                return render(not_signed_in())
+            return view(turn, ctx, found, *args, **kwargs)
+
+        return step
+
+    return wrap
+
+
+def line_link(turn: Turn) -> str:
+    """The key naming the agent on this agent-line call (the scripts read it themselves)."""
+    return agents.AGENT_CALL.format(sid=turn.call.sid)
+
+
+def claim_next(turn: Turn, pipe: Any) -> Callable[[Any], callbacks.Claimed | None]:
+    """The next due task this agent may work by phone (with a number), claimed."""
+    return callbacks.next_due(pipe, index_key=line_link(turn),
+                              departments=list(turn.config.departments),
+                              now=turn.now.timestamp(), with_number=True)
+
+
 @bp.post("/agent/callback/next")
-@agent_step(fronts=False)
-def next_callback(turn: Turn, ctx: Context):
+@callback_step(claim_next, fronts=False)
+def next_callback(turn: Turn, ctx: Context, claimed: callbacks.Claimed | None):
     """The next due callback (overdue first) for the agent's departments."""
     agent = ctx.agent
     response = VoiceResponse()
     batch = turn.batch()
-    depts = None if agent.supervisor and not agent.departments else agent_departments(turn, agent)
-    r = turn.ivr.redis
-    task_id = callbacks.next_due(r, depts, turn.now.timestamp(), agent.id, with_number=True)
-    if task_id is None:
+    if claimed is None:
         turn.say(response, turn.messages.agent.no_callbacks)
         add_agent_menu(turn, response, agent, batch)
         batch.commit("no callback due")
         return render(response)
-    task = load_task(r, task_id)
+    task = claimed.task
     add_task_summary(turn, response, task)
     turn.say(response, turn.messages.agent.callback_message)
     for rec in json.loads(task.get("recordings", "[]")):
         if rec.get("url"):
             response.play(rec["url"] + ".mp3")
     if task.get("number"):
-        add_callback_choice(turn, response, task_id)
+        add_callback_choice(turn, response, task["id"])
     else:  # nothing to dial: back to the menu (the task stays for the console)
-        callbacks.release_claim(r, task_id, agent.id)
+        batch.op(lambda p: callbacks.release_claim(p, task["id"], agent.id))
         add_agent_menu(turn, response, agent, batch)
     batch.commit("next callback")
     return render(response)
@@ -106,30 +148,38 @@ def add_callback_choice(turn: Turn, response: VoiceResponse, task_id: str) -> No
     turn.speaker.ask(response, action, turn.messages.agent.callback_choice)
 
 
+def pressed() -> str:
+    return (request.values.get("Digits") or "").strip()
+
+
+def hold_to_call(turn: Turn, pipe: Any) -> Callable[[Any], callbacks.Held]:
+    """The task; and, when the agent pressed call now, their claim on it kept (or taken again
+    if it lapsed and no one else has it)."""
+    return callbacks.hold(pipe, request.args.get("task", ""), index_key=line_link(turn),
+                          take=pressed() == turn.config.keys.callback_call_now)
+
+
 @bp.post("/agent/callback/choice")
-@agent_step
-def choice(turn: Turn, ctx: Context):
+@callback_step(hold_to_call)
+def choice(turn: Turn, ctx: Context, found: callbacks.Held):
     """Gather action: 1 calls the resident now; 2 skips; silence or another key asks again."""
     agent = ctx.agent
-    r = turn.ivr.redis
-    task = load_task(r, request.args.get("task", ""))
-    digits = (request.values.get("Digits") or "").strip()
+    task_id = request.args.get("task", "")
+    digits = pressed()
     response = VoiceResponse()
-    workable = bool(task) and task.get("status") == "open" and bool(task.get("number"))
-    call_now, skip = turn.config.keys.callback_call_now, turn.config.keys.callback_skip
-    if workable and digits not in (call_now, skip):
-        add_callback_choice(turn, response, task["id"])
+    if found.workable and digits not in (turn.config.keys.callback_call_now,
+                                         turn.config.keys.callback_skip):
+        add_callback_choice(turn, response, task_id)
         return render(response)
-    # Calling needs this agent's claim still (it lapses after a while; another agent may have
-    # the task by now): never two agents ringing the same resident.
     batch = turn.batch()
-    if workable and digits == call_now and callbacks.hold_claim(r, task["id"], agent.id):
-        add_callback_dial(turn, response, agent, task, batch)
+    if found.held:  # calling needs this agent's claim: never two agents ringing one resident
+        add_callback_dial(turn, response, agent, found.task, batch)
     else:
-        if task and digits == skip:
-            callbacks.skip(r, task["id"], agent.id, turn.now.timestamp())
-        elif task:
-            callbacks.release_claim(r, task["id"], agent.id)
+        now = turn.now.timestamp()
+        if found.task and digits == turn.config.keys.callback_skip:
+            batch.op(lambda p: callbacks.skip(p, task_id, agent.id, now))
+        elif found.task:
+            batch.op(lambda p: callbacks.release_claim(p, task_id, agent.id))
         add_agent_menu(turn, response, agent, batch, ctx)
     batch.commit("callback choice")
     return render(response)
@@ -158,52 +208,59 @@ def unreachable_sms(turn: Turn, task: dict[str, str], attempts: int, batch: Batc
                   description=f"unreachable callback {task['id']}")
 
 
-def log_attempt(turn: Turn, agent: Agent, task_id: str, outcome: callbacks.Outcome,
-                call_sid: str = "", batch: Batch | None = None) -> callbacks.Attempt:
-    """Log one attempt with its events (and the unreachable SMS), for the phone and the console.
-
-    The events and the SMS job join ``batch`` (the request's, committed by the caller), or a
-    batch of their own. A repeated report about a task that is no longer open changes nothing
-    and writes nothing.
-    """
-    cfg = turn.config.callbacks_work
-    r = turn.ivr.redis
-    found = callbacks.log_attempt(
-        r, task_id, agent_id=agent.id, outcome=outcome, now=turn.now.timestamp(),
-        retry_gap=cfg.retry_gap, max_attempts=cfg.max_attempts,
-        keep_closed=cfg.keep_closed_tasks, call_sid=call_sid)
+def report_attempt(turn: Turn, task_id: str, outcome: callbacks.Outcome,
+                   found: callbacks.Attempt, batch: Batch) -> None:
+    """The events of a logged attempt (and the unreachable SMS) in ``batch``, from the task's
+    fields the attempt script returned. A repeated report (not logged) adds nothing."""
     if not found.logged:
-        log.warning("callback %s: attempt by agent %s (%s) ignored, the task is %s", task_id,
-                    agent.id, outcome, found.status or "unknown")
-        return found
-    task = load_task(r, task_id)
-    dept = task.get("department")
-    own = batch is None
-    batch = turn.batch() if batch is None else batch
-    batch.event(Event.CALLBACK_ATTEMPT, dept, task=task_id, agent=agent.id,
+        log.warning("callback %s: attempt (%s) ignored, the task is %s", task_id, outcome,
+                    found.status or "unknown")
+        return
+    dept = found.task.get("department")
+    batch.event(Event.CALLBACK_ATTEMPT, dept, task=task_id, agent=found.agent_id,
                 outcome=str(outcome), attempt=found.count)
     if found.status == "done":
-        batch.event(Event.CALLBACK_DONE, dept, task=task_id, agent=agent.id,
+        batch.event(Event.CALLBACK_DONE, dept, task=task_id, agent=found.agent_id,
                     attempts=found.count)
     elif found.status == "unreachable":
         batch.event(Event.CALLBACK_UNREACHABLE, dept, task=task_id, attempts=found.count)
-        unreachable_sms(turn, task, found.count, batch)
-    if own:
-        batch.commit(f"callback attempt ({found.status})")
+        unreachable_sms(turn, found.task, found.count, batch)
+
+
+def log_attempt(turn: Turn, agent: Agent, task_id: str, outcome: callbacks.Outcome,
+                call_sid: str = "") -> callbacks.Attempt:
+    """Log one attempt made from the console: the script, then its events and the SMS in a
+    batch of their own (two round trips), as the agent line's result step reports them."""
+    cfg = turn.config.callbacks_work
+    found = callbacks.log_attempt(
+        turn.ivr.redis, task_id, agent_id=agent.id, outcome=outcome, now=turn.now.timestamp(),
+        retry_gap=cfg.retry_gap, max_attempts=cfg.max_attempts,
+        keep_closed=cfg.keep_closed_tasks, call_sid=call_sid)
+    batch = turn.batch()
+    report_attempt(turn, task_id, outcome, found, batch)
+    batch.commit(f"callback attempt ({found.status})")
     return found
 
 
+def dialled(turn: Turn, pipe: Any) -> Callable[[Any], callbacks.Attempt]:
+    """Log the attempt the Dial action reports (atomic; a repeated report changes nothing)."""
+    cfg = turn.config.callbacks_work
+    return callbacks.queue_attempt(
+        pipe, request.args.get("task", ""), index_key=line_link(turn),
+        outcome=callbacks.outcome_from_dial(request.values.get("DialCallStatus")),
+        now=turn.now.timestamp(), retry_gap=cfg.retry_gap, max_attempts=cfg.max_attempts,
+        keep_closed=cfg.keep_closed_tasks, call_sid=request.values.get("DialCallSid", ""))
+
+
 @bp.post("/agent/callback/result")
-@agent_step
-def result(turn: Turn, ctx: Context):
+@callback_step(dialled)
+def result(turn: Turn, ctx: Context, found: callbacks.Attempt):
     """Dial action: log the attempt; answered closes the task, else retry later or close."""
     agent = ctx.agent
-    task_id = request.args.get("task", "")
     outcome = callbacks.outcome_from_dial(request.values.get("DialCallStatus"))
     now = turn.now.timestamp()
     batch = turn.batch()
-    found = log_attempt(turn, agent, task_id, outcome, request.values.get("DialCallSid", ""),
-                        batch)
+    report_attempt(turn, request.args.get("task", ""), outcome, found, batch)
     response = VoiceResponse()
     if ctx.line_ended:
         batch.commit("callback attempt")
@@ -228,18 +285,26 @@ def result(turn: Turn, ctx: Context):
     return render(response)
 
 
+def _decoded(raw: dict) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
 @bp.post("/agent/callback/bridge")
 def bridge():
-    """Click-to-call from the console: the agent's phone answered; now ring the resident."""
+    """Click-to-call from the console: the agent's phone answered; now ring the resident.
+
+    The agent and the task in one pipeline (round trip 1), the writes in the batch (2)."""
     turn = Turn.begin()
-    r = turn.ivr.redis
-    agent = agents.get(r, request.args.get("agent", ""))
-    task = load_task(r, request.args.get("task", ""))
+    pipe = turn.ivr.redis.pipeline(transaction=False)
+    pipe.hgetall(agents.AGENT.format(id=request.args.get("agent", "")))
+    pipe.hgetall(TASK.format(id=request.args.get("task", "")))
+    found_agent, task = (_decoded(raw) for raw in pipe.execute())
     response = VoiceResponse()
-    if agent is None or not task or task.get("status") != "open" or not task.get("number"):
+    if not found_agent or task.get("status") != "open" or not task.get("number"):
         turn.say(response, turn.messages.agent.no_callbacks)
         response.hangup()
         return render(response)
+    agent = agents.from_hash(found_agent)
     batch = turn.batch()
     batch.op(lambda p: agents.link_call(p, turn.call.sid, agent.id))
     add_task_summary(turn, response, task)

@@ -10,14 +10,16 @@ must be atomic happen in the script as well: leaving the idle set when a menu ke
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
 from ivr import agents, offer, store
 from ivr.agents import Agent
 
+T = TypeVar("T")
 LINE_ENDED_TTL = 3600  # seconds the ended mark outlives the call (its late webhooks)
 
 _CONTEXT = offer.LEAVE_IDLE_LUA + """
@@ -122,3 +124,19 @@ def queue_load(pipe: Any, call_sid: str, *, now: float, agent_id: str,
 
 def parsed(raw: list[Any]) -> Context:
     return _parse(raw)
+
+
+def load_with(r: redis.Redis, call_sid: str, *, now: float, departments: list[str] | None,
+              queue: Callable[[Any], Callable[[Any], T]]) -> tuple[Context, T]:
+    """``load`` and the step's own script (``queue`` adds it to the pipeline and returns its
+    reply's parser) in one round trip.
+
+    The step's script finds the agent from this call's link itself, as ``_CONTEXT`` does, so
+    it can read, decide and write for them (e.g. claim a callback) without waiting for this
+    reply. Sent as EVAL: a pipeline cannot load a missing script without another round trip.
+    """
+    pipe = r.pipeline(transaction=False)
+    queue_load(pipe, call_sid, now=now, agent_id="", departments=departments)
+    parse = queue(pipe)
+    raw, more = pipe.execute()
+    return _parse(raw), parse(more)

@@ -6,20 +6,39 @@ fixture counts those calls (and passes them on), as ``bench/round_trips.py`` doe
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import redis.connection
 import time_machine
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker
-from test_agent_line import LANDLINE, PRIYA_PHONE, SAM_PIN, STRANGER, line, queue_up, sign_in
+from test_agent_line import (
+    LANDLINE,
+    MOBILE,
+    MONDAY,
+    NO_CALLBACKS,
+    PRIYA_PHONE,
+    SAM_PIN,
+    STRANGER,
+    TUESDAY,
+    WEDNESDAY,
+    leave_voicemail,
+    line,
+    queue_up,
+    release,
+    sign_in,
+)
 from test_agent_line import staff as staff  # the fixture
 
 from ivr import agents, clock, offer
 from ivr.agents import State
 from ivr.events import read_all
+from voicemail import callbacks
 
 OPEN = "2026-12-01 10:00:00+00:00"  # Tuesday, 10:00 GMT
 CLOSED = "2026-12-01 19:00:00+00:00"
+LANDLINE_2 = "+441206500601"
 
 
 class Trips:
@@ -186,3 +205,80 @@ def test_hanging_up_mid_call_costs_two_round_trips_and_its_dial_action_one(
     callbacks = Queue(config.callbacks.rq_queue, connection=redis_client)
     assert len(callbacks.scheduled_job_registry.get_job_ids()) == 1  # one end-of-wrap-up job
 
+
+
+# -- the agent line's callback steps ------------------------------------------------------------
+
+
+def released_callbacks(make_caller, redis_client, traveller) -> SimpleNamespace:
+    """An overdue callback to a mobile and one due today to a landline, both released."""
+    overdue = leave_voicemail(make_caller, traveller, MONDAY, MOBILE, "council_tax")
+    today = leave_voicemail(make_caller, traveller, TUESDAY, LANDLINE_2, "benefits")
+    release(redis_client, "2026-12-02 09:00:00+00:00")
+    traveller.move_to(WEDNESDAY)
+    return SimpleNamespace(overdue=overdue, today=today)
+
+
+def test_next_callback_call_now_and_skip_cost_at_most_two_round_trips(
+        make_caller, warm_app, redis_client, staff, trips):
+    with time_machine.travel(MONDAY, tick=False) as traveller:
+        tasks = released_callbacks(make_caller, redis_client, traveller)
+        priya = sign_in(make_caller)
+        priya.press("2")
+        doc, first = trips.during(priya.follow)
+        assert doc.first("Gather").get("action").endswith(tasks.overdue)
+        _, odd_key = trips.during(lambda: priya.press("7"))
+        doc, skip = trips.during(lambda: priya.press("2"))
+        assert doc.first("Gather").get("action") == "/agent/menu/choice"
+        priya.press("2")
+        doc, second = trips.during(priya.follow)
+        assert doc.first("Gather").get("action").endswith(tasks.today)  # not the skipped one
+        doc, call_now = trips.during(lambda: priya.press("1"))
+        assert doc.first("Number").text == LANDLINE_2
+        priya.dial_result("no-answer")
+        priya.press("2")
+        doc, none_due = trips.during(priya.follow)
+        assert doc.text.startswith(NO_CALLBACKS)
+    assert (first, odd_key, skip, second, call_now, none_due) == (1, 1, 2, 1, 2, 2)
+    assert redis_client.get(callbacks.CLAIM.format(id=tasks.today)) is None
+    assert agents.get(redis_client, staff.priya).state is State.AVAILABLE
+
+
+def test_a_callback_result_costs_two_round_trips_and_its_repeat_changes_nothing(
+        make_caller, warm_app, redis_client, config, staff, trips):
+    with time_machine.travel(MONDAY, tick=False) as traveller:
+        tasks = released_callbacks(make_caller, redis_client, traveller)
+        priya = sign_in(make_caller)
+        priya.press("2")
+        priya.follow()
+        priya.press("1")
+        doc, no_answer = trips.during(lambda: priya.dial_result("no-answer"))
+        assert "Attempt 1 of 3" in doc.text
+        for last in (False, True):  # two more attempts: then unreachable, and texted
+            traveller.shift(3600)
+            priya.press("2")
+            doc = priya.follow()
+            assert doc.first("Gather").get("action").endswith(tasks.overdue)
+            priya.press("1")
+            if not last:
+                priya.dial_result("busy")
+        dial = priya.doc
+        doc, unreachable = trips.during(lambda: priya.dial_result("busy"))
+        assert doc.text.startswith("That was the last attempt.")
+        priya.doc = dial
+        _, repeated = trips.during(lambda: priya.dial_result("busy"))
+        priya.press("2")
+        priya.follow()  # the landline's callback
+        priya.press("1")
+        doc, answered = trips.during(lambda: priya.dial_result("completed", duration=60))
+        assert doc.text.startswith("The callback is complete.")
+    assert (no_answer, unreachable, repeated, answered) == (2, 2, 2, 2)
+    assert [a["outcome"] for a in callbacks.attempts(redis_client, tasks.overdue)] == [
+        "no-answer", "busy", "busy"]
+    kinds = [e["event"] for e in read_all(redis_client)
+             if e["event"] in ("CALLBACKATTEMPT", "CALLBACKUNREACHABLE", "CALLBACKDONE")]
+    assert kinds == ["CALLBACKATTEMPT"] * 3 + ["CALLBACKUNREACHABLE", "CALLBACKATTEMPT",
+                                               "CALLBACKDONE"]
+    sms = Queue(config.callbacks.sms_rq_queue, connection=redis_client)
+    assert [job.args[0] for job in sms.jobs] == [MOBILE]  # the unreachable text, once
+    assert redis_client.ttl(f"ivr:cb:task:{tasks.overdue}") > 0  # closed: retention TTL set
