@@ -602,3 +602,116 @@ def test_a_closed_task_and_its_voicemails_expire_after_the_retention_period(
             now=now + 86400, retry_gap=3600, max_attempts=3, keep_closed=keep)
         assert not again.logged and again.status == closed
     assert keep >= 7 * 86400  # the console lists closed tasks for a week
+
+
+# -- the worklist scripts: claim the next due task, keep a claim --------------------------------
+
+NOW = 1_800_000_000.0
+
+
+def worklist_task(redis_client, task_id: str, due: float, dept: str = "general",
+                  number: str = MOBILE, **fields) -> str:
+    from voicemail.tasks import TASK, WORKLIST
+
+    redis_client.hset(TASK.format(id=task_id), mapping={
+        "id": task_id, "status": "open", "department": dept, "number": number, **fields})
+    redis_client.zadd(WORKLIST, {task_id: due})
+    return task_id
+
+
+def phone_agent(redis_client, name: str, departments=(), role: str = "agent") -> str:
+    """An agent on the agent line: their call is linked to them (what the scripts read)."""
+    from ivr import agents
+
+    found = agents.add(redis_client, name=name, departments=departments, phone="",
+                       role=agents.Role(role), now=NOW)
+    redis_client.set(agents.AGENT_CALL.format(sid=f"CA-{found.id}"), found.id)
+    return found.id
+
+
+def claim_next(redis_client, agent_id: str, now: float = NOW, with_number: bool = True):
+    from ivr import agents
+    from voicemail import callbacks
+
+    pipe = redis_client.pipeline(transaction=False)
+    parse = callbacks.next_due(pipe, index_key=agents.AGENT_CALL.format(sid=f"CA-{agent_id}"),
+                               departments=["general", "housing"], now=now,
+                               with_number=with_number)
+    found = parse(pipe.execute()[0])
+    return found.task["id"] if found else None
+
+
+def test_the_next_due_task_overdue_first_claimed_once(redis_client):
+    from voicemail import callbacks
+
+    worklist_task(redis_client, "T-today", NOW + 3600)
+    worklist_task(redis_client, "T-overdue", NOW - 86400)
+    worklist_task(redis_client, "T-retry", NOW - 90000, next_attempt_at=NOW + 60)  # not yet
+    worklist_task(redis_client, "T-closed", NOW - 95000, status="done")
+    worklist_task(redis_client, "T-nonumber", NOW - 99000, number="")  # the console's
+    worklist_task(redis_client, "T-housing", NOW - 98000, dept="housing")
+    ana, ben = phone_agent(redis_client, "Ana", ["general"]), phone_agent(redis_client, "Ben")
+    assert claim_next(redis_client, ana) == "T-overdue"
+    assert claim_next(redis_client, ana) == "T-overdue"  # still theirs: the same, claim renewed
+    assert claim_next(redis_client, ben) == "T-housing"  # no departments: the configured ones
+    assert claim_next(redis_client, phone_agent(redis_client, "Cy")) == "T-today"
+    assert claim_next(redis_client, phone_agent(redis_client, "Di")) is None  # all claimed
+    assert redis_client.ttl(callbacks.CLAIM.format(id="T-overdue")) == callbacks.CLAIM_SECONDS
+    assert claim_next(redis_client, phone_agent(redis_client, "Ed"), with_number=False) == (
+        "T-nonumber")
+
+
+def test_a_supervisor_without_departments_takes_any_department(redis_client):
+    worklist_task(redis_client, "T-other", NOW - 60, dept="street_care")
+    assert claim_next(redis_client, phone_agent(redis_client, "Ana")) is None
+    assert claim_next(redis_client, phone_agent(redis_client, "Sue", role="supervisor")) == (
+        "T-other")
+
+
+def test_a_skipped_task_is_not_offered_again_to_that_agent_for_the_skip_period(redis_client):
+    from voicemail import callbacks
+
+    worklist_task(redis_client, "T1", NOW - 600)
+    worklist_task(redis_client, "T2", NOW - 60)
+    ana, ben = phone_agent(redis_client, "Ana"), phone_agent(redis_client, "Ben")
+    assert claim_next(redis_client, ana) == "T1"
+    pipe = redis_client.pipeline(transaction=False)
+    callbacks.skip(pipe, "T1", ana, NOW)
+    pipe.execute()
+    assert claim_next(redis_client, ana) == "T2"
+    assert claim_next(redis_client, ben) == "T1"  # free for others at once
+    callbacks.release_claim(redis_client, "T1", ben)
+    assert claim_next(redis_client, ana, NOW + callbacks.CLAIM_SECONDS - 1) == "T2"
+    callbacks.release_claim(redis_client, "T2", ana)
+    assert claim_next(redis_client, ana, NOW + callbacks.CLAIM_SECONDS + 1) == "T1"
+
+
+def test_calling_needs_the_claim_and_an_unknown_agent_changes_nothing(redis_client):
+    from ivr import agents
+    from voicemail import callbacks
+
+    worklist_task(redis_client, "T1", NOW - 60)
+    ana, ben = phone_agent(redis_client, "Ana"), phone_agent(redis_client, "Ben")
+
+    def hold(agent_sid: str, take: bool = True) -> callbacks.Held:
+        pipe = redis_client.pipeline(transaction=False)
+        parse = callbacks.hold(pipe, "T1", index_key=agents.AGENT_CALL.format(sid=agent_sid),
+                               take=take)
+        return parse(pipe.execute()[0])
+
+    assert claim_next(redis_client, ana) == "T1"
+    assert not hold(f"CA-{ben}").held  # Ana has it
+    assert hold(f"CA-{ana}").held and hold(f"CA-{ana}").workable
+    redis_client.delete(callbacks.CLAIM.format(id="T1"))  # lapsed
+    assert hold(f"CA-{ben}").held  # taken again by whoever calls first
+    assert not hold(f"CA-{ana}").held
+    assert not hold(f"CA-{ana}", take=False).held
+    assert hold("CA-nobody") == callbacks.Held({}, False)
+    pipe = redis_client.pipeline(transaction=False)
+    parse = callbacks.queue_attempt(
+        pipe, "T1", index_key=agents.AGENT_CALL.format(sid="CA-nobody"),
+        outcome=callbacks.Outcome.ANSWERED, now=NOW, retry_gap=3600, max_attempts=3,
+        keep_closed=8 * 86400)
+    assert not parse(pipe.execute()[0]).logged
+    assert redis_client.hget("ivr:cb:task:T1", "status") == b"open"
+    assert callbacks.attempts(redis_client, "T1") == []

@@ -282,3 +282,18 @@ def test_a_callback_result_costs_two_round_trips_and_its_repeat_changes_nothing(
     sms = Queue(config.callbacks.sms_rq_queue, connection=redis_client)
     assert [job.args[0] for job in sms.jobs] == [MOBILE]  # the unreachable text, once
     assert redis_client.ttl(f"ivr:cb:task:{tasks.overdue}") > 0  # closed: retention TTL set
+
+
+def test_the_console_bridge_and_its_result_cost_two_round_trips_each(
+        make_caller, warm_app, redis_client, staff, trips):
+    with time_machine.travel(MONDAY, tick=False) as traveller:
+        tasks = released_callbacks(make_caller, redis_client, traveller)
+        redis_client.set(callbacks.CLAIM.format(id=tasks.overdue), staff.priya)  # the console's
+        agent_leg = make_caller(PRIYA_PHONE)
+        doc, bridge = trips.during(lambda: agent_leg.post(
+            f"/agent/callback/bridge?task={tasks.overdue}&agent={staff.priya}"))
+        assert doc.first("Number").text == MOBILE
+        doc, answered = trips.during(lambda: agent_leg.dial_result("completed", duration=30))
+        assert doc.text.startswith("The callback is complete.")
+    assert (bridge, answered) == (2, 2)
+    assert redis_client.hget(f"ivr:cb:task:{tasks.overdue}", "status") == b"done"
