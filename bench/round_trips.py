@@ -14,7 +14,8 @@ The journey runs twice and the second is reported (steady state: the first pays 
 costs such as RQ reading the server version; differences are printed). The journey: an
 advisor signs in on the agent line; caller A (mobile) picks council tax, accepts the text
 link, waits, is taken by the advisor and hangs up after the call; caller B (landline) waits
-two minutes, leaves a voicemail and hangs up.
+two minutes, leaves a voicemail and hangs up; once that callback is released, the advisor
+takes it on the agent line (next callback, call now) and the resident answers (Dial result).
 """
 
 from __future__ import annotations
@@ -59,11 +60,13 @@ def parse_packed(data: bytes) -> list[list[bytes]]:
 def _script_names() -> dict[bytes, str]:
     """Script text and SHA1 (as EVALSHA sends it) -> a readable name."""
     from ivr import agent_context, offer, store
-    from voicemail import tasks
+    from voicemail import callbacks, tasks
 
     named = {store._LEAVE: "leave_queue", tasks._SAVE: "save_voicemail",
              agent_context._CONTEXT: "agent_context", offer._CLAIM: "offer_claim",
-             offer._MARK_IDLE: "mark_idle"}
+             offer._MARK_IDLE: "mark_idle", callbacks._NEXT: "callback_next",
+             callbacks._HOLD: "callback_hold", callbacks._ATTEMPT: "callback_attempt",
+             callbacks._RELEASE: "callback_release"}
     out = {}
     for text, name in named.items():
         out[text.encode()] = name
@@ -270,8 +273,27 @@ def run_journey(j: Journey, r: redis.Redis, now: float, departments: list[str]) 
     j.post("status callback (caller B completed)", "/voice/status",
            b | {"CallStatus": "completed", "CallDuration": "190", "SequenceNumber": "0",
                 "CallbackSource": "call-progress-events"})
+    # The advisor works caller B's callback, once released: next, call now, result.
+    release_callback(r, b["From"])
+    doc = j.post("agent menu choice (2: next callback)", menu_action,
+                 agent | {"Digits": "2", "FinishedOnKey": ""})
+    doc = j.post("agent next callback (claimed)", c.twiml_attr(doc, "Redirect"), agent)
+    doc = j.post("agent callback choice (1: call now)", c.twiml_attr(doc, "Gather", "action"),
+                 agent | {"Digits": "1", "FinishedOnKey": ""})
+    j.post("agent callback result (Dial action: answered)", c.twiml_attr(doc, "Dial", "action"),
+           agent | {"DialCallStatus": "completed", "DialCallSid": c.new_sid(),
+                    "DialCallDuration": "95", "DialBridged": "true"})
     j.post("agent line: status callback (completed)", "/agent/status",
            agent | {"CallStatus": "completed", "CallDuration": "900"})
+
+
+def release_callback(r: redis.Redis, number: str) -> None:
+    """What the release job does at the opening of the callback day (not a webhook)."""
+    from voicemail import jobs
+    from voicemail.tasks import OPEN_BY_NUMBER
+
+    task_id = r.get(OPEN_BY_NUMBER.format(number=number)).decode()
+    r.eval(jobs._RELEASE, 0, task_id, f"{time.time():.3f}")
 
 
 # -- main ------------------------------------------------------------------------------------
