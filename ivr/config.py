@@ -272,7 +272,7 @@ class CallbacksWork(Frozen):
     retry_gap: int = Field(ge=60)
     max_attempts: int = Field(ge=1, le=10)
     # A closed task stays in Redis this long (the console lists closed tasks for 7 days).
-    keep_closed_tasks: int = Field(ge=7 * 86400)
+    keep_closed_tasks: int = Field(ge=7 * 86400, le=10 * 366 * 86400)
 
 
 class Events(Frozen):
@@ -293,7 +293,9 @@ MESSAGE_FIELDS: dict[str, set[str]] = {
     "connecting": {"department"},
     "hold_position": {"position"},
     "hold_wait": {"wait"},
-    "hold_wait_voicemail": {"wait"},
+    "hold_wait_voicemail": {"within"},
+    "within_seconds": {"seconds"},
+    "within_minutes": {"minutes"},
     "wait_minutes": {"minutes"},
     "voicemail_intro": {"day"},
     "voicemail_thanks": {"day"},
@@ -378,6 +380,9 @@ class Messages(Frozen):
     hold_position: str
     hold_wait: str
     hold_wait_voicemail: str
+    within_soon: str
+    within_seconds: str
+    within_minutes: str
     hold_high_demand: str
     wait_under_minute: str
     wait_one_minute: str

@@ -580,14 +580,16 @@ def test_a_closed_task_and_its_voicemails_expire_after_the_retention_period(
     assert len(found["recordings"]) == 2
     run_scheduler_and_worker(redis_client, "2026-11-30 09:00:00+00:00")
     keys = [f"ivr:cb:task:{task_id}", f"ivr:cb:task:{task_id}:attempts",
-            f"ivr:cb:task:{task_id}:recordings",
-            *(f"ivr:cb:recording:{rec['id']}" for rec in found["recordings"])]
+            f"ivr:cb:task:{task_id}:recordings", f"ivr:cb:task:{task_id}:calls",
+            *(f"ivr:cb:recording:{rec['id']}" for rec in found["recordings"]),
+            *(f"ivr:cb:rec:{rec['id']}" for rec in found["recordings"])]
     keep = config.callbacks_work.keep_closed_tasks
     now = utc("2026-11-30 10:00:00+00:00").timestamp()
     for i, outcome in enumerate(outcomes):
         attempt = callbacks.log_attempt(
             redis_client, task_id, agent_id="a1", outcome=callbacks.Outcome(outcome),
-            now=now + i * 7200, retry_gap=3600, max_attempts=3, keep_closed=keep)
+            now=now + i * 7200, retry_gap=3600, max_attempts=3, keep_closed=keep,
+            call_sid=f"CAdial{i}")
         assert attempt.logged
     assert attempt.status == (closed or "open")
     for key in keys:
@@ -602,6 +604,62 @@ def test_a_closed_task_and_its_voicemails_expire_after_the_retention_period(
             now=now + 86400, retry_gap=3600, max_attempts=3, keep_closed=keep)
         assert not again.logged and again.status == closed
     assert keep >= 7 * 86400  # the console lists closed tasks for a week
+
+
+@time_machine.travel("2026-11-27 18:00:00+00:00", tick=False)
+def test_a_repeated_dial_result_on_an_open_task_is_logged_once(caller, redis_client, config):
+    """Twilio may post the same Dial action twice: one ring is one attempt, never three
+    (which would close the task as unreachable and text the resident after one try)."""
+    from voicemail import callbacks
+
+    leave_message(caller)
+    task_id = only_task(redis_client)["id"]
+    run_scheduler_and_worker(redis_client, "2026-11-30 09:00:00+00:00")
+    now = utc("2026-11-30 10:00:00+00:00").timestamp()
+
+    def report(call_sid: str, at: float) -> callbacks.Attempt:
+        return callbacks.log_attempt(
+            redis_client, task_id, agent_id="a1", outcome=callbacks.Outcome.NO_ANSWER,
+            now=at, retry_gap=3600, max_attempts=3,
+            keep_closed=config.callbacks_work.keep_closed_tasks, call_sid=call_sid)
+
+    first = report("CAdial1", now)
+    assert (first.logged, first.status, first.count) == (True, "open", 1)
+    for repeat in range(3):
+        again = report("CAdial1", now + 5 + repeat)
+        assert (again.logged, again.status, again.count) == (False, "open", 1)
+    assert redis_client.llen(f"ivr:cb:task:{task_id}:attempts") == 1
+    second = report("CAdial2", now + 7200)  # a new dial is a new attempt
+    assert (second.logged, second.count) == (True, 2)
+
+
+@time_machine.travel("2026-11-27 18:00:00+00:00", tick=False)
+def test_a_late_delivery_after_retention_brings_nothing_back(make_caller, redis_client, config):
+    """Once retention has removed a recording's details, a late repeat of its status callback
+    (or a spool replay) must not recreate them, without any expiry."""
+    caller = make_caller()
+    to_record(caller)
+    doc, rec, status_url = caller.record()
+    caller.recording_ready(status_url, rec)
+    recording = only_task(redis_client)["recordings"][0]["id"]
+    redis_client.delete(f"ivr:cb:recording:{recording}")  # as the retention expiry does
+    caller.recording_ready(status_url, rec)
+    assert not redis_client.exists(f"ivr:cb:recording:{recording}")
+
+
+@time_machine.travel("2026-11-27 18:00:00+00:00", tick=False)
+def test_a_voicemail_never_joins_a_closed_task(make_caller, redis_client):
+    """Should the number's open-task pointer outlive its task (it is removed on closing), a
+    new message gets a task of its own that someone will work."""
+    leave_message(make_caller())
+    old = only_task(redis_client)
+    redis_client.hset(f"ivr:cb:task:{old['id']}", "status", "done")
+    leave_message(make_caller())  # same number
+    ids = task_ids(redis_client)
+    assert len(ids) == 2
+    new = next(i for i in ids if i != old["id"])
+    assert task(redis_client, new)["status"] == "scheduled"
+    assert len(task(redis_client, old["id"])["recordings"]) == 1
 
 
 # -- the worklist scripts: claim the next due task, keep a claim --------------------------------

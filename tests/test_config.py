@@ -194,3 +194,16 @@ def test_create_app_refuses_a_bad_config(tmp_path, raw):
     path = write(tmp_path, data)
     with pytest.raises(ConfigError, match="lines.payment_line"):
         create_app({"IVR_CONFIG": str(path), "REDIS_URL": "redis://127.0.0.1:1/0"})
+
+
+def test_retention_of_closed_callbacks_is_bounded(tmp_path):
+    raw = yaml.safe_load(REAL.read_text(encoding="utf-8"))
+
+    def too_long(d):
+        d["callbacks_work"]["keep_closed_tasks"] = 10**16
+
+    def too_short(d):
+        d["callbacks_work"]["keep_closed_tasks"] = 86400
+
+    assert "callbacks_work.keep_closed_tasks" in failure(tmp_path, raw, too_long)
+    assert "callbacks_work.keep_closed_tasks" in failure(tmp_path, raw, too_short)

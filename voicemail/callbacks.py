@@ -21,9 +21,17 @@ from typing import Any
 import redis
 
 from ivr.agents import AGENT
-from voicemail.tasks import OPEN_BY_NUMBER, RECORDING, TASK, TASK_RECORDINGS, WORKLIST
+from voicemail.tasks import (
+    OPEN_BY_NUMBER,
+    RECORDING,
+    RECORDING_TASK,
+    TASK,
+    TASK_RECORDINGS,
+    WORKLIST,
+)
 
 ATTEMPTS = "ivr:cb:task:{id}:attempts"   # list of JSON attempts, oldest first
+CALLS = "ivr:cb:task:{id}:calls"         # set: the call SIDs of logged attempts
 CLAIM = "ivr:cb:claim:{id}"              # an agent is working this task (expires)
 CLOSED = "ivr:cb:closed"                 # zset: task -> time closed (done or unreachable)
 SKIPPED = "ivr:cb:skipped:{agent}"       # zset: task -> until when this agent skipped it
@@ -59,7 +67,8 @@ def _key_lua(name: str, pattern: str) -> str:
 _COMMON = "".join(_key_lua(name, pattern) for name, pattern in {
     "agent_key": AGENT, "task_key": TASK, "recordings_key": TASK_RECORDINGS,
     "recording_key": RECORDING, "claim_key": CLAIM, "skipped_key": SKIPPED,
-    "attempts_key": ATTEMPTS, "open_key": OPEN_BY_NUMBER,
+    "attempts_key": ATTEMPTS, "open_key": OPEN_BY_NUMBER, "calls_key": CALLS,
+    "recording_task_key": RECORDING_TASK,
 }.items()) + """
 -- ``given``, or else the agent this agent-line call is linked to (``index``); false when
 -- unknown, as the agent context finds it, so that the step then does nothing.
@@ -241,7 +250,8 @@ if not id then return {'', '0', 0, '', {}} end
 local task = ARGV[5]
 local t = task_key(task)
 local status = redis.call('HGET', t, 'status')
-if status ~= 'open' then
+if status ~= 'open' or (ARGV[9] ~= '' and redis.call('SADD', calls_key(task), ARGV[9]) == 0)
+then  -- closed, or this call's result already logged (Twilio repeats a Dial action)
   return {status or '', redis.call('HGET', t, 'attempts') or '0', 0, id, {}}
 end
 redis.call('RPUSH', attempts_key(task), cjson.encode(
@@ -257,8 +267,10 @@ local function close(new)
   redis.call('EXPIRE', t, keep)
   redis.call('EXPIRE', attempts_key(task), keep)
   redis.call('EXPIRE', recordings_key(task), keep)
+  redis.call('EXPIRE', calls_key(task), keep)
   for _, rec in ipairs(redis.call('LRANGE', recordings_key(task), 0, -1)) do
     redis.call('EXPIRE', recording_key(rec), keep)
+    redis.call('EXPIRE', recording_task_key(rec), keep)
   end
   redis.call('ZREM', KEYS[2], task)
   redis.call('ZADD', KEYS[3], ARGV[2], task)
@@ -284,7 +296,7 @@ return {new, tostring(n), 1, id, redis.call('HGETALL', t)}
 class Attempt:
     status: str   # the task's status after this attempt: open, done or unreachable
     count: int    # attempts so far
-    logged: bool  # False when the task was no longer open (a repeated report): nothing changed
+    logged: bool  # False when the task was not open or this call was logged: nothing changed
     agent_id: str = ""
     task: dict[str, str] = field(default_factory=dict)  # its fields, when logged (no re-read)
 

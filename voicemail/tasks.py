@@ -29,6 +29,7 @@ RECORDING = "ivr:cb:recording:{id}"  # hash: one voicemail recording
 SCHEDULED = "ivr:cb:scheduled"  # zset: task -> release time (not yet on the worklist)
 WORKLIST = "ivr:cb:worklist"  # zset: task -> due time (released to agents)
 OPEN_BY_NUMBER = "ivr:cb:open:{number}"
+RECORDING_TASK = "ivr:cb:rec:{id}"  # recording id -> its task (a repeated delivery's lookup)
 RELEASE_JOB = "voicemail.jobs.release_callback"  # the job's import path is a contract
 
 
@@ -77,7 +78,8 @@ local rec_key = 'ivr:cb:rec:' .. a.recording_id
 local rec_hash = 'ivr:cb:recording:' .. a.recording_id
 local task = redis.call('GET', rec_key)
 if task then
-  if a.recording.status ~= 'none' then
+  -- a late delivery never brings back details that retention has removed
+  if a.recording.status ~= 'none' and redis.call('EXISTS', rec_hash) == 1 then
     redis.call('HSET', rec_hash, 'status', a.recording.status, 'duration', a.recording.duration,
                'url', a.recording.url)
   end
@@ -85,6 +87,10 @@ if task then
 end
 local outcome = 'merged'
 if a.number ~= '' then task = redis.call('GET', 'ivr:cb:open:' .. a.number) end
+if task then  -- join only a task someone will still work
+  local status = redis.call('HGET', 'ivr:cb:task:' .. task, 'status')
+  if status ~= 'scheduled' and status ~= 'open' then task = false end
+end
 if not task then
   task = a.task_id
   outcome = 'created'
