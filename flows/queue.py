@@ -17,11 +17,14 @@ from flows.agent_offer import Claim
 from flows.common import Turn, form_int
 from flows.feedback import add_feedback_or_goodbye
 from ivr import agents, store
+from ivr.config import Messages
 from ivr.events import Event
 from ivr.hold import (
+    Deadline,
     LeaveReason,
     Step,
     WaitPhrase,
+    deadline_phrase,
     estimate_wait,
     leave_reason,
     plan_hold,
@@ -123,6 +126,24 @@ def enter(dept: str):
     return render(response)
 
 
+def _wait(m: Messages, seconds: int) -> str:
+    phrase, minutes = wait_phrase(seconds)
+    return {
+        WaitPhrase.UNDER_MINUTE: m.wait_under_minute,
+        WaitPhrase.ONE_MINUTE: m.wait_one_minute,
+        WaitPhrase.MINUTES: m.wait_minutes.format(minutes=minutes),
+    }[phrase]
+
+
+def _within(m: Messages, seconds: int) -> str:
+    kind, amount = deadline_phrase(seconds)
+    return {
+        Deadline.SOON: m.within_soon,
+        Deadline.SECONDS: m.within_seconds.format(seconds=amount),
+        Deadline.MINUTES: m.within_minutes.format(minutes=amount),
+    }[kind]
+
+
 def _announcement(turn: Turn, dept: str, position: int, queue_time: int) -> str:
     q = turn.config.queue
     m = turn.messages
@@ -140,14 +161,9 @@ def _announcement(turn: Turn, dept: str, position: int, queue_time: int) -> str:
         default_per_caller=q.default_seconds_per_caller,
     )
     spoken, at_limit = wait_to_speak(seconds, queue_time, q.voicemail_after)
-    phrase, minutes = wait_phrase(spoken)
-    wait = {
-        WaitPhrase.UNDER_MINUTE: m.wait_under_minute,
-        WaitPhrase.ONE_MINUTE: m.wait_one_minute,
-        WaitPhrase.MINUTES: m.wait_minutes.format(minutes=minutes),
-    }[phrase]
-    told = m.hold_wait_voicemail if at_limit else m.hold_wait
-    parts = [m.hold_position.format(position=position), told.format(wait=wait)]
+    parts = [m.hold_position.format(position=position),
+             m.hold_wait_voicemail.format(within=_within(m, spoken)) if at_limit
+             else m.hold_wait.format(wait=_wait(m, spoken))]
     if seconds > q.high_demand_after:
         parts.append(m.hold_high_demand)
     return " ".join(parts)

@@ -63,6 +63,23 @@ def wait_to_speak(estimate: int, queue_time: int, limit: int) -> tuple[int, bool
     return estimate, False
 
 
+class Deadline(StrEnum):
+    SOON = "soon"
+    SECONDS = "seconds"
+    MINUTES = "minutes"
+
+
+def deadline_phrase(seconds: int) -> tuple[Deadline, int]:
+    """Round the time left before voicemail *down* for speaking (to 10 s under two minutes,
+    else to whole minutes): unlike a wait, a deadline rounded up would promise a caller time
+    they don't have ("within about 2 minutes" with 61 s left)."""
+    if seconds < 15:
+        return Deadline.SOON, 0
+    if seconds < 120:
+        return Deadline.SECONDS, seconds // 10 * 10
+    return Deadline.MINUTES, seconds // 60
+
+
 def speaking_seconds(text: str, words_per_second: float) -> float:
     """An upper bound on how long text-to-speech takes to say ``text``."""
     return len(text.split()) / words_per_second + 1.0

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from ivr.hold import (
+    Deadline,
     LeaveReason,
     Step,
     WaitPhrase,
+    deadline_phrase,
     estimate_wait,
     leave_reason,
     plan_hold,
@@ -188,6 +190,23 @@ def test_wait_phrase(seconds, phrase, minutes):
 )
 def test_no_spoken_wait_outlasts_the_voicemail_limit(estimate, queue_time, limit, spoken):
     assert wait_to_speak(estimate, queue_time, limit) == spoken
+
+
+@pytest.mark.parametrize(
+    ("seconds", "phrase"),
+    [
+        (0, (Deadline.SOON, 0)),
+        (14, (Deadline.SOON, 0)),
+        (15, (Deadline.SECONDS, 10)),
+        (61, (Deadline.SECONDS, 60)),  # down, never "about 2 minutes" with 61 s left
+        (119, (Deadline.SECONDS, 110)),
+        (120, (Deadline.MINUTES, 2)),
+        (179, (Deadline.MINUTES, 2)),
+        (600, (Deadline.MINUTES, 10)),
+    ],
+)
+def test_the_time_left_before_voicemail_is_rounded_down(seconds, phrase):
+    assert deadline_phrase(seconds) == phrase
 
 
 @pytest.mark.parametrize(

@@ -87,7 +87,7 @@ def test_whole_journey_in_hours_with_redis_down(down_app, spool_dir):
     assert hold.has("Play")
     busy = caller.hold(30, position=3, size=3)
     assert busy.text.startswith(  # 180 s estimated, 90 s left: told when voicemail comes
-        "You are number 3 in the queue. If an advisor isn't free within about 2 minutes, "
+        "You are number 3 in the queue. If an advisor isn't free in the next 90 seconds, "
         "you'll be able to leave a message"
     )
     assert "We're very busy at the moment." in busy.text

@@ -97,8 +97,8 @@ def told_wait(text: str) -> str:
     """The wait a hold announcement promises: an estimate, or the time left before voicemail."""
     if "The estimated wait is " in text:
         return "estimate: " + text.split("The estimated wait is ")[1].split(".")[0]
-    if "If an advisor isn't free within " in text:
-        return "voicemail in: " + text.split("free within ")[1].split(",")[0]
+    if "If an advisor isn't free " in text:
+        return "voicemail: " + text.split("isn't free ")[1].split(",")[0]
     raise AssertionError(f"no wait in {text!r}")
 
 
@@ -108,9 +108,9 @@ def told_wait(text: str) -> str:
         (1, "estimate: about a minute", False),  # 60 s, not over the 90 s threshold
         # 120 s and more would outlast the two-minute limit: the caller hears when they can
         # leave a message instead of a wait the system won't let them sit through.
-        (2, "voicemail in: about 2 minutes", True),
-        (3, "voicemail in: about 2 minutes", True),  # 180 s > 90 s: busy too
-        (5, "voicemail in: about 2 minutes", True),
+        (2, "voicemail: in the next 2 minutes", True),
+        (3, "voicemail: in the next 2 minutes", True),  # 180 s > 90 s: busy too
+        (5, "voicemail: in the next 2 minutes", True),
     ],
 )
 def test_hold_announces_position_and_default_estimate(make_caller, config, position, told, busy):
@@ -128,9 +128,11 @@ def test_hold_announces_position_and_default_estimate(make_caller, config, posit
     [
         (0, 1, "estimate: about a minute"),  # 60 s of 120 left
         (30, 1, "estimate: about a minute"),  # 60 s of 90 left
-        (60, 1, "voicemail in: about a minute"),  # 60 s estimate, 60 s left
-        (90, 1, "voicemail in: less than a minute"),  # never "about a minute" 30 s from it
-        (30, 2, "voicemail in: about 2 minutes"),  # 90 s left: rounded up, never down
+        (60, 1, "voicemail: in the next 60 seconds"),  # 60 s estimate, 60 s left
+        (90, 1, "voicemail: in the next 30 seconds"),  # never "about a minute" 30 s from it
+        (30, 2, "voicemail: in the next 90 seconds"),  # 120 s estimated, 90 s left
+        (59, 2, "voicemail: in the next 60 seconds"),  # 61 s left: rounded down, never up
+        (100, 1, "voicemail: in the next 20 seconds"),
     ],
 )
 def test_no_estimate_outlasts_the_voicemail_limit(make_caller, queue_time, position, told):
@@ -156,7 +158,7 @@ def test_measured_answers_change_the_estimate(make_caller, redis_client, ages, p
     push_answers(redis_client, "council_tax", ages)
     caller = queued(make_caller)
     doc = caller.hold(0, position=position)
-    expected = f"estimate: {wait}" if wait else "voicemail in: about 2 minutes"
+    expected = f"estimate: {wait}" if wait else "voicemail: in the next 2 minutes"
     assert told_wait(doc.text) == expected
     assert ("We're very busy" in doc.text) is busy
 
@@ -165,7 +167,7 @@ def test_answers_in_another_department_do_not_count(make_caller, redis_client):
     push_answers(redis_client, "housing", [10, 20, 30, 40])  # one every 10 s: 30 s for 3rd
     caller = queued(make_caller, "council_tax")
     # council tax has no answers of its own: the default 60 s a caller, past the limit
-    assert told_wait(caller.hold(0, position=3).text) == "voicemail in: about 2 minutes"
+    assert told_wait(caller.hold(0, position=3).text) == "voicemail: in the next 2 minutes"
 
 
 def test_hold_plays_audio_in_segments(make_caller, config):
