@@ -59,8 +59,12 @@ def serve(args: argparse.Namespace) -> int:
         print(f"Redis: no REDIS_URL set, using the embedded default {url} "
               f"(redis-server, data in {EMBEDDED_DIR}/, append-only)", flush=True)
     env = dict(os.environ, REDIS_URL=url)
-    if not env.get("TWILIO_AUTH_TOKEN") and env.get("IVR_INSECURE_SKIP_SIGNATURE") != "1":
-        env["TWILIO_AUTH_TOKEN"] = local_token.ensure()
+    if (not env.get("TWILIO_AUTH_TOKEN") and env.get("IVR_INSECURE_SKIP_SIGNATURE") != "1"
+            and not local_token.loopback(args.bind)):
+        print("warning: TWILIO_AUTH_TOKEN is not set, so every webhook answers 403.",
+              flush=True)
+    elif not env.get("TWILIO_AUTH_TOKEN") and env.get("IVR_INSECURE_SKIP_SIGNATURE") != "1":
+        env["TWILIO_AUTH_TOKEN"] = local_token.ensure()  # this machine only: see local_token
         print(f"warning: TWILIO_AUTH_TOKEN is not set: webhooks check signatures against a "
               f"local token ({local_token.PATH}), so `ivr call --url http://{args.bind}` works "
               "here and real Twilio requests get 403 until TWILIO_AUTH_TOKEN is set.",

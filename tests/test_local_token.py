@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import stat
 
+import pytest
+
 from ivr import local_token
 
 
@@ -22,3 +24,36 @@ def test_an_empty_file_is_no_token(tmp_path):
     path.write_text("\n")
     assert local_token.read(path) is None
     assert local_token.ensure(path) != ""
+
+
+def test_a_file_others_can_read_is_never_trusted(tmp_path):
+    path = tmp_path / "local-auth-token"
+    path.write_text("0123456789abcdef0123456789abcdef\n")
+    path.chmod(0o644)
+    assert local_token.read(path) is None  # anyone who read it could sign requests
+    token = local_token.ensure(path)
+    assert token != "0123456789abcdef0123456789abcdef"  # replaced, not reused
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert local_token.read(path) == token
+
+
+def test_made_owner_only_whatever_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0)
+    try:
+        path = tmp_path / "var" / "local-auth-token"
+        local_token.ensure(path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize(("bind", "local"), [
+    ("127.0.0.1:5000", True), ("localhost:5000", True), ("[::1]:5000", True),
+    ("127.0.0.2:80", True), ("0.0.0.0:5000", False), ("10.0.0.5:5000", False),
+    ("[::]:5000", False), ("ivr.colchester.example:443", False),
+])
+def test_only_a_loopback_service_uses_the_local_token(bind, local):
+    assert local_token.loopback(bind) is local
