@@ -87,19 +87,34 @@ def take_next(turn: Turn, ctx: Context):
             offered = agent.offer
             batch.op(lambda p: offer.queue_release(p, agent.id, offered))
             agent = replace(agent, offer="", offer_at=0.0)
+        if agent.state is State.ON_CALL:  # a retried take (below) found nobody left
+            agent = agents.set_state(batch, agent, State.AVAILABLE, turn.now.timestamp(),
+                                     call_sid=turn.call.sid, reason="nobody left to take")
         turn.say(response, turn.messages.agent.no_callers)
         add_agent_menu(turn, response, agent, batch)
         batch.commit("take: nobody waiting")
         return render(response)
     front = ctx.fronts[dept]
+    whispered = turn.config.agents.whisper
     found: list[History] = []
-    number = caller_number(turn, front) if turn.config.agents.whisper else None
+    number = caller_number(turn, front) if whispered else None
     if number:
         read_history(turn, batch, number, found)
-    agents.set_state(batch, agent, State.ON_CALL, turn.now.timestamp(), call_sid=turn.call.sid,
-                     reason=f"taking a {dept} caller")
-    batch.commit("take")
-    if turn.config.agents.whisper:
+    held: list[bool] = []
+    if whispered:  # the whisper must describe the caller this Dial will really bridge
+        batch.op(lambda p: agents.hold_taking(p, dept, turn.call.sid),
+                 then=lambda ok: held.append(bool(ok)))
+    if agent.state is not State.ON_CALL:  # a retried take is already on its way to a call
+        agents.set_state(batch, agent, State.ON_CALL, turn.now.timestamp(),
+                         call_sid=turn.call.sid, reason=f"taking a {dept} caller")
+    committed = batch.commit("take") is not None
+    if whispered and committed and not held[0]:
+        # Another advisor is being connected to this queue's front caller: once dequeued,
+        # the next caller is at the front, and this take describes and bridges them.
+        response.pause(length=agents.TAKE_RETRY_SECONDS)
+        response.redirect(url_for("agent_calls.take_next"), method="POST")
+        return render(response)
+    if whispered:
         turn.say(response, whisper(turn, dept, front, found[0] if found else History()))
     dial = response.dial(
         action=url_for("agent_calls.after_call", dept=dept), method="POST",
@@ -133,6 +148,8 @@ def introduce():
     store.note_answer(batch, dept, now)
     if agent:
         batch.op(lambda p: p.hset(agents.AGENT.format(id=agent.id), "last_caller", turn.call.sid))
+    line = request.values.get("DequeingCallSid", "")
+    batch.op(lambda p: agents.release_taking(p, dept, line))  # the next take may go ahead
     batch.commit("caller connected")
     return render(response)
 
@@ -149,9 +166,11 @@ def after_call(turn: Turn, ctx: Context):
     agent = ctx.agent
     now = turn.now.timestamp()
     response = VoiceResponse()
-    if ctx.line_ended:
+    if ctx.line_ended:  # (a take it was holding expires: agents.TAKING_MS)
         return render(response)  # the agent hung up: the hang-up already set their state
     batch = turn.batch()
+    dept = turn.config.department_id(request.args.get("dept"))
+    batch.op(lambda p: agents.release_taking(p, dept, turn.call.sid))  # if nobody was bridged
     if request.values.get("CallStatus") == "completed":
         # The agent's own leg is over: they hung up on the caller (the status callback may
         # come later; whichever is first marked the line ended, and does this, once).

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 import redis
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -280,3 +281,32 @@ def pick_queue(fronts: dict[str, float | None]) -> str | None:
     """Among departments, the one whose front caller has waited longest (entered earliest)."""
     waiting = {d: t for d, t in fronts.items() if t is not None}
     return min(waiting, key=lambda d: (waiting[d], d)) if waiting else None
+
+
+# -- one take at a time per queue, when the whisper names the caller --------------------------
+#
+# ``<Dial><Queue>`` bridges whoever is at the front when the Dial reaches Twilio, not the caller
+# the whisper described. Two advisors taking from one queue at once (routine with the push)
+# could each hear the first caller's number and history, and one would be talking to someone
+# else: a confidentiality breach. So a take whose whisper names the caller holds the queue's
+# TAKING marker until its caller is dequeued (``/agent/introduce``) or its Dial ends, and a
+# second take waits a moment and tries again, then describing the next caller.
+
+TAKING = "ivr:taking:{dept}"  # string: the agent-line call SID taking this queue's front
+TAKING_MS = 20_000  # a marker outlives no take: whisper + dequeue take a few seconds
+TAKE_RETRY_SECONDS = 2  # the second advisor's pause before trying again
+
+_RELEASE_TAKING = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def hold_taking(pipe: Any, dept: str, line_sid: str) -> None:
+    """Queue the claim on ``pipe``; its result is truthy when this take may go ahead."""
+    pipe.set(TAKING.format(dept=dept), line_sid, nx=True, px=TAKING_MS)
+
+
+def release_taking(pipe: Any, dept: str, line_sid: str) -> None:
+    """Queue the release of this take's marker (a no-op if it is not this take's)."""
+    pipe.eval(_RELEASE_TAKING, 1, TAKING.format(dept=dept), line_sid)

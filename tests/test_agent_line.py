@@ -581,6 +581,57 @@ def test_the_whisper_says_the_number_and_its_history(make_caller, redis_client, 
     assert doc.text == f"Benefits. Waited 45 seconds. {said}"
 
 
+def test_two_advisors_taking_at_once_each_hear_their_own_caller(make_caller, redis_client,
+                                                               staff, traveller):
+    """<Dial><Queue> bridges whoever is at the front when the Dial reaches Twilio: a second
+    advisor taking from the same queue waits until the first one's caller is dequeued, so the
+    whisper never gives one caller's number and history to the advisor talking to another."""
+    priya = sign_in(make_caller)
+    sam = sign_in_with_pin(make_caller, staff.sam, SAM_PIN)
+    first = queue_up(make_caller, LANDLINE, "council_tax")
+    traveller.shift(5)
+    second = queue_up(make_caller, MOBILE_2, "council_tax")
+    traveller.shift(20)
+    priya.press("1")
+    sam.press("1")
+    to_priya, to_sam = priya.follow(), sam.follow()
+    assert to_priya.verbs == ["Say", "Dial"]
+    assert "01206 500600" in to_priya.text  # the first caller, the one her Dial will bridge
+    assert to_sam.verbs == ["Pause", "Redirect"]  # nothing said about anyone yet
+    assert to_sam.first("Redirect").text == "/agent/take"
+    assert state(redis_client, staff.sam) is State.ON_CALL
+
+    again = sam.follow()  # Priya's Dial has not dequeued anyone yet: still waiting
+    assert again.verbs == ["Pause", "Redirect"]
+
+    queue = to_priya.first("Queue")
+    first.queue_url(queue.get("url"), queue_time=25, dequeuing_sid=priya.sid)
+    doc = sam.follow()  # Priya's caller is dequeued: the second caller is at the front
+    assert doc.verbs == ["Say", "Dial"]
+    assert "07911 123457" in doc.text and "01206 500600" not in doc.text
+    second.queue_url(doc.first("Queue").get("url"), queue_time=30, dequeuing_sid=sam.sid)
+    assert [e["data"]["agent"] for e in events(redis_client, "CONNECT")] == ["1001", "1002"]
+    assert [e["data"]["previous"] for e in events(redis_client, "AGENTSTATE")
+            if e["data"]["agent"] == staff.sam and e["data"]["state"] == "on_call"] == [
+        "available"]  # one move to on_call, however many tries
+
+
+def test_a_take_that_finds_nobody_after_waiting_is_available_again(make_caller, redis_client,
+                                                                   staff, traveller):
+    priya = sign_in(make_caller)
+    sam = sign_in_with_pin(make_caller, staff.sam, SAM_PIN)
+    caller = queue_up(make_caller, LANDLINE, "council_tax")
+    traveller.shift(10)
+    priya.press("1")
+    sam.press("1")
+    to_priya = priya.follow()
+    assert sam.follow().verbs == ["Pause", "Redirect"]
+    caller.queue_url(to_priya.first("Queue").get("url"), queue_time=10, dequeuing_sid=priya.sid)
+    doc = sam.follow()  # nobody left to take
+    assert doc.text.startswith(NO_ONE)
+    assert state(redis_client, staff.sam) is State.AVAILABLE
+
+
 def test_introduction_names_the_agent_and_their_department(make_caller, redis_client, staff,
                                                            traveller):
     sam = sign_in_with_pin(make_caller, staff.sam, SAM_PIN)
