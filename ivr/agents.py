@@ -296,6 +296,13 @@ TAKING = "ivr:taking:{dept}"  # string: the agent-line call SID taking this queu
 TAKING_MS = 20_000  # a marker outlives no take: whisper + dequeue take a few seconds
 TAKE_RETRY_SECONDS = 2  # the second advisor's pause before trying again
 
+_HOLD_TAKING = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
 _RELEASE_TAKING = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -303,8 +310,9 @@ return 0
 
 
 def hold_taking(pipe: Any, dept: str, line_sid: str) -> None:
-    """Queue the claim on ``pipe``; its result is truthy when this take may go ahead."""
-    pipe.set(TAKING.format(dept=dept), line_sid, nx=True, px=TAKING_MS)
+    """Queue the claim on ``pipe``; its result is 1 when this take may go ahead (nobody else's
+    take holds the queue; a repeat of this line's own take holds it again)."""
+    pipe.eval(_HOLD_TAKING, 1, TAKING.format(dept=dept), line_sid, TAKING_MS)
 
 
 def release_taking(pipe: Any, dept: str, line_sid: str) -> None:

@@ -1181,3 +1181,14 @@ def test_time_is_told_in_the_councils_zone(make_caller, redis_client, staff, tra
     doc = next_callback(sign_in(make_caller))
     assert doc.first("Gather").get("action").endswith(task_id)
     assert doc.text.startswith("Callback for Council Tax. Message left Monday 1 June at 9:30am,")
+
+
+def test_a_repeated_take_on_the_same_line_goes_ahead(make_caller, redis_client, staff,
+                                                     traveller):
+    """Twilio re-requesting the take (or the same line taking again) is not a second advisor."""
+    priya = sign_in(make_caller)
+    queue_up(make_caller, LANDLINE, "council_tax")
+    traveller.shift(10)
+    priya.press("1")
+    assert priya.follow().verbs == ["Say", "Dial"]
+    assert priya.post("/agent/take").verbs == ["Say", "Dial"]
