@@ -39,10 +39,6 @@ def spoken_duration(seconds: float) -> str:
     return " ".join(parts)
 
 
-def agent_departments(turn: Turn, agent: Agent) -> list[str]:
-    return list(agent.departments) or list(turn.config.departments)
-
-
 def context(turn: Turn, *, fronts: bool = True, **options) -> Context:
     """This call's agent and what the step needs (``agent_context.load``): round trip 1."""
     departments = list(turn.config.departments) if fronts else None

@@ -27,11 +27,6 @@ OFFER_TTL = 20.0  # seconds after which an undelivered offer no longer holds the
 HOLD_SECONDS = 2  # the advisor's pause while an offer is on its way
 
 
-def pending(offer: str, offer_at: float, now: float, ttl: float = OFFER_TTL) -> bool:
-    """Is an offer on its way to this advisor (claimed, not yet taken, not expired)?"""
-    return bool(offer) and now - offer_at < ttl
-
-
 _CLAIM = """
 if redis.call('HEXISTS', KEYS[3], 'offered_to') == 1 then return false end
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
