@@ -44,7 +44,7 @@ def incoming():
         store.note_caller(batch, number.e164, turn.config.agents.recent_days)
     if not open_now:
         batch.event(Event.OUT_OF_HOURS)
-    if batch.commit("incoming call") is not None and turn.ivr.spool.pending():
+    if batch.commit("incoming call") is not None and turn.ivr.spool.has_pending():
         turn.ivr.spool.drain()
 
     response = VoiceResponse()

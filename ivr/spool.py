@@ -13,7 +13,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +46,21 @@ class Spool:
         return final
 
     def pending(self) -> list[Path]:
+        """Spooled items, oldest first."""
+        return sorted(self._items())
+
+    def has_pending(self) -> bool:
+        """Is anything spooled? Stops at the first item: asked on every incoming call."""
+        return next(self._items(), None) is not None
+
+    def _items(self) -> Iterator[Path]:
         try:
-            return sorted(
-                p
-                for p in self.directory.iterdir()
-                if p.suffix == ".json" and not p.name.startswith(".")
-            )
+            with os.scandir(self.directory) as entries:
+                for entry in entries:
+                    if entry.name.endswith(".json") and not entry.name.startswith("."):
+                        yield Path(entry.path)
         except FileNotFoundError:
-            return []
+            return
 
     def drain(self) -> int:
         """Replay spooled items in order; stop at the first Redis failure. Returns items done."""

@@ -168,14 +168,15 @@ class Caller:
             QueueSid="QU" + "1" * 32,
         )
 
-    def dial_result(self, status: str, duration: int = 0) -> Doc:
-        dial = self.doc.first("Dial")
+    def dial_result(self, status: str, duration: int = 0, **more) -> Doc:
+        """The <Dial action> with Twilio's Dial parameters (and ``more``)."""
         return self.post(
-            dial.get("action"),
+            self.doc.first("Dial").get("action"),
             DialCallStatus=status,
             DialCallSid="CA" + uuid.uuid4().hex,
             DialCallDuration=duration,
             DialBridged="true" if status == "completed" else "false",
+            **more,
         )
 
     def record(
@@ -258,16 +259,7 @@ class Caller:
     def dial_queue_result(self, status: str, duration: int = 0, queue_time: int = 0,
                           queue_sid: str = "QU" + "1" * 32) -> Doc:
         """The <Dial action> after a <Dial><Queue>: the Dial parameters plus the queue's."""
-        dial = self.doc.first("Dial")
-        return self.post(
-            dial.get("action"),
-            DialCallStatus=status,
-            DialCallSid="CA" + uuid.uuid4().hex,
-            DialCallDuration=duration,
-            DialBridged="true" if status == "completed" else "false",
-            QueueSid=queue_sid,
-            QueueTime=queue_time,
-        )
+        return self.dial_result(status, duration, QueueSid=queue_sid, QueueTime=queue_time)
 
     def status_callback(self, path: str, status: str = "completed", duration: int = 60) -> Doc:
         """The number's status callback at ``path`` (e.g. the agent line's ``/agent/status``)."""

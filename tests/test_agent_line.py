@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import time_machine
 from caller import COUNCIL_NUMBER, Caller
+from jobs import run_due_jobs
 from rq import Queue, SimpleWorker
-from rq.scheduler import RQScheduler
 
 from flows import agent_callbacks, agent_calls, agent_line
 from ivr import agents, store
@@ -171,16 +171,7 @@ def queue_up(make_caller, from_: str, dept: str) -> Caller:
 
 def run_jobs(redis_client, queue_name: str, when: float) -> int:
     """What the service's RQ worker with its scheduler does at ``when``: returns jobs run."""
-    queue = Queue(queue_name, connection=redis_client)
-    with time_machine.travel(when, tick=True):
-        scheduler = RQScheduler([queue], connection=redis_client)
-        scheduler.acquire_locks()
-        scheduler.enqueue_scheduled_jobs()
-        scheduler.release_locks()
-        moved = queue.count
-        SimpleWorker([queue], connection=redis_client).work(burst=True)
-    assert queue.count == 0
-    return moved
+    return run_due_jobs(redis_client, queue_name, when)
 
 
 def scheduled(redis_client, queue_name: str = "callbacks") -> dict[str, float]:

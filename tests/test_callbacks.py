@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from jobs import run_due_jobs
 from rq import Queue, SimpleWorker
 from rq.job import Job
-from rq.scheduler import RQScheduler
 
 from ivr import events
 from ivr.spool import FAILED_SUFFIX
@@ -86,16 +86,7 @@ def kinds(redis_client) -> list[str]:
 
 def run_scheduler_and_worker(redis_client, at: str) -> int:
     """What the service's RQ worker with its scheduler does at ``at``: returns jobs moved."""
-    queue = callbacks_queue(redis_client)
-    with time_machine.travel(at, tick=True):
-        scheduler = RQScheduler([queue], connection=redis_client)
-        scheduler.acquire_locks()
-        scheduler.enqueue_scheduled_jobs()
-        scheduler.release_locks()
-        moved = queue.count
-        SimpleWorker([queue], connection=redis_client).work(burst=True)
-    assert queue.count == 0
-    return moved
+    return run_due_jobs(redis_client, "callbacks", at)
 
 
 # -- one task and one job per recording ------------------------------------------------------

@@ -27,13 +27,10 @@ from ivr.console.work import (
     worklist,
 )
 from ivr.phone import mask
-from voicemail.callbacks import CLAIM, Outcome
+from voicemail.callbacks import Outcome, hold, release_claim
 from voicemail.tasks import RECORDING, TASK
 
 log = logging.getLogger(__name__)
-
-CLAIM_SECONDS = 600  # as long as the phone's claim: nobody else rings this resident meanwhile
-
 
 @bp.get("/callbacks")
 def callbacks_page():
@@ -61,15 +58,15 @@ def call_back(task_id: str):
         flash("That callback is not open, or has no number to call.", "error")
         return _back()
     r = ivr().redis
-    claim = CLAIM.format(id=task_id)
-    if not r.set(claim, agent.id, nx=True, ex=CLAIM_SECONDS) and (
-            (r.get(claim) or b"").decode() != agent.id):
+    pipe = r.pipeline(transaction=False)
+    parse = hold(pipe, task_id, index_key="", agent_id=agent.id, take=True)  # as the phone does
+    if not parse(pipe.execute()[0]).held:
         flash("Another agent is working on that callback right now.", "error")
         return _back()
     try:
         call_sid = start_click_to_call(agent, task_id, ivr().config.council.main_number)
     except (TwilioException, twilio_rest.TwilioNotConfigured, OSError) as exc:
-        r.delete(claim)
+        release_claim(r, task_id, agent.id)
         log.warning("console: click-to-call for task %s by agent %s failed: %s", task_id,
                     agent.id, exc)
         flash("The call could not be started; please try again in a moment.", "error")
