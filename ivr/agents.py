@@ -222,10 +222,10 @@ def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: st
         r_or_pipe.zrem(IDLE, agent.id)
         r_or_pipe.hdel(IDLE_LINE, agent.id)
         r_or_pipe.hdel(AGENT.format(id=agent.id), "offer", "offer_at", "offer_sent")
-    r_or_pipe.xadd(events.STREAM, events.fields(
+    events.add(r_or_pipe, events.fields(
         Event.AGENT_STATE, call_sid, now, None, agent=agent.id, state=str(state),
         previous=str(agent.state), seconds_in_previous=round(now - agent.state_since, 1),
-        reason=reason))
+        reason=reason), None)  # trimmed with the calls' events
     return _moved(agent, state, now, call_sid)
 
 

@@ -4,6 +4,13 @@ The vocabulary follows Asterisk's ``queue_log`` where a counterpart exists (ENTE
 ABANDON, EXITWITHTIMEOUT, EXITWITHKEY, FULL ...) so supervisors who know contact-centre tools
 feel at home. Writing an event never breaks a call: callers batch them into the request's one
 pipeline, and a failed pipeline spools them to disk for replay.
+
+One clock: the web server's. An event's ``ts`` is when it happened by the process clock, and
+its stream id is taken from that same ``ts`` (``<ms>-*``), not from Redis's clock (``*``), so
+ids and times agree and travel together in tests and simulations. Ids must grow, so an event
+written out of order (a spooled event replayed, a second web server a few ms behind) takes
+the newest id's millisecond instead: an id is never before its event, and reports read ids
+from a day's start to its end plus a margin for late writes (``report.load_events``).
 """
 
 from __future__ import annotations
@@ -62,10 +69,37 @@ def fields(
     }
 
 
-def add(pipe, event: dict[str, str], retention_days: int) -> None:
-    """Queue XADD on ``pipe``, trimming (approximately) to the retention period."""
-    min_ms = int((float(event["ts"]) - retention_days * 86400) * 1000)
-    pipe.xadd(STREAM, event, minid=max(min_ms, 0), approximate=True)
+# KEYS[1] the stream; ARGV[1] the event's ms, ARGV[2] the trim MINID, then field/value pairs.
+# XADD <ms>-* fails when the stream's last id is later: then use that id's ms (the sequence
+# grows). The last *generated* id (XINFO) is used, as an entry deleted at the top still counts.
+_ADD = """
+local cmd = {'XADD', KEYS[1], 'MINID', '~', ARGV[2], ARGV[1] .. '-*'}
+for i = 3, #ARGV do cmd[#cmd + 1] = ARGV[i] end
+local id = redis.pcall(unpack(cmd))
+if type(id) == 'table' and id.err then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then
+      cmd[6] = string.match(info[i + 1], '^(%d+)') .. '-*'
+    end
+  end
+  id = redis.call(unpack(cmd))
+end
+return id
+"""
+
+
+def add(pipe, event: dict[str, str], retention_days: int | None) -> None:
+    """Queue the event on ``pipe`` with its id at its own time (never before the stream's
+    newest), trimming (approximately) to the retention period (None: no trim).
+
+    Sent as EVAL: a pipeline cannot load a missing script without another round trip."""
+    ms = int(float(event["ts"]) * 1000)
+    keep_ms = None if retention_days is None else retention_days * 86_400_000
+    argv: list[str] = [str(ms), str(0 if keep_ms is None else max(ms - keep_ms, 0))]
+    for name, value in event.items():
+        argv += (name, value)
+    pipe.eval(_ADD, 1, STREAM, *argv)
 
 
 def decode(entry: dict) -> dict[str, Any]:

@@ -49,7 +49,6 @@ from ivr.report_facts import (
 )
 
 LONDON = ZoneInfo("Europe/London")
-SKEW = 300  # seconds: stream ids come from Redis's clock, ``ts`` from the web server's
 LATE = 7 * 86400  # spooled events replayed up to this long after their time are still read
 PAGE = 5000
 
@@ -273,12 +272,12 @@ def load_events(redis, start: float, end: float, *, late: float = LATE,
                 whole: bool = False) -> list[dict[str, Any]]:
     """Events whose own ``ts`` is in ``[start, end)``, read with paged XRANGE, in time order.
 
-    A stream id is when Redis stored the event, never before it happened; a spooled event is
-    stored later than its ``ts``. So ids are read from ``start`` (less clock skew) to ``end +
-    late`` and filtered by ``ts``. ``whole`` reads every id instead, for a stream written with
-    a simulated clock or imported. Exact duplicates (a spool replayed twice) are dropped.
+    A stream id is the event's own time, or later when it was written out of order (a spooled
+    event replayed, ``events.add``), never before. So ids are read from ``start`` to ``end +
+    late`` and filtered by ``ts``. ``whole`` reads every id instead, for a stream imported
+    from elsewhere. Exact duplicates (a spool replayed twice) are dropped.
     """
-    low = "-" if whole else f"{max(int((start - SKEW) * 1000), 0)}-0"
+    low = "-" if whole else f"{max(int(start * 1000), 0)}-0"
     high = "+" if whole else f"{int((end + late) * 1000)}-18446744073709551615"
     seen: set[tuple] = set()
     out: list[dict[str, Any]] = []

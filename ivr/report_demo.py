@@ -193,12 +193,11 @@ def write(redis, entries: list[dict[str, str]], retention_days: int = 400) -> in
     """Add ``entries`` to the event stream with ids at their own times, as if they had been
     written live (so the report's id window finds them); returns how many were added.
 
-    Ids must grow, so write into a stream with nothing newer (a spare Redis database).
+    Ids must grow, so write into a stream with nothing newer (a spare Redis database): an entry
+    older than the newest takes the newest's id (``events.add``).
     """
     pipe = redis.pipeline(transaction=False)
     for entry in sorted(entries, key=lambda e: float(e["ts"])):
-        ms = int(float(entry["ts"]) * 1000)
-        pipe.xadd(events.STREAM, entry, id=f"{ms}-*",
-                  minid=max(ms - retention_days * 86_400_000, 0), approximate=True)
+        events.add(pipe, entry, retention_days)
     pipe.execute()
     return len(entries)

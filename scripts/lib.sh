@@ -41,6 +41,17 @@ ensure_chromium() {  # Debian's chromium, driven headless by Playwright in the b
     apt_install chromium || die "could not install chromium (needed by the browser tests)"
 }
 
+ensure_faketime() {  # prints the path of Debian's libfaketime, installing it when missing
+    local lib
+    lib=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1 || true)
+    if [ -z "$lib" ]; then
+        apt_install faketime >&2 || die "could not install faketime (for --clock-ahead)"
+        lib=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1 || true)
+    fi
+    [ -n "$lib" ] || die "libfaketime.so.1 not found after installing faketime"
+    echo "$lib"
+}
+
 redis_answers() {  # $1 = URL
     .venv/bin/python - "$1" <<'PY' >/dev/null 2>&1
 import sys, redis

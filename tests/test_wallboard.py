@@ -72,10 +72,11 @@ T11 = at(1, 11)
 
 
 def write(r, items: list[tuple[Event, str, float, str, dict]]) -> None:
-    """Events stored with stream ids at their own times, as Redis would have stored them."""
+    """Events stored as the app stores them (ids at their own times), oldest first."""
+    pipe = r.pipeline(transaction=False)
     for kind, call, ts, dept, data in sorted(items, key=lambda x: x[2]):
-        r.xadd(events.STREAM, events.fields(kind, call, ts, dept, **data),
-               id=f"{int(ts * 1000)}-*")
+        events.add(pipe, events.fields(kind, call, ts, dept, **data), None)
+    pipe.execute()
 
 
 def visit(call: str, dept: str, entered: float, leave: Event, wait: int) -> list:
@@ -111,6 +112,7 @@ def task(r, task_id: str, dept: str, due_at: float, *, scheduled_at: float | Non
 @pytest.fixture
 def known(redis_client):
     """The state in the module docstring; returns the agents."""
+    write(redis_client, todays_events())  # the morning's history, then the agents' state now
     with time_machine.travel(NOW, tick=False):
         staff = {
             "tara": add_agent(redis_client, "Tara Tax", ("council_tax",), state=State.AVAILABLE),
@@ -125,7 +127,6 @@ def known(redis_client):
                           "housing": {"CAq3": T11 - 150}, "street_care": {"CAq4": T11 - 120},
                           "general": {"CAq5": T11 - 89}}.items():
         redis_client.zadd(store.queue_key(dept), members)
-    write(redis_client, todays_events())
     task(redis_client, "T1", "council_tax", at(1, 17))
     task(redis_client, "T2", "council_tax", at(30, 17, month=11))
     task(redis_client, "T3", "housing", at(1, 17))
@@ -359,14 +360,15 @@ def _busy_morning(r) -> None:
     now = time.time()
     r.zadd(store.queue_key("housing"), {"CAh1": now - 100})  # amber
     r.zadd(store.queue_key("street_care"), {"CAs1": now - 130, "CAs2": now - 40})  # red
+    history = [(Event.VOICEMAIL, "CAb4", now - 400, "street_care", {})]
     for i, (dept, wait, outcome) in enumerate([
             ("council_tax", 35, Event.CONNECT), ("council_tax", 80, Event.CONNECT),
             ("council_tax", 150, Event.CONNECT), ("housing", 60, Event.CONNECT),
             ("street_care", 120, Event.EXIT_TIMEOUT), ("benefits", 20, Event.ABANDON)]):
         entered = now - 900 + 60 * i
-        for e in visit(f"CAb{i}", dept, entered, outcome, wait):
-            r.xadd(events.STREAM, events.fields(e[0], e[1], min(e[2], now - 1), e[3], **e[4]))
-    r.xadd(events.STREAM, events.fields(Event.VOICEMAIL, "CAb4", now - 400, "street_care"))
+        history += [(*e[:2], min(e[2], now - 1), *e[3:])
+                    for e in visit(f"CAb{i}", dept, entered, outcome, wait)]
+    write(r, history)
     task(r, "CBdue1", "council_tax", now + 3 * 3600)
     task(r, "CBlate", "housing", now - 3600)
 

@@ -29,11 +29,8 @@ def release_callback(task_id: str) -> str:
     if outcome == "released":
         dept = r.hget(f"ivr:cb:task:{task_id}", "department")
         pipe = r.pipeline(transaction=False)
-        pipe.xadd(
-            events.STREAM,
-            events.fields(
-                Event.CALLBACK_RELEASED, "", now, dept.decode() if dept else "", task=task_id
-            ),
-        )
+        events.add(pipe, events.fields(
+            Event.CALLBACK_RELEASED, "", now, dept.decode() if dept else "", task=task_id
+        ), None)
         pipe.execute()
     return outcome
