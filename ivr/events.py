@@ -69,36 +69,72 @@ def fields(
     }
 
 
-# KEYS[1] the stream; ARGV[1] the event's ms, ARGV[2] the trim MINID, then field/value pairs.
-# XADD <ms>-* fails when the stream's last id is later: then use that id's ms (the sequence
-# grows). The last *generated* id (XINFO) is used, as an entry deleted at the top still counts.
-_ADD = """
-local cmd = {'XADD', KEYS[1], 'MINID', '~', ARGV[2], ARGV[1] .. '-*'}
-for i = 3, #ARGV do cmd[#cmd + 1] = ARGV[i] end
-local id = redis.pcall(unpack(cmd))
-if type(id) == 'table' and id.err then
-  local info = redis.call('XINFO', 'STREAM', KEYS[1])
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then
-      cmd[6] = string.match(info[i + 1], '^(%d+)') .. '-*'
+# Lua: add_event(stream, ms, minid, fields) adds one event with the id ``<ms>-*``; when the
+# stream's last id is later, XADD refuses it, and the event takes that id's millisecond (the
+# sequence grows). The last *generated* id (XINFO) counts, as an entry deleted at the top
+# still does. Scripts that write an event themselves include this function (``LUA_ADD``).
+LUA_ADD = """
+local function add_event(stream, ms, minid, fields)
+  local cmd = {'XADD', stream, 'MINID', '~', minid, ms .. '-*'}
+  for i = 1, #fields do cmd[#cmd + 1] = fields[i] end
+  local id = redis.pcall(unpack(cmd))
+  if type(id) == 'table' and id.err then
+    local info = redis.call('XINFO', 'STREAM', stream)
+    for i = 1, #info, 2 do
+      if info[i] == 'last-generated-id' then
+        cmd[6] = string.match(info[i + 1], '^(%d+)') .. '-*'
+      end
     end
+    id = redis.call(unpack(cmd))
   end
-  id = redis.call(unpack(cmd))
+  return id
 end
-return id
+"""
+
+# KEYS[1] the stream; ARGV[1] the trim MINID, then per event: its ms, its number of field
+# and value strings, and those strings.
+_ADD = LUA_ADD + """
+local i, added = 2, 0
+while i <= #ARGV do
+  local ms, n = ARGV[i], tonumber(ARGV[i + 1])
+  local fields = {}
+  for j = 1, n do fields[j] = ARGV[i + 1 + j] end
+  add_event(KEYS[1], ms, ARGV[1], fields)
+  i, added = i + 2 + n, added + 1
+end
+return added
 """
 
 
-def add(pipe, event: dict[str, str], retention_days: int | None) -> None:
-    """Queue the event on ``pipe`` with its id at its own time (never before the stream's
-    newest), trimming (approximately) to the retention period (None: no trim).
+def ms(event: dict[str, str]) -> int:
+    """The event's own time in ms: its stream id's first part (unless written out of order)."""
+    return int(float(event["ts"]) * 1000)
 
-    Sent as EVAL: a pipeline cannot load a missing script without another round trip."""
-    ms = int(float(event["ts"]) * 1000)
-    keep_ms = None if retention_days is None else retention_days * 86_400_000
-    argv: list[str] = [str(ms), str(0 if keep_ms is None else max(ms - keep_ms, 0))]
-    for name, value in event.items():
-        argv += (name, value)
+
+def min_id(now_ms: int, retention_days: int | None) -> int:
+    """The MINID that trims the stream to ``retention_days`` before ``now_ms`` (0: no trim)."""
+    return 0 if retention_days is None else max(now_ms - retention_days * 86_400_000, 0)
+
+
+def add(pipe, event: dict[str, str], retention_days: int | None) -> None:
+    """Queue the event on ``pipe`` (``add_all`` of one)."""
+    add_all(pipe, [event], retention_days)
+
+
+def add_all(pipe, batch: list[dict[str, str]], retention_days: int | None) -> None:
+    """Queue the events on ``pipe`` as one script call, each with its id at its own time
+    (never before the stream's newest), trimming (approximately) to the retention period
+    (None: no trim).
+
+    Sent as EVAL: a pipeline cannot load a missing script without another round trip.
+    """
+    if not batch:
+        return
+    argv: list[str | int] = [min_id(max(ms(e) for e in batch), retention_days)]
+    for event in batch:
+        argv += (ms(event), 2 * len(event))
+        for name, value in event.items():
+            argv += (name, value)
     pipe.eval(_ADD, 1, STREAM, *argv)
 
 

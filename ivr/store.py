@@ -164,8 +164,7 @@ class Batch:
             for fn in self._ops:
                 first.append(len(pipe.command_stack))
                 fn(pipe)
-            for ev in self._events:
-                events.add(pipe, ev, self.retention_days)
+            events.add_all(pipe, self._events, self.retention_days)
             results = pipe.execute()
         except RedisError as exc:
             from ivr.metrics import REDIS_ERRORS  # metrics imports store: import when needed
@@ -203,19 +202,18 @@ def replay_events(r: redis.Redis, retention_days: int) -> Callable[[list[dict[st
 
     def handler(items: list[dict[str, str]]) -> None:
         pipe = r.pipeline(transaction=False)
-        for ev in items:
-            events.add(pipe, ev, retention_days)
+        events.add_all(pipe, items, retention_days)
         pipe.execute()
 
     return handler
 
 
-_LEAVE = """
+_LEAVE = events.LUA_ADD + """
 if redis.call('HSETNX', KEYS[1], 'left_reason', ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'waited', ARGV[2], 'left_at', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('ZREM', KEYS[2], ARGV[5])
-redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[6], '*', unpack(cjson.decode(ARGV[7])))
+add_event(KEYS[3], ARGV[8], ARGV[6], cjson.decode(ARGV[7]))
 return 1
 """
 
@@ -230,7 +228,7 @@ def leave_queue(batch: Batch, dept: str, reason: str, waited: int, event: Event,
     ev = events.fields(event, batch.call_sid, batch.now, dept, reason=reason, wait=waited,
                        **details)
     flat = [x for kv in ev.items() for x in kv]
-    min_ms = max(int((batch.now - batch.retention_days * 86400) * 1000), 0)
+    min_ms = events.min_id(events.ms(ev), batch.retention_days)
     batch.spool_if_lost(ev)
     batch.op(
         lambda p: p.eval(
@@ -246,5 +244,6 @@ def leave_queue(batch: Batch, dept: str, reason: str, waited: int, event: Event,
             batch.call_sid,
             min_ms,
             json.dumps(flat),
+            events.ms(ev),
         )
     )

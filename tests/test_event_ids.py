@@ -68,3 +68,28 @@ def test_a_webhook_in_virtual_time_writes_ids_in_virtual_time(app, redis_client,
     found = redis_client.xrange(events.STREAM)
     assert found
     assert {_ms(i) for i, _ in found} == {int(when.timestamp() * 1000)}
+
+
+def test_a_batch_and_a_queue_leave_write_ids_at_the_webhooks_time(redis_client, tmp_path):
+    """The request's events (one script call) and the leave script's own event: the same
+    clock, and the leave (written after a later event) never goes before the newest id."""
+    from ivr import store
+    from ivr.spool import Spool
+
+    def batch(now: float) -> store.Batch:
+        return store.Batch(redis_client, Spool(tmp_path), call_sid="CAq", caller="+447911123456",
+                           now=now, retention_days=400, keep_calls=3600)
+
+    b = batch(2_000_000_000.0)
+    b.event(Event.INCOMING).event(Event.ENTER_QUEUE, "housing")
+    assert b.commit("test") is not None
+    b = batch(2_000_000_060.5)
+    store.leave_queue(b, "housing", "hangup", 60, Event.ABANDON)
+    assert b.commit("test") is not None
+    b = batch(1_999_999_999.0)  # a second web server a second behind
+    store.leave_queue(b, "housing", "hangup", 60, Event.ABANDON)  # a repeat: ignored
+    b.event(Event.CALL_END)
+    assert b.commit("test") is not None
+    found = [(_ms(i), events.decode(f)["event"]) for i, f in redis_client.xrange(events.STREAM)]
+    assert found == [(2_000_000_000_000, "INCOMING"), (2_000_000_000_000, "ENTERQUEUE"),
+                     (2_000_000_060_500, "ABANDON"), (2_000_000_060_500, "CALLEND")]
