@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,31 @@ from ivr.sim.rest import TwilioRestStandIn  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 TEST_REDIS_URL = os.environ.get("IVR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 DOWN_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: Redis is "down"
+
+
+FAKETIME_VARS = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC")
+
+
+@contextmanager
+def playwright_real_clock() -> Iterator:
+    """``sync_playwright()`` with its driver, and so the browser, started on the real clock.
+
+    Under ``scripts/test --clock-ahead`` this process runs on libfaketime's clock, and Node
+    and Chromium stall under it. The pages only format times the server sends, so the
+    server's shifted clock is still what the tests check.
+    """
+    from playwright.sync_api import sync_playwright
+
+    saved = {k: os.environ.pop(k) for k in FAKETIME_VARS if k in os.environ}
+    try:
+        manager = sync_playwright()
+        p = manager.__enter__()  # the driver starts here, with the environment as it is now
+    finally:
+        os.environ.update(saved)
+    try:
+        yield p
+    finally:
+        manager.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import playwright_real_clock
 from test_console import PASSWORD, SCRIPT, add_agent, leave_voicemail, release
 from werkzeug.serving import make_server
 
@@ -46,7 +47,7 @@ pytestmark = pytest.mark.skipif(bool(_missing), reason="browser tests need " + "
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as p:
+    with playwright_real_clock() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield b
         b.close()

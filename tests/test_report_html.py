@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from conftest import ROOT, TEST_REDIS_URL
+from conftest import ROOT, TEST_REDIS_URL, playwright_real_clock
 from report_events import decoded, entries
 
 from ivr import cli, events, report, report_demo
@@ -89,7 +89,7 @@ def _screenshot(html: str, name: str) -> tuple[Path, list[str], dict]:
     page_file.write_text(html, encoding="utf-8")
     shot = ARTIFACTS / f"{name}.png"
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
                         "--hide-scrollbars", "--window-size=1280,2400",
@@ -97,7 +97,7 @@ def _screenshot(html: str, name: str) -> tuple[Path, list[str], dict]:
                        check=True, capture_output=True, timeout=60)
         return shot, [], {}
     errors: list[str] = []
-    with sync_playwright() as p:
+    with playwright_real_clock() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -127,9 +127,8 @@ def test_renders_in_headless_chromium(week_html):
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed")
 def test_narrow_screen_has_no_sideways_scroll(fixed_html):
     pytest.importorskip("playwright.sync_api", reason="Playwright measures the layout")
-    from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
+    with playwright_real_clock() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 700, "height": 900})
         page.set_content(fixed_html)
