@@ -24,7 +24,7 @@ TEST_REDIS_URL = os.environ.get("IVR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15
 DOWN_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: Redis is "down"
 
 
-FAKETIME_VARS = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC")
+FAKETIME_VARS = ("LD_PRELOAD", "FAKETIME")
 
 
 @contextmanager
