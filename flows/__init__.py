@@ -21,6 +21,7 @@ def register(app: Flask) -> set[str]:
         online,
         payments,
         queue,
+        recordings,
         status,
         textphone,
     )
@@ -29,7 +30,7 @@ def register(app: Flask) -> set[str]:
 
     blueprints = [
         incoming.bp, menu.bp, closed.bp, online.bp, queue.bp, payments.bp, textphone.bp,
-        status.bp, failsafe.bp, voicemail.bp, feedback.bp,
+        status.bp, failsafe.bp, voicemail.bp, feedback.bp, recordings.bp,
         agent_line.bp, agent_calls.bp, agent_callbacks.bp,
     ]
     for bp in blueprints:

@@ -24,7 +24,8 @@ from twilio.twiml.voice_response import VoiceResponse
 from flows.agent_calls import _wrap_up_prompt
 from flows.agent_line import add_agent_menu, not_signed_in
 from flows.common import Turn, external
-from ivr import agent_context, agents, twilio_rest
+from flows.recordings import advisor_recording
+from ivr import agent_context, agents, recordings, twilio_rest
 from ivr.agent_context import Context
 from ivr.agents import Agent, State
 from ivr.calendar import spoken_day, spoken_time
@@ -60,7 +61,7 @@ def add_callback_dial(turn: Turn, response: VoiceResponse, agent: Agent,
                      reason=f"callback {task['id']}")
     dial = response.dial(
         action=url_for("agent_callbacks.result", task=task["id"]), method="POST",
-        caller_id=turn.config.council.main_number, record=turn.config.recording.advisor_leg,
+        caller_id=turn.config.council.main_number, **advisor_recording(turn),
         hangup_on_star=True,
         timeout=turn.config.lines.transfer_timeout,
     )
@@ -225,6 +226,18 @@ def report_attempt(turn: Turn, task_id: str, outcome: callbacks.Outcome,
     elif found.status == "unreachable":
         batch.event(Event.CALLBACK_UNREACHABLE, dept, task=task_id, attempts=found.count)
         unreachable_sms(turn, found.task, found.count, batch)
+    if found.closed_now:
+        delete_voicemails_later(turn, task_id, found, batch)
+
+
+def delete_voicemails_later(turn: Turn, task_id: str, found: callbacks.Attempt,
+                            batch: Batch) -> None:
+    """A closed task's recordings are deleted at Twilio when its details expire in Redis."""
+    at = float(found.task.get("closed_at") or turn.now.timestamp()) + callbacks.kept_for(
+        turn.config.callbacks_work.keep_closed_tasks)
+    for sid in found.recordings:
+        recordings.schedule_deletion(batch, turn.ivr.callbacks, sid, at,
+                                     recordings.Kind.VOICEMAIL, task_id)
 
 
 def log_attempt(turn: Turn, agent: Agent, task_id: str, outcome: callbacks.Outcome,

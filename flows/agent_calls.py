@@ -17,6 +17,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from flows.agent_line import add_agent_menu, agent_step, spoken_duration
 from flows.common import Turn, form_int
 from flows.queue import LEAVE_EVENTS
+from flows.recordings import advisor_recording
 from ivr import agents, offer, store
 from ivr.agent_context import Context, Front
 from ivr.agent_jobs import END_WRAP_UP
@@ -118,7 +119,7 @@ def take_next(turn: Turn, ctx: Context):
         turn.say(response, whisper(turn, dept, front, found[0] if found else History()))
     dial = response.dial(
         action=url_for("agent_calls.after_call", dept=dept), method="POST",
-        record=turn.config.recording.advisor_leg, timeout=20,
+        timeout=20, **advisor_recording(turn),
         hangup_on_star=True,  # * ends the call and keeps the agent on the line
     )
     dial.queue(turn.config.department(dept).queue,

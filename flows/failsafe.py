@@ -23,6 +23,7 @@ bp = Blueprint("failsafe", __name__)
 
 CALLBACK_ENDPOINTS = {
     "status.status", "voicemail.recording_status", "agent_line.status", "feedback.comment_ready",
+    "recordings.advisor_ready",
 }
 # Documents run on one leg just before a bridge: empty TwiML lets the bridge go ahead.
 BRIDGE_ENDPOINTS = {"agent_calls.introduce", "agent_callbacks.announce"}

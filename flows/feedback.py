@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.common import Turn, external, form_int
-from ivr import store
+from ivr import recordings, store
 from ivr.events import Event
 from ivr.twiml import empty, render
 
@@ -88,13 +88,19 @@ def comment():
 
 @bp.post("/voice/feedback/comment-ready")
 def comment_ready():
-    """recordingStatusCallback for a comment: note it against the call's feedback."""
+    """recordingStatusCallback for a comment: note it against the call's feedback, and
+    schedule its deletion at Twilio when its retention ends."""
     turn = Turn.begin()
     url = request.values.get("RecordingUrl", "")
     sid = request.values.get("RecordingSid", "")
     if not sid and (found := _RECORDING_SID.search(url)):
         sid = found.group(1)
     if sid and request.values.get("RecordingStatus", "completed") == "completed":
-        turn.batch().event(Event.FEEDBACK_COMMENT, recording=sid, url=url,
-                           duration=form_int("RecordingDuration", 0)).commit("feedback comment")
+        batch = turn.batch().event(Event.FEEDBACK_COMMENT, recording=sid, url=url,
+                                   duration=form_int("RecordingDuration", 0))
+        # its event is its only pointer: deleted at Twilio before the event is trimmed
+        at = turn.now.timestamp() + turn.config.recording.keep_feedback_comments
+        recordings.schedule_deletion(batch, turn.ivr.callbacks, sid, at,
+                                     recordings.Kind.FEEDBACK_COMMENT)
+        batch.commit("feedback comment")
     return empty()

@@ -174,6 +174,10 @@ class Recording(Frozen):
         "record-from-answer-dual",
         "record-from-ringing-dual",
     ]
+    # How long Twilio keeps each kind of recording before a job deletes it there (seconds).
+    # Voicemails follow their task: ``callbacks_work.keep_closed_tasks`` after it closes.
+    keep_advisor_calls: int = Field(ge=86400, le=10 * 366 * 86400)
+    keep_feedback_comments: int = Field(ge=86400, le=10 * 366 * 86400)
 
 
 class Action(StrEnum):
@@ -466,6 +470,14 @@ class Config(Frozen):
                     f"departments.{seen[department.queue]}; each department needs its own queue"
                 )
             seen[department.queue] = dept_id
+        kept = self.events.retention_days * 86400
+        if self.recording.keep_feedback_comments > kept:
+            # the comment's only pointer is its event: past that, nothing could find it
+            raise ValueError(
+                f"recording.keep_feedback_comments: {self.recording.keep_feedback_comments} s "
+                f"outlasts events.retention_days ({self.events.retention_days} days, the "
+                f"comment's event); keep it at most {kept} s"
+            )
         return self
 
     def department(self, dept_id: str) -> Department:

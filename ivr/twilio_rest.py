@@ -54,6 +54,19 @@ def send_sms(to: str, body: str, from_: str) -> str:
     return client().messages.create(to=to, from_=from_, body=body).sid
 
 
+def delete_recording(recording_sid: str) -> bool:
+    """Delete a recording at Twilio: True if deleted now, False if Twilio no longer has it (404,
+    e.g. a retried job whose first try got through). Other errors raise (RQ retries)."""
+    if not _RECORDING_SID.fullmatch(recording_sid):
+        raise ValueError("not a recording SID")
+    try:
+        return bool(client().recordings(recording_sid).delete())
+    except TwilioRestException as exc:
+        if exc.status == 404:
+            return False
+        raise
+
+
 def fetch_recording(recording_sid: str) -> tuple[bytes, str]:
     """A recording's audio (MP3) and its content type, fetched with the account's credentials.
 

@@ -939,6 +939,8 @@ def test_calling_back_dials_from_the_council_number_announced_and_recorded(
     dial = doc.first("Dial")
     assert dial.get("callerId") == COUNCIL_NUMBER == config.council.main_number
     assert dial.get("record") == "record-from-answer-dual"
+    assert dial.get("recordingStatusCallback") == "http://localhost/voice/recording/advisor"
+    assert dial.get("recordingStatusCallbackEvent") == "completed"  # its deletion is scheduled
     assert dial.get("action") == f"/agent/callback/result?task={two_tasks.overdue}"
     assert dial.get("timeout") == str(config.lines.transfer_timeout)
     [number] = list(dial)

@@ -207,3 +207,26 @@ def test_retention_of_closed_callbacks_is_bounded(tmp_path):
 
     assert "callbacks_work.keep_closed_tasks" in failure(tmp_path, raw, too_long)
     assert "callbacks_work.keep_closed_tasks" in failure(tmp_path, raw, too_short)
+
+
+@pytest.mark.parametrize("field", ["keep_advisor_calls", "keep_feedback_comments"])
+@pytest.mark.parametrize("value", [10**16, 3600, "ninety days"])
+def test_recording_retention_at_twilio_is_bounded(tmp_path, field, value):
+    raw = yaml.safe_load(REAL.read_text(encoding="utf-8"))
+
+    def change(d):
+        d["recording"][field] = value
+
+    assert f"recording.{field}" in failure(tmp_path, raw, change)
+
+
+def test_feedback_comments_are_not_kept_past_their_event(tmp_path):
+    """The comment's event is its only pointer: deleting it at Twilio must come first."""
+    raw = yaml.safe_load(REAL.read_text(encoding="utf-8"))
+
+    def change(d):
+        d["events"]["retention_days"] = 30
+        d["recording"]["keep_feedback_comments"] = 31 * 86400
+
+    message = failure(tmp_path, raw, change)
+    assert "recording.keep_feedback_comments" in message and "events.retention_days" in message

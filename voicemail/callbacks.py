@@ -260,6 +260,7 @@ local n = redis.call('HINCRBY', t, 'attempts', 1)
 redis.call('HSET', t, 'last_attempt_at', ARGV[2])
 redis.call('DEL', claim_key(task))
 local number = redis.call('HGET', t, 'number') or ''
+local recs = {}  -- a closed task's recordings, for their deletion at Twilio
 local function close(new)
   redis.call('HSET', t, 'status', new, 'closed_at', ARGV[2])
   -- kept for the retention period only: the task, its attempts and its voicemails' details
@@ -268,7 +269,8 @@ local function close(new)
   redis.call('EXPIRE', attempts_key(task), keep)
   redis.call('EXPIRE', recordings_key(task), keep)
   redis.call('EXPIRE', calls_key(task), keep)
-  for _, rec in ipairs(redis.call('LRANGE', recordings_key(task), 0, -1)) do
+  recs = redis.call('LRANGE', recordings_key(task), 0, -1)
+  for _, rec in ipairs(recs) do
     redis.call('EXPIRE', recording_key(rec), keep)
     redis.call('EXPIRE', recording_task_key(rec), keep)
   end
@@ -288,7 +290,7 @@ elseif n >= tonumber(ARGV[4]) then
 else
   redis.call('HSET', t, 'next_attempt_at', tonumber(ARGV[2]) + tonumber(ARGV[3]))
 end
-return {new, tostring(n), 1, id, redis.call('HGETALL', t)}
+return {new, tostring(n), 1, id, redis.call('HGETALL', t), recs}
 """
 
 
@@ -299,18 +301,31 @@ class Attempt:
     logged: bool  # False when the task was not open or this call was logged: nothing changed
     agent_id: str = ""
     task: dict[str, str] = field(default_factory=dict)  # its fields, when logged (no re-read)
+    recordings: list[str] = field(default_factory=list)  # when this attempt closed the task
+
+    @property
+    def closed_now(self) -> bool:
+        """This attempt closed the task (done or unreachable): its retention starts."""
+        return self.logged and self.status in ("done", "unreachable")
 
 
 def _attempt(raw: list[Any]) -> Attempt:
-    status, count, logged, agent_id, flat = raw
-    return Attempt(_text(status), int(count), bool(int(logged)), _text(agent_id), _hash(flat))
+    status, count, logged, agent_id, flat = raw[:5]
+    recordings = [_text(x) for x in raw[5]] if len(raw) > 5 else []
+    return Attempt(_text(status), int(count), bool(int(logged)), _text(agent_id), _hash(flat),
+                   recordings)
+
+
+def kept_for(keep_closed: int) -> int:
+    """Seconds a closed task is kept: the configured period, never under the console's week."""
+    return max(keep_closed, CLOSED_KEEP)
 
 
 def _attempt_args(task_id: str, index_key: str, agent_id: str, outcome: Outcome, now: float,
                   retry_gap: int, max_attempts: int, keep_closed: int,
                   call_sid: str) -> list[Any]:
     return [_ATTEMPT, 3, index_key, WORKLIST, CLOSED, agent_id, f"{now:.3f}", retry_gap,
-            max_attempts, task_id, str(outcome), CLOSED_KEEP, max(keep_closed, CLOSED_KEEP),
+            max_attempts, task_id, str(outcome), CLOSED_KEEP, kept_for(keep_closed),
             call_sid]
 
 
@@ -332,7 +347,8 @@ def log_attempt(r: redis.Redis, task_id: str, *, agent_id: str, outcome: Outcome
     Answered closes the task as done; otherwise it stays open for another attempt no sooner
     than ``retry_gap`` seconds, until ``max_attempts``, when it is closed as unreachable.
     A closed task, its attempts and its voicemails' details (number, message URL) expire
-    ``keep_closed`` seconds later: residents' details are kept no longer than needed.
+    ``keep_closed`` seconds later: residents' details are kept no longer than needed. The
+    reply names the recordings of a task it closed (``ivr.recordings`` deletes them at Twilio).
     A task that is not open (already closed, or unknown) is left alone: ``logged`` is False,
     so a repeated report changes nothing. The reply carries the task's fields, so the events
     and the SMS need no second read.

@@ -51,16 +51,28 @@ def dial(engine: Engine, leg: Leg, el: ET.Element, doc: Doc) -> Gen:
               "DialBridged": "true" if outcome.bridged else "false"} | outcome.extra
     record = el.get("record", "do-not-record")
     if outcome.bridged and record not in ("do-not-record", "false"):
-        from ivr.sim.webhooks import new_sid
-
-        params["RecordingUrl"] = (f"https://api.twilio.com/2010-04-01/Accounts/"
-                                  f"{engine.account_sid}/Recordings/{new_sid('RE')}")
+        params["RecordingUrl"] = _recorded_dial(engine, leg, el, doc, outcome.seconds,
+                                                record.endswith("-dual"))
     engine.notify(leg, "dial-result", outcome.status, **params)
     if outcome.parent_gone:
         if action and engine.fidelity.dial_action_on_hangup:
             engine.ignored(leg, action, method, params)
         raise CallEnded
     return Next(action, method, params) if action else None
+
+
+def _recorded_dial(engine: Engine, leg: Leg, el: ET.Element, doc: Doc, seconds: int,
+                   dual: bool) -> str:
+    """The bridged conversation's recording, kept like a ``<Record>``'s (its media served, its
+    ``recordingStatusCallback`` made); returns its URL for the Dial action."""
+    from ivr.sim.verbs import _recorded
+    from ivr.sim.webhooks import new_sid, rfc2822
+
+    sid = new_sid("RE")
+    url = f"https://api.twilio.com/2010-04-01/Accounts/{engine.account_sid}/Recordings/{sid}"
+    _recorded(engine, leg, el, doc, sid, url, seconds, engine.now - seconds, rfc2822,
+              source="DialVerb", channels="2" if dual else "1", notice="call-recorded")
+    return url
 
 
 def _ring_number(engine: Engine, leg: Leg, el: ET.Element, noun: ET.Element | None, number: str,

@@ -23,6 +23,7 @@ from twilio.http.response import Response
 _PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>AC[0-9a-zA-Z]+)/(?P<rest>.+)\.json$")
 _MEDIA = re.compile(r"/2010-04-01/Accounts/(?P<account>AC[0-9a-zA-Z]+)/Recordings/"
                     r"(?P<sid>RE[0-9a-fA-F]{32})\.(?P<ext>mp3|wav)$")
+_RECORDING = re.compile(r"^Recordings/(?P<sid>RE[0-9a-fA-F]{32})$")
 _MEDIA_TYPES = {"mp3": "audio/mpeg", "wav": "audio/x-wav"}
 
 
@@ -38,14 +39,18 @@ def _error(status: int, code: int, message: str) -> Response:
 
 @dataclass
 class TwilioRestStandIn(HttpClient):
-    """Serves Messages and Calls creation and recording media; ``fail_next`` makes the next
-    request fail (retries). Put audio in ``recordings`` (sid -> bytes) to have it served."""
+    """Serves Messages and Calls creation, recording media and recording deletion;
+    ``fail_next`` makes the next request fail with ``fail_status`` (retries). Put audio in
+    ``recordings`` (sid -> bytes) to have it served; a deletion removes it there and notes the
+    SID in ``deleted``."""
 
     messages: list[dict] = field(default_factory=list)
     recordings: dict[str, bytes] = field(default_factory=dict)
     calls: list[dict] = field(default_factory=list)
     requests: list[tuple[str, str, dict]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
     fail_next: int = 0
+    fail_status: int = 503
     engine: Any = None  # an ivr.sim.engine.Engine: then Calls and Queues are live (rest_calls)
 
     def __post_init__(self) -> None:
@@ -62,13 +67,16 @@ class TwilioRestStandIn(HttpClient):
             return _error(401, 20003, "Authenticate")
         if self.fail_next > 0:
             self.fail_next -= 1
-            return _error(503, 20500, "Service unavailable (stand-in failure injection)")
+            return _error(self.fail_status, 20500, "Stand-in failure injection")
         media = _MEDIA.search(url)
         if method == "GET" and media and media["account"] == auth[0]:
             return self._media(media["sid"], media["ext"])
         match = _PATH.search(url)
         if not match or match["account"] != auth[0]:
             return _error(404, 20404, f"The requested resource {url} was not found")
+        recording = _RECORDING.match(match["rest"])
+        if method == "DELETE" and recording:
+            return self._delete_recording(recording["sid"])
         if self.engine is not None:
             from ivr.sim.rest_calls import handle
 
@@ -99,6 +107,17 @@ class TwilioRestStandIn(HttpClient):
             self.calls.append(call | {"params": flat})
             return Response(201, json.dumps(call))
         return _error(404, 20404, f"The stand-in does not serve {method} {match['rest']}")
+
+    def _delete_recording(self, sid: str) -> Response:
+        """Like Twilio: 204 and no body when it held the recording, else 404 (already gone)."""
+        held = self.engine.recordings if self.engine is not None else {}  # silent ones too
+        if sid not in self.recordings and sid not in held:
+            return _error(404, 20404, f"The requested resource /Recordings/{sid}.json "
+                                      "was not found")
+        self.recordings.pop(sid, None)
+        held.pop(sid, None)
+        self.deleted.append(sid)
+        return Response(204, "")
 
     def _media(self, sid: str, ext: str) -> Response:
         """Like Twilio's media URL: the audio bytes, or 404 for a recording it does not hold.

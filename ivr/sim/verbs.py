@@ -245,12 +245,14 @@ def _record_params(engine: Engine, sid: str, url: str, seconds: int, digits: str
 
 
 def _recorded(engine: Engine, leg: Leg, el: ET.Element, doc: Doc, sid: str, url: str,
-              seconds: int, started: float, rfc2822: Any) -> None:
-    """Keep the recording and schedule its status callback(s), as Twilio does later."""
+              seconds: int, started: float, rfc2822: Any, source: str = "RecordVerb",
+              channels: str = "1", notice: str = "recorded") -> None:
+    """Keep the recording and schedule its status callback(s), as Twilio does later
+    (``source``/``channels``: a ``<Dial record>`` reports ``DialVerb``, 2 when dual)."""
     engine.recordings[sid] = seconds
     if engine.rest is not None and seconds > 0:  # the media, for the app to fetch like Twilio's
         engine.rest.recordings[sid] = b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(seconds * 16)
-    engine.notify(leg, "recorded", sid, seconds=seconds)
+    engine.notify(leg, notice, sid, seconds=seconds)
     callback = el.get("recordingStatusCallback")
     status = "completed" if seconds > 0 else "absent"
     events = set((el.get("recordingStatusCallbackEvent") or "completed").split())
@@ -258,7 +260,7 @@ def _recorded(engine: Engine, leg: Leg, el: ET.Element, doc: Doc, sid: str, url:
         return
     params = {"AccountSid": engine.account_sid, "CallSid": leg.sid, "RecordingSid": sid,
               "RecordingUrl": url, "RecordingStatus": status, "RecordingDuration": str(seconds),
-              "RecordingChannels": "1", "RecordingSource": "RecordVerb",
+              "RecordingChannels": channels, "RecordingSource": source,
               "RecordingStartTime": rfc2822(started)}
     target = engine.resolve(doc.url, callback)
     method = el.get("recordingStatusCallbackMethod", "POST")
