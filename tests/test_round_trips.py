@@ -31,7 +31,7 @@ from test_agent_line import (
 )
 from test_agent_line import staff as staff  # the fixture
 
-from ivr import agents, clock, offer
+from ivr import agents, offer
 from ivr.agents import State
 from ivr.events import read_all
 from voicemail import callbacks
@@ -156,7 +156,7 @@ def test_every_agent_line_step_costs_at_most_two_round_trips(
     _, on_break = trips.during(lambda: call.press("3"))
     _, back = trips.during(lambda: call.press("3"))
     caller = queue_up(make_caller, LANDLINE, "council_tax")
-    offer.leave_idle(redis_client, staff.priya, clock.now().timestamp())  # no push: take by key
+    offer.leave_idle(redis_client, staff.priya)  # no push: take by key
     _, take_key = trips.during(lambda: call.press("1"))
     doc, take = trips.during(call.follow)
     url = doc.first("Queue").get("url")
