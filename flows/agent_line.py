@@ -51,7 +51,14 @@ def add_agent_menu(turn: Turn, response: VoiceResponse, agent: Agent, batch: Bat
     """The menu, with the queues' state when ``queues`` (read in round trip 1) is given.
 
     An available agent hearing it is idle: a caller joining a queue is offered to them at once
-    (``ivr.offer``); that mark joins ``batch``, after any state change it depends on."""
+    (``ivr.offer``); that mark joins ``batch``, after any state change it depends on. An
+    available agent arriving while callers wait goes straight to the take step instead
+    (``offer.take_at_menu``): the longest-waiting caller, with its claim rules and whisper."""
+    if queues is not None and offer.take_at_menu(
+            agent.state, bool(agent.offer),
+            {d: f.entered if f else None for d, f in queues.fronts.items()}):
+        response.redirect(url_for("agent_calls.take_next"), method="POST")
+        return
     m = turn.messages.agent
     gather = turn.speaker.gather(response, url_for("agent_line.choice"))
     if agent.state is State.AVAILABLE:

@@ -168,6 +168,19 @@ def queue_release(pipe: Any, agent_id: str, caller_sid: str) -> None:
               caller_sid)
 
 
+def take_at_menu(state: agents.State, offer_pending: bool,
+                 fronts: dict[str, float | None]) -> bool:
+    """Should an advisor arriving at the menu go straight to the take step?
+
+    The push's counterpart: a caller joining a queue wakes an idle advisor, and an advisor
+    becoming available (sign-in, wrap-up, a break, a callback) while callers already wait in
+    their departments (``fronts``: when each department's front caller entered, or None) takes
+    the longest-waiting one at once, instead of hearing the count and having to press 1. Not
+    while an offer is pending: its redirect is on its way and would land on the call."""
+    return (state is agents.State.AVAILABLE and not offer_pending
+            and agents.pick_queue(fronts) is not None)
+
+
 def idle_agents(r: redis.Redis) -> list[str]:
     """Idle advisors, longest idle first (for tests and the console)."""
     return [x.decode() for x in r.zrange(agents.IDLE, 0, -1)]

@@ -499,13 +499,64 @@ def test_take_next_gets_the_longest_wait_across_departments(make_caller, redis_c
     assert len(events(redis_client, "CONNECT")) == 1
     assert redis_client.llen(store.answers_key("council_tax")) == 1
 
-    # after the call the next press takes the benefits caller
+    # after the call and its wrap-up, with a caller waiting, straight to the benefits caller
     assert priya.dial_queue_result("completed", duration=300, queue_time=90).text == WRAP_UP
-    priya.press("1")  # resolved
-    priya.press("1")  # take the next caller
+    doc = priya.press("1")  # resolved
+    assert doc.verbs == ["Say", "Redirect"] and doc.first("Redirect").text == "/agent/take"
     doc = priya.follow()
     assert doc.text.startswith("Benefits. Waited 6 minutes. Caller 01206 500600. ")
     assert doc.first("Queue").text == "benefits"
+
+
+def assert_sent_to_take(doc) -> None:
+    """Straight to the take step (the menu's push): no menu, no key to press."""
+    assert not doc.has("Gather"), doc.xml
+    assert doc.root[-1].tag == "Redirect" and doc.root[-1].text == "/agent/take"
+
+
+def test_an_advisor_becoming_available_while_callers_wait_takes_the_front_caller_at_once(
+        make_caller, redis_client, staff, traveller):
+    sam = sign_in_with_pin(make_caller, staff.sam, SAM_PIN)
+    sam.press("3")  # on a break: on duty, so callers queue, but not offered them
+    tax = queue_up(make_caller, MOBILE, "council_tax")  # waits longest
+    traveller.shift(30)
+    queue_up(make_caller, LANDLINE, "council_tax")
+    traveller.shift(30)
+
+    priya = line(make_caller)  # signing in
+    doc = priya.post("/agent/incoming")
+    assert doc.text == HELLO.format("Priya")
+    assert_sent_to_take(doc)
+    doc = priya.follow()
+    assert doc.text.startswith("Council Tax. Waited 1 minute. Caller 07911 123456. ")
+    assert doc.first("Queue").text == "council-tax"
+    assert state(redis_client, staff.priya) is State.ON_CALL
+    assert tax.queue_url(doc.first("Queue").get("url"), queue_time=60,
+                         dequeuing_sid=priya.sid).text.startswith("You're through to Priya")
+
+    doc = sam.press("3")  # back from the break, the other caller still waiting
+    assert doc.text == "Welcome back. You're available."
+    assert_sent_to_take(doc)
+    assert sam.follow().text.startswith("Council Tax. Waited 30 seconds. Caller 01206 500600.")
+    assert state(redis_client, staff.sam) is State.ON_CALL
+
+
+def test_an_advisor_offered_a_caller_waits_in_the_menu_for_the_offer(make_caller, redis_client,
+                                                                     staff):
+    priya = sign_in(make_caller)  # idle: the caller joining claims her (the job not yet run)
+    queue_up(make_caller, LANDLINE, "council_tax")
+    assert agent(redis_client, staff.priya).offer
+    doc = priya.silence()  # the menu's refresh: the offer's redirect would land on a take
+    assert_menu(doc, status="There are 1 callers waiting in your queues. The longest has "
+                            "waited 0 seconds.")
+    assert not doc.has("Dial")
+
+
+def test_with_nobody_waiting_an_available_advisor_hears_the_menu(make_caller, redis_client,
+                                                                 staff):
+    priya = sign_in(make_caller)
+    assert_menu(priya.doc, status=NONE_WAITING)
+    assert_menu(priya.silence(), status=NONE_WAITING)
 
 
 def test_an_agent_takes_only_their_own_departments(make_caller, redis_client, staff):

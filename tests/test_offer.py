@@ -179,17 +179,17 @@ def test_a_caller_joining_while_an_advisor_is_idle_is_offered_at_once(make_app, 
     assert "You're through to Sam in the Council Tax team." in caller.said
 
 
-def test_a_failed_offer_is_released_and_the_caller_is_answered_from_the_menu(make_app, twilio,
-                                                                             redis_client,
-                                                                             sam):
+def test_a_failed_offer_is_released_and_the_caller_is_taken_at_the_next_menu(make_app, twilio,
+                                                                              redis_client,
+                                                                              sam):
     world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
     line = world.agent(Agent(calls=1), phone=AGENT_PHONE)
     caller = world.call(Caller(steps("2 -"), talk_seconds=30), at=OPEN + 60)
     twilio.fail_next = 1  # the offer's calls.update gets a 503
     world.run()
     assert len(offers(twilio, line.sid)) == 1
-    assert 3 < connect_wait(redis_client, caller.sid) <= 40  # found by the menu loop
-    assert pressed_before_the_bridge(line)
+    assert 3 < connect_wait(redis_client, caller.sid) <= 40  # found by the menu's refresh
+    assert not pressed_before_the_bridge(line)  # which sends the advisor to take them
     assert redis_client.hget(agents.AGENT.format(id=sam.id), "offer") is None
     assert "You're through to Sam in the Council Tax team." in caller.said
 
@@ -203,3 +203,17 @@ def test_an_advisor_who_left_the_line_is_not_offered_the_caller(make_app, twilio
     assert not offers(twilio, line.sid)
     assert "NOAGENTS" in [e["event"] for e in events.read_all(redis_client)
                           if e["call"] == caller.sid]
+
+
+@pytest.mark.parametrize(("state", "pending", "fronts", "take"), [
+    (State.AVAILABLE, False, {"council_tax": OPEN, "benefits": None}, True),
+    (State.AVAILABLE, False, {"council_tax": None, "benefits": None}, False),
+    (State.AVAILABLE, False, {}, False),
+    (State.AVAILABLE, True, {"council_tax": OPEN}, False),  # the offer's redirect is coming
+    (State.ON_BREAK, False, {"council_tax": OPEN}, False),
+    (State.WRAP_UP, False, {"council_tax": OPEN}, False),
+    (State.ON_CALL, False, {"council_tax": OPEN}, False),
+])
+def test_an_advisor_at_the_menu_takes_at_once_only_when_available_and_callers_wait(
+        state, pending, fronts, take):
+    assert offer.take_at_menu(state, pending, fronts) is take

@@ -174,6 +174,19 @@ def test_every_agent_line_step_costs_at_most_two_round_trips(
 
 
 @time_machine.travel(OPEN, tick=False)
+def test_an_advisor_sent_from_the_menu_to_a_waiting_caller_costs_two_round_trips(
+        make_caller, warm_app, redis_client, staff, trips):
+    call = sign_in(make_caller)
+    call.press("3")  # on a break: the caller joining is not offered to her
+    queue_up(make_caller, LANDLINE, "council_tax")
+    doc, back = trips.during(lambda: call.press("3"))
+    assert doc.root[-1].text == "/agent/take"
+    doc, take = trips.during(call.follow)
+    assert doc.first("Queue").text == "council-tax"
+    assert (back, take) == (2, 2)
+
+
+@time_machine.travel(OPEN, tick=False)
 def test_signing_in_with_a_pin_and_out_cost_at_most_two_round_trips(
         make_caller, warm_app, redis_client, staff, trips):
     call = line(make_caller, STRANGER)
