@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import redis
 import time_machine
 from caller import COUNCIL_NUMBER, Caller
 from jobs import run_due_jobs
@@ -885,6 +886,49 @@ def two_tasks(make_caller, redis_client, traveller):
 def next_callback(agent_call: Caller):
     agent_call.press("2")
     return agent_call.follow()
+
+
+SKIP_NOT_SAVED = ("Sorry, your skip could not be saved. This callback stays reserved for you "
+                  "for up to 10 minutes, then goes back on the list.")
+
+
+def test_a_skip_redis_did_not_take_is_told_to_the_agent(make_caller, redis_client, staff,
+                                                       two_tasks, monkeypatch):
+    priya = sign_in(make_caller)
+    next_callback(priya)
+    execute = redis.client.Pipeline.execute
+    sent: list[int] = []
+
+    def fail_the_batch(pipe, *args, **kwargs):  # round trip 1 answers, the batch (2) fails
+        sent.append(1)
+        if len(sent) == 2:
+            pipe.reset()
+            raise redis.ConnectionError("gone")
+        return execute(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", fail_the_batch)
+    doc = priya.press("2")
+    monkeypatch.undo()
+    assert doc.verbs == ["Say", "Redirect"] and doc.text == SKIP_NOT_SAVED
+    assert doc.first("Redirect").text == "/agent/menu"
+    # nothing changed: the claim still holds it for her (it lapses in 10 minutes), not skipped
+    assert redis_client.get(callbacks.CLAIM.format(id=two_tasks.overdue)) == staff.priya.encode()
+    assert not redis_client.exists(callbacks.SKIPPED.format(agent=staff.priya))
+    assert_menu(priya.follow(), status="No callers are waiting in your queues.")
+
+
+def test_a_skip_while_redis_is_down_is_told_then_the_line_ends_safely(make_caller, down_app,
+                                                                      staff, two_tasks):
+    priya = sign_in(make_caller)
+    next_callback(priya)
+    task_url = priya.doc.first("Gather").get("action")
+    down = Caller(down_app.test_client(), from_=PRIYA_PHONE, to=LINE, call_sid=priya.sid)
+    doc = down.post(task_url, Digits="2")
+    assert doc.verbs == ["Say", "Redirect"] and doc.text == SKIP_NOT_SAVED
+    doc = down.follow()  # the menu needs Redis too: its rescue apologises and ends the call
+    assert doc.verbs == ["Say", "Hangup"] and doc.text == APOLOGY
+    doc = down.post(task_url, Digits="1")  # any other key: the agent line's usual rescue
+    assert doc.text == APOLOGY and doc.first("Redirect").text == "/agent/menu"
 
 
 def test_callbacks_oldest_due_first_with_who_when_where_and_the_message(
