@@ -346,6 +346,7 @@ class AgentMessages(Frozen):
     back: str
     signed_out: str
     no_callers: str
+    taking_next: str  # callers wait: the menu takes the front one unless a key is pressed
     whisper: str
     history_open_callback: str
     history_recent: str

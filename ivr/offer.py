@@ -34,6 +34,7 @@ from ivr import agents, store
 
 OFFER_TTL = 20.0  # seconds after which an undelivered offer no longer holds the advisor
 HOLD_SECONDS = 2  # the advisor's pause while an offer is on its way
+TAKE_WINDOW_SECONDS = 2  # at the menu, callers waiting: silence this long takes the front one
 
 # Redis's clock, in seconds: the one clock offers are stamped and judged by.
 _REDIS_NOW = """
@@ -170,13 +171,16 @@ def queue_release(pipe: Any, agent_id: str, caller_sid: str) -> None:
 
 def take_at_menu(state: agents.State, offer_pending: bool,
                  fronts: dict[str, float | None]) -> bool:
-    """Should an advisor arriving at the menu go straight to the take step?
+    """Should an advisor at the menu be taken to the longest-waiting caller without pressing 1?
 
     The push's counterpart: a caller joining a queue wakes an idle advisor, and an advisor
     becoming available (sign-in, wrap-up, a break, a callback) while callers already wait in
     their departments (``fronts``: when each department's front caller entered, or None) takes
-    the longest-waiting one at once, instead of hearing the count and having to press 1. Not
-    while an offer is pending: its redirect is on its way and would land on the call."""
+    the longest-waiting one, instead of hearing the count and having to press 1. As a key
+    pressed before the push's job runs withdraws it, the menu then leaves a short window
+    (``TAKE_WINDOW_SECONDS``) for a break or sign-out: without it, an advisor could never
+    leave while callers queue. Not while an offer is pending: its redirect is on its way and
+    would land on the call."""
     return (state is agents.State.AVAILABLE and not offer_pending
             and agents.pick_queue(fronts) is not None)
 

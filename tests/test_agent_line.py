@@ -502,20 +502,34 @@ def test_take_next_gets_the_longest_wait_across_departments(make_caller, redis_c
 
     # after the call and its wrap-up, with a caller waiting, straight to the benefits caller
     assert priya.dial_queue_result("completed", duration=300, queue_time=90).text == WRAP_UP
-    doc = priya.press("1")  # resolved
-    assert doc.verbs == ["Say", "Redirect"] and doc.first("Redirect").text == "/agent/take"
+    assert_taking(priya.press("1"))  # resolved: told the front caller is being taken
+    assert_sent_to_take(priya.silence())
     doc = priya.follow()
     assert doc.text.startswith("Benefits. Waited 6 minutes. Caller 01206 500600. ")
     assert doc.first("Queue").text == "benefits"
 
 
+TAKING = "Taking the longest waiting caller now. To do something else, press its key."
+
+
+def assert_taking(doc, status: str | None = None) -> None:
+    """The menu while callers wait: the front caller is taken unless a key comes in 2 s."""
+    gather = doc.first("Gather")
+    assert gather.get("action") == "/agent/menu/choice" and gather.get("timeout") == "2"
+    said = [s.text for s in gather.iter("Say")]
+    assert said[-1] == TAKING and said[0].startswith("There are ")
+    if status is not None:
+        assert said[0] == status
+    assert doc.root[-1].tag == "Redirect" and doc.root[-1].text == "/agent/menu/choice"
+
+
 def assert_sent_to_take(doc) -> None:
-    """Straight to the take step (the menu's push): no menu, no key to press."""
+    """Straight to the take step: no menu."""
     assert not doc.has("Gather"), doc.xml
-    assert doc.root[-1].tag == "Redirect" and doc.root[-1].text == "/agent/take"
+    assert doc.verbs == ["Redirect"] and doc.root[-1].text == "/agent/take"
 
 
-def test_an_advisor_becoming_available_while_callers_wait_takes_the_front_caller_at_once(
+def test_an_advisor_becoming_available_while_callers_wait_takes_the_front_caller_unasked(
         make_caller, redis_client, staff, traveller):
     sam = sign_in_with_pin(make_caller, staff.sam, SAM_PIN)
     sam.press("3")  # on a break: on duty, so callers queue, but not offered them
@@ -526,8 +540,10 @@ def test_an_advisor_becoming_available_while_callers_wait_takes_the_front_caller
 
     priya = line(make_caller)  # signing in
     doc = priya.post("/agent/incoming")
-    assert doc.text == HELLO.format("Priya")
-    assert_sent_to_take(doc)
+    assert doc.text.startswith(HELLO.format("Priya"))
+    assert_taking(doc, "There are 2 callers waiting in your queues. The longest has waited 1 "
+                       "minute.")
+    assert_sent_to_take(priya.silence())  # no key in the window: no need to press 1
     doc = priya.follow()
     assert doc.text.startswith("Council Tax. Waited 1 minute. Caller 07911 123456. ")
     assert doc.first("Queue").text == "council-tax"
@@ -536,10 +552,24 @@ def test_an_advisor_becoming_available_while_callers_wait_takes_the_front_caller
                          dequeuing_sid=priya.sid).text.startswith("You're through to Priya")
 
     doc = sam.press("3")  # back from the break, the other caller still waiting
-    assert doc.text == "Welcome back. You're available."
-    assert_sent_to_take(doc)
+    assert doc.text.startswith("Welcome back. You're available.")
+    assert_taking(doc)
+    assert_sent_to_take(sam.silence())
     assert sam.follow().text.startswith("Council Tax. Waited 30 seconds. Caller 01206 500600.")
     assert state(redis_client, staff.sam) is State.ON_CALL
+
+
+def test_an_advisor_can_still_take_a_break_or_sign_out_while_callers_wait(
+        make_caller, redis_client, staff):
+    sign_in_with_pin(make_caller, staff.sam, SAM_PIN).press("3")
+    queue_up(make_caller, LANDLINE, "council_tax")
+    priya = sign_in(make_caller)
+    assert_taking(priya.doc)
+    doc = priya.press("3")  # within the window: a break instead
+    assert state(redis_client, staff.priya) is State.ON_BREAK
+    assert doc.first("Gather").get("timeout") != "2"
+    assert priya.press("9").verbs[-1] == "Hangup"
+    assert state(redis_client, staff.priya) is State.SIGNED_OUT
 
 
 def test_an_advisor_offered_a_caller_waits_in_the_menu_for_the_offer(make_caller, redis_client,
@@ -547,10 +577,10 @@ def test_an_advisor_offered_a_caller_waits_in_the_menu_for_the_offer(make_caller
     priya = sign_in(make_caller)  # idle: the caller joining claims her (the job not yet run)
     queue_up(make_caller, LANDLINE, "council_tax")
     assert agent(redis_client, staff.priya).offer
-    doc = priya.silence()  # the menu's refresh: the offer's redirect would land on a take
+    doc = priya.silence()  # the offer's redirect would land on a take: the menu waits for it
     assert_menu(doc, status="There are 1 callers waiting in your queues. The longest has "
                             "waited 0 seconds.")
-    assert not doc.has("Dial")
+    assert doc.verbs[0] == "Pause" and not doc.has("Dial")
 
 
 def test_with_nobody_waiting_an_available_advisor_hears_the_menu(make_caller, redis_client,

@@ -179,17 +179,17 @@ def test_a_caller_joining_while_an_advisor_is_idle_is_offered_at_once(make_app, 
     assert "You're through to Sam in the Council Tax team." in caller.said
 
 
-def test_a_failed_offer_is_released_and_the_caller_is_taken_at_the_next_menu(make_app, twilio,
-                                                                              redis_client,
-                                                                              sam):
+def test_a_failed_offer_is_released_and_the_caller_is_answered_from_the_menu(make_app, twilio,
+                                                                             redis_client,
+                                                                             sam):
     world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
     line = world.agent(Agent(calls=1), phone=AGENT_PHONE)
     caller = world.call(Caller(steps("2 -"), talk_seconds=30), at=OPEN + 60)
     twilio.fail_next = 1  # the offer's calls.update gets a 503
     world.run()
     assert len(offers(twilio, line.sid)) == 1
-    assert 3 < connect_wait(redis_client, caller.sid) <= 40  # found by the menu's refresh
-    assert not pressed_before_the_bridge(line)  # which sends the advisor to take them
+    assert 3 < connect_wait(redis_client, caller.sid) <= 40  # found by the menu's refresh,
+    assert not pressed_before_the_bridge(line)  # whose silence takes the caller: no key
     assert redis_client.hget(agents.AGENT.format(id=sam.id), "offer") is None
     assert "You're through to Sam in the Council Tax team." in caller.said
 
