@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, request, url_for
+from redis.exceptions import RedisError
 from rq import Retry
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -160,7 +161,41 @@ def hold_to_call(turn: Turn, pipe: Any) -> Callable[[Any], callbacks.Held]:
                           take=pressed() == turn.config.keys.callback_call_now)
 
 
+def skip_not_saved(turn: Turn) -> VoiceResponse:
+    """A skip Redis did not take: say so (the claim holds the task until it lapses, so no one
+    is told a lie about the list), then back to the menu, which has its own rescue.
+
+    Told rather than spooled and replayed: a skip replayed minutes later would act on a claim
+    that may have lapsed and passed to another advisor, and by then it changes nothing the
+    lapse has not (the task is back on the list), so replaying it would be wrong or moot."""
+    response = VoiceResponse()
+    turn.say(response, turn.messages.agent.callback_skip_failed.format(
+        minutes=callbacks.CLAIM_SECONDS // 60))
+    response.redirect(url_for("agent_line.menu"), method="POST")
+    return response
+
+
+def tells_a_lost_skip(view):
+    """Around ``choice``: Redis failing before a skip is saved (round trip 1) is told to the
+    agent; other keys keep the agent line's fail-safe (an apology, then the menu)."""
+
+    @functools.wraps(view)
+    def step(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except RedisError as exc:
+            turn = Turn.begin()
+            if pressed() != turn.config.keys.callback_skip:
+                raise
+            log.warning("callback %s: skip by call %s not saved: %s",
+                        request.args.get("task", ""), turn.call.sid, exc)
+            return render(skip_not_saved(turn))
+
+    return step
+
+
 @bp.post("/agent/callback/choice")
+@tells_a_lost_skip
 @callback_step(hold_to_call)
 def choice(turn: Turn, ctx: Context, found: callbacks.Held):
     """Gather action: 1 calls the resident now; 2 skips; silence or another key asks again."""
@@ -177,11 +212,16 @@ def choice(turn: Turn, ctx: Context, found: callbacks.Held):
         add_callback_dial(turn, response, agent, found.task, batch)
     else:
         now = turn.now.timestamp()
-        if found.task and digits == turn.config.keys.callback_skip:
+        skipping = bool(found.task) and digits == turn.config.keys.callback_skip
+        if skipping:
             batch.op(lambda p: callbacks.skip(p, task_id, agent.id, now))
         elif found.task:
             batch.op(lambda p: callbacks.release_claim(p, task_id, agent.id))
         add_agent_menu(turn, response, agent, batch, ctx)
+        if batch.commit("callback choice") is None and skipping:
+            log.warning("callback %s: skip by agent %s not saved", task_id, agent.id)
+            return render(skip_not_saved(turn))
+        return render(response)
     batch.commit("callback choice")
     return render(response)
 

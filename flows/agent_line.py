@@ -51,9 +51,13 @@ def add_agent_menu(turn: Turn, response: VoiceResponse, agent: Agent, batch: Bat
     """The menu, with the queues' state when ``queues`` (read in round trip 1) is given.
 
     An available agent hearing it is idle: a caller joining a queue is offered to them at once
-    (``ivr.offer``); that mark joins ``batch``, after any state change it depends on."""
+    (``ivr.offer``); that mark joins ``batch``, after any state change it depends on. An
+    available agent arriving while callers wait hears that the longest-waiting one is being
+    taken, and their silence takes them (``choice``; ``offer.take_at_menu``)."""
     m = turn.messages.agent
-    gather = turn.speaker.gather(response, url_for("agent_line.choice"))
+    taking = queues is not None and takes_front(agent, queues)
+    gather = turn.speaker.gather(response, url_for("agent_line.choice"),
+                                 timeout=offer.TAKE_WINDOW_SECONDS if taking else None)
     if agent.state is State.AVAILABLE:
         now = turn.now.timestamp()
         batch.op(lambda p: offer.mark_idle(p, agent.id, turn.call.sid, now))
@@ -66,8 +70,15 @@ def add_agent_menu(turn: Turn, response: VoiceResponse, agent: Agent, batch: Bat
             turn.say(gather, m.none_waiting)
     if agent.state is State.ON_BREAK:
         turn.say(gather, m.on_break)
-    turn.say(gather, m.menu)
+    turn.say(gather, m.taking_next if taking else m.menu)
     response.redirect(url_for("agent_line.choice"), method="POST")
+
+
+def takes_front(agent: Agent, queues: Context) -> bool:
+    """Is this agent, at the menu, to be taken to the longest-waiting caller unless they
+    press a key (``offer.take_at_menu``)?"""
+    return offer.take_at_menu(agent.state, bool(agent.offer),
+                              {d: f.entered if f else None for d, f in queues.fronts.items()})
 
 
 def sign_in(turn: Turn, ctx: Context, response: VoiceResponse, batch: Batch) -> None:
@@ -263,6 +274,8 @@ def choice(turn: Turn, ctx: Context):
     elif digits == keys.agent_sign_out:
         agents.set_state(batch, agent, State.SIGNED_OUT, now, reason="agent line")
         response = goodbye(turn, m.signed_out)
+    elif not digits and takes_front(agent, ctx):  # silence while callers wait: take one
+        response.redirect(url_for("agent_calls.take_next"), method="POST")
     else:
         if not digits:
             response.pause(length=5)  # an idle agent: refresh the queue state every so often

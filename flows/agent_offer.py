@@ -24,7 +24,7 @@ class Claim(NamedTuple):
 
 def claim_on(pipe: Any, turn: Turn, dept: str) -> None:
     """Queue the claim of the longest-idle advisor serving ``dept`` for this caller."""
-    offer.claim(pipe, dept, turn.call.sid, turn.now.timestamp())
+    offer.claim(pipe, dept, turn.call.sid)
 
 
 def claimed(result: Any) -> Claim | None:

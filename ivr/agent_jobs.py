@@ -36,10 +36,13 @@ def end_wrap_up(agent_id: str, since: float) -> str:
 def offer_caller(agent_id: str, line_sid: str, caller_sid: str, url: str) -> str:
     """Redirect an idle advisor's agent-line call to the take step (``calls.update``).
 
+    Whether the offer is still fresh is judged by Redis's clock (``offer.still_offered``), never
+    this worker's, which may be skewed from the web process's that claimed it.
+
     Not retried: if the advisor has just left or the REST call fails, the offer is released
     at once and the caller, still queued, is found by the advisor's menu loop instead."""
     r = get_current_job().connection
-    if not offer.still_offered(r, agent_id, caller_sid, line_sid, time.time()):
+    if not offer.still_offered(r, agent_id, caller_sid, line_sid):
         offer.release(r, agent_id, caller_sid)
         return "released"
     try:

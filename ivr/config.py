@@ -315,6 +315,7 @@ MESSAGE_FIELDS: dict[str, set[str]] = {
     "agent.history_recent_one": {"days"},
     "agent.callback_intro": {"department", "when", "number"},
     "agent.callback_not_answered": {"attempts", "max_attempts"},
+    "agent.callback_skip_failed": {"minutes"},
 }
 
 
@@ -349,6 +350,7 @@ class AgentMessages(Frozen):
     back: str
     signed_out: str
     no_callers: str
+    taking_next: str  # callers wait: the menu takes the front one unless a key is pressed
     whisper: str
     history_open_callback: str
     history_recent: str
@@ -362,6 +364,7 @@ class AgentMessages(Frozen):
     callback_no_number: str
     callback_message: str
     callback_choice: str
+    callback_skip_failed: str  # {minutes}: until the agent's claim on it lapses
     callback_answered: str
     callback_not_answered: str
     callback_unreachable: str

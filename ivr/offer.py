@@ -13,6 +13,15 @@ job has marked it sent, their key presses wait for the redirect instead, so it c
 on a call they have already started. An offer that fails (the
 REST call, or the advisor just left) is released (``release``); one never delivered expires
 after ``OFFER_TTL``. Either way the caller stays queued, and the menu loop finds them.
+
+Expiry reads one clock, Redis's own (``TIME`` inside each script): the claim stamps
+``offer_at`` with it and every freshness check (the worker's confirm, the menu's mark and
+leave) compares with it, in the script that then acts, so no process's clock is compared with
+another's. Web and worker clocks that drift apart (the worker once compared the web's stamp
+with ``time.time()``: 20 s of skew made every offer stale, or none) cannot matter, and no
+round trip or key is added (a TTL'd marker key would need a key named inside the claim's
+Lua). The idle set's score (who has been idle longest) still comes from the web's clock:
+only order among web stamps depends on it.
 """
 
 from __future__ import annotations
@@ -25,9 +34,17 @@ from ivr import agents, store
 
 OFFER_TTL = 20.0  # seconds after which an undelivered offer no longer holds the advisor
 HOLD_SECONDS = 2  # the advisor's pause while an offer is on its way
+TAKE_WINDOW_SECONDS = 2  # at the menu, callers waiting: silence this long takes the front one
 
+# Redis's clock, in seconds: the one clock offers are stamped and judged by.
+_REDIS_NOW = """
+local function redis_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+"""
 
-_CLAIM = """
+_CLAIM = _REDIS_NOW + """
 if redis.call('HEXISTS', KEYS[3], 'offered_to') == 1 then return false end
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local key = 'ivr:agent:' .. id
@@ -42,7 +59,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   elseif serves then
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
-    redis.call('HSET', key, 'offer', ARGV[2], 'offer_at', ARGV[3])
+    redis.call('HSET', key, 'offer', ARGV[2], 'offer_at', string.format('%.3f', redis_now()))
     redis.call('HSET', KEYS[3], 'offered_to', id)
     return {id, line}
   end
@@ -50,15 +67,16 @@ end
 return false
 """
 
-_MARK_IDLE = """
+_MARK_IDLE = _REDIS_NOW + """
 local h = redis.call('HMGET', KEYS[3], 'state', 'offer', 'offer_at')
 if h[1] ~= 'available' or redis.call('EXISTS', KEYS[4]) == 1 then
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
   return 0
 end
-if h[2] and h[2] ~= '' and tonumber(h[3] or '0') > tonumber(ARGV[3]) - tonumber(ARGV[4]) then
-  return 0
+if h[2] and h[2] ~= '' then
+  if tonumber(h[3] or '0') > redis_now() - tonumber(ARGV[4]) then return 0 end
+  redis.call('HDEL', KEYS[3], 'offer', 'offer_at', 'offer_sent')  -- lost: no longer pending
 end
 redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
@@ -66,11 +84,12 @@ return 1
 """
 
 # Shared with ``ivr.agent_context``: the agent line's first round trip leaves idle there.
-LEAVE_IDLE_LUA = """
+# ``now`` is not used (kept so callers' ARGV stay put): freshness is judged by Redis's TIME.
+LEAVE_IDLE_LUA = _REDIS_NOW + """
 local function leave_idle(idle, idle_line, key, id, now, ttl)
   local h = redis.call('HMGET', key, 'offer', 'offer_at', 'offer_sent')
   if h[1] and h[1] ~= '' then
-    local fresh = tonumber(h[2] or '0') > tonumber(now) - tonumber(ttl)
+    local fresh = tonumber(h[2] or '0') > redis_now() - tonumber(ttl)
     if fresh and h[3] then return 0 end
     redis.call('HDEL', key, 'offer', 'offer_at', 'offer_sent')
   end
@@ -84,11 +103,12 @@ _LEAVE_IDLE = LEAVE_IDLE_LUA + """
 return leave_idle(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
 """
 
-_CONFIRM = """
+_CONFIRM = _REDIS_NOW + """
 local h = redis.call('HMGET', KEYS[1], 'offer', 'offer_at', 'state')
 if h[1] ~= ARGV[1] or h[3] ~= 'available' or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-if tonumber(h[2] or '0') <= tonumber(ARGV[2]) - tonumber(ARGV[3]) then return 0 end
-redis.call('HSET', KEYS[1], 'offer_sent', ARGV[2])
+local now = redis_now()
+if tonumber(h[2] or '0') <= now - tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'offer_sent', string.format('%.3f', now))
 return 1
 """
 
@@ -104,34 +124,36 @@ def _idle_keys(agent_id: str) -> list[str]:
     return [agents.IDLE, agents.IDLE_LINE, agents.AGENT.format(id=agent_id)]
 
 
-def claim(pipe: Any, dept: str, caller_sid: str, now: float) -> None:
-    """Queue the claim on ``pipe``; its result is ``[agent id, line SID]`` (bytes) or None."""
+def claim(pipe: Any, dept: str, caller_sid: str) -> None:
+    """Queue the claim on ``pipe``; its result is ``[agent id, line SID]`` (bytes) or None.
+    The offer is stamped with Redis's clock (see the module's docstring)."""
     pipe.eval(_CLAIM, 3, agents.IDLE, agents.IDLE_LINE, store.call_key(caller_sid), dept,
-              caller_sid, f"{now:.3f}")
+              caller_sid)
 
 
 def mark_idle(pipe: Any, agent_id: str, line_sid: str, now: float) -> None:
     """The advisor is in the menu: offerable, if available, on the line and not already
-    offered a caller (an advisor never waits behind a second offer)."""
+    offered a caller (an advisor never waits behind a second offer; an offer older than
+    ``OFFER_TTL`` by Redis's clock was lost, and is cleared). ``now`` orders the idle."""
     pipe.eval(_MARK_IDLE, 4, *_idle_keys(agent_id), agents.LINE_ENDED.format(sid=line_sid),
               agent_id, line_sid, f"{now:.3f}", OFFER_TTL)
 
 
-def leave_idle(r: redis.Redis | Any, agent_id: str, now: float) -> Any:
+def leave_idle(r: redis.Redis | Any, agent_id: str) -> Any:
     """The advisor chose something in the menu: no longer offerable, and an offer not yet sent
     is withdrawn (the job will not send it). Returns 0 (run directly: False) if the redirect
-    is already on its way, which they must then wait for."""
-    result = r.eval(_LEAVE_IDLE, 3, *_idle_keys(agent_id), agent_id, f"{now:.3f}", OFFER_TTL)
+    is already on its way (sent, and fresh by Redis's clock), which they must then wait for."""
+    result = r.eval(_LEAVE_IDLE, 3, *_idle_keys(agent_id), agent_id, "", OFFER_TTL)
     return bool(result) if isinstance(r, redis.Redis) else result
 
 
-def still_offered(r: redis.Redis, agent_id: str, caller_sid: str, line_sid: str,
-                  now: float) -> bool:
-    """Should the redirect be sent (the offer stands, the advisor is available and on the
-    line)? If so it is marked sent, so that the advisor's own choices wait for it."""
+def still_offered(r: redis.Redis, agent_id: str, caller_sid: str, line_sid: str) -> bool:
+    """Should the redirect be sent (the offer stands and is younger than ``OFFER_TTL`` by
+    Redis's clock, the advisor is available and on the line)? If so it is marked sent, so
+    that the advisor's own choices wait for it. Asks no local clock: the worker's may differ
+    from the web's that claimed."""
     return bool(r.eval(_CONFIRM, 2, agents.AGENT.format(id=agent_id),
-                       agents.LINE_ENDED.format(sid=line_sid), caller_sid, f"{now:.3f}",
-                       OFFER_TTL))
+                       agents.LINE_ENDED.format(sid=line_sid), caller_sid, OFFER_TTL))
 
 
 def release(r: redis.Redis, agent_id: str, caller_sid: str) -> bool:
@@ -145,6 +167,22 @@ def queue_release(pipe: Any, agent_id: str, caller_sid: str) -> None:
     """``release`` on a pipeline (the request's batch)."""
     pipe.eval(_RELEASE, 2, agents.AGENT.format(id=agent_id), store.call_key(caller_sid),
               caller_sid)
+
+
+def take_at_menu(state: agents.State, offer_pending: bool,
+                 fronts: dict[str, float | None]) -> bool:
+    """Should an advisor at the menu be taken to the longest-waiting caller without pressing 1?
+
+    The push's counterpart: a caller joining a queue wakes an idle advisor, and an advisor
+    becoming available (sign-in, wrap-up, a break, a callback) while callers already wait in
+    their departments (``fronts``: when each department's front caller entered, or None) takes
+    the longest-waiting one, instead of hearing the count and having to press 1. As a key
+    pressed before the push's job runs withdraws it, the menu then leaves a short window
+    (``TAKE_WINDOW_SECONDS``) for a break or sign-out: without it, an advisor could never
+    leave while callers queue. Not while an offer is pending: its redirect is on its way and
+    would land on the call."""
+    return (state is agents.State.AVAILABLE and not offer_pending
+            and agents.pick_queue(fronts) is not None)
 
 
 def idle_agents(r: redis.Redis) -> list[str]:

@@ -135,15 +135,17 @@ class Speaker:
         num_digits: int | None = 1,
         hints: list[str] | None = None,
         finish_on_key: str | None = None,
+        timeout: int | None = None,
     ) -> Gather:
-        """A Gather that always posts back, even on silence, so no caller falls off the end."""
+        """A Gather that always posts back, even on silence, so no caller falls off the end.
+        ``timeout``: seconds of silence after the prompt (default: the keypad timeout)."""
         speech = bool(hints)
         return response.gather(
             action=action,
             method="POST",
             input="dtmf speech" if speech else "dtmf",
             num_digits=num_digits,
-            timeout=self.keypad_timeout,
+            timeout=timeout or self.keypad_timeout,
             finish_on_key=finish_on_key,
             action_on_empty_result=True,
             language=self.config.speech.language if speech else None,

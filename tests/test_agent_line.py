@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import redis
 import time_machine
 from caller import COUNCIL_NUMBER, Caller
 from jobs import run_due_jobs
@@ -499,13 +500,94 @@ def test_take_next_gets_the_longest_wait_across_departments(make_caller, redis_c
     assert len(events(redis_client, "CONNECT")) == 1
     assert redis_client.llen(store.answers_key("council_tax")) == 1
 
-    # after the call the next press takes the benefits caller
+    # after the call and its wrap-up, with a caller waiting, straight to the benefits caller
     assert priya.dial_queue_result("completed", duration=300, queue_time=90).text == WRAP_UP
-    priya.press("1")  # resolved
-    priya.press("1")  # take the next caller
+    assert_taking(priya.press("1"))  # resolved: told the front caller is being taken
+    assert_sent_to_take(priya.silence())
     doc = priya.follow()
     assert doc.text.startswith("Benefits. Waited 6 minutes. Caller 01206 500600. ")
     assert doc.first("Queue").text == "benefits"
+
+
+TAKING = "Taking the longest waiting caller now. To do something else, press its key."
+
+
+def assert_taking(doc, status: str | None = None) -> None:
+    """The menu while callers wait: the front caller is taken unless a key comes in 2 s."""
+    gather = doc.first("Gather")
+    assert gather.get("action") == "/agent/menu/choice" and gather.get("timeout") == "2"
+    said = [s.text for s in gather.iter("Say")]
+    assert said[-1] == TAKING and said[0].startswith("There are ")
+    if status is not None:
+        assert said[0] == status
+    assert doc.root[-1].tag == "Redirect" and doc.root[-1].text == "/agent/menu/choice"
+
+
+def assert_sent_to_take(doc) -> None:
+    """Straight to the take step: no menu."""
+    assert not doc.has("Gather"), doc.xml
+    assert doc.verbs == ["Redirect"] and doc.root[-1].text == "/agent/take"
+
+
+def test_an_advisor_becoming_available_while_callers_wait_takes_the_front_caller_unasked(
+        make_caller, redis_client, staff, traveller):
+    sam = sign_in_with_pin(make_caller, staff.sam, SAM_PIN)
+    sam.press("3")  # on a break: on duty, so callers queue, but not offered them
+    tax = queue_up(make_caller, MOBILE, "council_tax")  # waits longest
+    traveller.shift(30)
+    queue_up(make_caller, LANDLINE, "council_tax")
+    traveller.shift(30)
+
+    priya = line(make_caller)  # signing in
+    doc = priya.post("/agent/incoming")
+    assert doc.text.startswith(HELLO.format("Priya"))
+    assert_taking(doc, "There are 2 callers waiting in your queues. The longest has waited 1 "
+                       "minute.")
+    assert_sent_to_take(priya.silence())  # no key in the window: no need to press 1
+    doc = priya.follow()
+    assert doc.text.startswith("Council Tax. Waited 1 minute. Caller 07911 123456. ")
+    assert doc.first("Queue").text == "council-tax"
+    assert state(redis_client, staff.priya) is State.ON_CALL
+    assert tax.queue_url(doc.first("Queue").get("url"), queue_time=60,
+                         dequeuing_sid=priya.sid).text.startswith("You're through to Priya")
+
+    doc = sam.press("3")  # back from the break, the other caller still waiting
+    assert doc.text.startswith("Welcome back. You're available.")
+    assert_taking(doc)
+    assert_sent_to_take(sam.silence())
+    assert sam.follow().text.startswith("Council Tax. Waited 30 seconds. Caller 01206 500600.")
+    assert state(redis_client, staff.sam) is State.ON_CALL
+
+
+def test_an_advisor_can_still_take_a_break_or_sign_out_while_callers_wait(
+        make_caller, redis_client, staff):
+    sign_in_with_pin(make_caller, staff.sam, SAM_PIN).press("3")
+    queue_up(make_caller, LANDLINE, "council_tax")
+    priya = sign_in(make_caller)
+    assert_taking(priya.doc)
+    doc = priya.press("3")  # within the window: a break instead
+    assert state(redis_client, staff.priya) is State.ON_BREAK
+    assert doc.first("Gather").get("timeout") != "2"
+    assert priya.press("9").verbs[-1] == "Hangup"
+    assert state(redis_client, staff.priya) is State.SIGNED_OUT
+
+
+def test_an_advisor_offered_a_caller_waits_in_the_menu_for_the_offer(make_caller, redis_client,
+                                                                     staff):
+    priya = sign_in(make_caller)  # idle: the caller joining claims her (the job not yet run)
+    queue_up(make_caller, LANDLINE, "council_tax")
+    assert agent(redis_client, staff.priya).offer
+    doc = priya.silence()  # the offer's redirect would land on a take: the menu waits for it
+    assert_menu(doc, status="There are 1 callers waiting in your queues. The longest has "
+                            "waited 0 seconds.")
+    assert doc.verbs[0] == "Pause" and not doc.has("Dial")
+
+
+def test_with_nobody_waiting_an_available_advisor_hears_the_menu(make_caller, redis_client,
+                                                                 staff):
+    priya = sign_in(make_caller)
+    assert_menu(priya.doc, status=NONE_WAITING)
+    assert_menu(priya.silence(), status=NONE_WAITING)
 
 
 def test_an_agent_takes_only_their_own_departments(make_caller, redis_client, staff):
@@ -834,6 +916,49 @@ def two_tasks(make_caller, redis_client, traveller):
 def next_callback(agent_call: Caller):
     agent_call.press("2")
     return agent_call.follow()
+
+
+SKIP_NOT_SAVED = ("Sorry, your skip could not be saved. This callback stays reserved for you "
+                  "for up to 10 minutes, then goes back on the list.")
+
+
+def test_a_skip_redis_did_not_take_is_told_to_the_agent(make_caller, redis_client, staff,
+                                                       two_tasks, monkeypatch):
+    priya = sign_in(make_caller)
+    next_callback(priya)
+    execute = redis.client.Pipeline.execute
+    sent: list[int] = []
+
+    def fail_the_batch(pipe, *args, **kwargs):  # round trip 1 answers, the batch (2) fails
+        sent.append(1)
+        if len(sent) == 2:
+            pipe.reset()
+            raise redis.ConnectionError("gone")
+        return execute(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", fail_the_batch)
+    doc = priya.press("2")
+    monkeypatch.undo()
+    assert doc.verbs == ["Say", "Redirect"] and doc.text == SKIP_NOT_SAVED
+    assert doc.first("Redirect").text == "/agent/menu"
+    # nothing changed: the claim still holds it for her (it lapses in 10 minutes), not skipped
+    assert redis_client.get(callbacks.CLAIM.format(id=two_tasks.overdue)) == staff.priya.encode()
+    assert not redis_client.exists(callbacks.SKIPPED.format(agent=staff.priya))
+    assert_menu(priya.follow(), status="No callers are waiting in your queues.")
+
+
+def test_a_skip_while_redis_is_down_is_told_then_the_line_ends_safely(make_caller, down_app,
+                                                                      staff, two_tasks):
+    priya = sign_in(make_caller)
+    next_callback(priya)
+    task_url = priya.doc.first("Gather").get("action")
+    down = Caller(down_app.test_client(), from_=PRIYA_PHONE, to=LINE, call_sid=priya.sid)
+    doc = down.post(task_url, Digits="2")
+    assert doc.verbs == ["Say", "Redirect"] and doc.text == SKIP_NOT_SAVED
+    doc = down.follow()  # the menu needs Redis too: its rescue apologises and ends the call
+    assert doc.verbs == ["Say", "Hangup"] and doc.text == APOLOGY
+    doc = down.post(task_url, Digits="1")  # any other key: the agent line's usual rescue
+    assert doc.text == APOLOGY and doc.first("Redirect").text == "/agent/menu"
 
 
 def test_callbacks_oldest_due_first_with_who_when_where_and_the_message(

@@ -8,11 +8,17 @@ agent-line call with the REST API (served by the stand-in), the advisor takes th
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import UTC, datetime
 
 import pytest
+import time_machine
+from rq import Queue, SimpleWorker
+from twilio.http.response import Response
 
 from ivr import agents, events, offer
+from ivr.agent_jobs import OFFER_CALLER
 from ivr.agents import State
 from ivr.sim.scenario import Agent, Caller, steps
 from ivr.sim.world import in_process
@@ -31,9 +37,9 @@ def idle_agent(redis_client, name: str, departments: list[str], line: str) -> ag
     return agent
 
 
-def claim(redis_client, dept: str, caller: str, now: float = OPEN + 1):
+def claim(redis_client, dept: str, caller: str):
     pipe = redis_client.pipeline()
-    offer.claim(pipe, dept, caller, now)
+    offer.claim(pipe, dept, caller)
     (result,) = pipe.execute()
     return [x.decode() for x in result] if result else None
 
@@ -44,7 +50,8 @@ def test_two_callers_and_one_idle_advisor_make_one_claim(redis_client):
     assert claim(redis_client, "council_tax", "CAcaller2") is None
     assert offer.idle_agents(redis_client) == []
     held = agents.get(redis_client, sam.id)
-    assert (held.offer, held.offer_at) == ("CAcaller1", OPEN + 1)
+    redis_now = float("{}.{:06d}".format(*redis_client.time()))
+    assert held.offer == "CAcaller1" and abs(held.offer_at - redis_now) < 5  # Redis's clock
     # while the offer stands, the menu does not make the advisor offerable again
     pipe = redis_client.pipeline()
     offer.mark_idle(pipe, sam.id, "CAline1", OPEN + 2)
@@ -70,18 +77,70 @@ def test_advisors_who_left_the_line_or_serve_elsewhere_are_not_claimed(redis_cli
     assert agents.get(redis_client, gone.id).offer == ""
 
 
-def test_a_key_press_withdraws_an_offer_not_yet_sent_but_waits_for_one_sent(redis_client):
+def test_a_key_press_withdraws_an_offer_not_yet_sent_but_waits_for_one_sent(redis_client,
+                                                                             monkeypatch):
     sam = idle_agent(redis_client, "Sam Patel", ["council_tax"], "CAline1")
     claim(redis_client, "council_tax", "CAcaller1")
-    assert offer.leave_idle(redis_client, sam.id, OPEN + 2) is True  # withdrawn
-    assert not offer.still_offered(redis_client, sam.id, "CAcaller1", "CAline1", OPEN + 2)
+    assert offer.leave_idle(redis_client, sam.id) is True  # withdrawn
+    assert not offer.still_offered(redis_client, sam.id, "CAcaller1", "CAline1")
     pipe = redis_client.pipeline()
     offer.mark_idle(pipe, sam.id, "CAline1", OPEN + 3)
     pipe.execute()
-    claim(redis_client, "council_tax", "CAcaller2", OPEN + 4)
-    assert offer.still_offered(redis_client, sam.id, "CAcaller2", "CAline1", OPEN + 5)
-    assert offer.leave_idle(redis_client, sam.id, OPEN + 6) is False  # the redirect comes
-    assert offer.leave_idle(redis_client, sam.id, OPEN + 5 + offer.OFFER_TTL) is True  # lost
+    claim(redis_client, "council_tax", "CAcaller2")
+    assert offer.still_offered(redis_client, sam.id, "CAcaller2", "CAline1")
+    assert offer.leave_idle(redis_client, sam.id) is False  # the redirect comes
+    monkeypatch.setattr(offer, "OFFER_TTL", 0.2)  # Redis's clock must really pass it
+    time.sleep(0.3)
+    assert offer.leave_idle(redis_client, sam.id) is True  # lost
+
+
+def run_offer_job(redis_client, sam_id: str, caller: str, skew: float) -> str:
+    """The offer job, run by a worker whose clock is ``skew`` seconds off the web's."""
+    queue = Queue("messages", connection=redis_client)
+    job = queue.enqueue(OFFER_CALLER, sam_id, "CAline1", caller,
+                        f"http://localhost/agent/take?offer={caller}")
+    with time_machine.travel(time.time() + skew, tick=True):
+        SimpleWorker([queue], connection=redis_client).work(burst=True)
+    return job.latest_result().return_value
+
+
+def serve_line_updates(twilio, monkeypatch) -> None:
+    """The stand-in, without a simulated world, knows no live call: answer the redirect of
+    the advisor's line as Twilio would."""
+    served = twilio.request
+
+    def request(method, url, *args, **kwargs):
+        answer = served(method, url, *args, **kwargs)
+        if method == "POST" and url.endswith("/Calls/CAline1.json"):
+            return Response(200, json.dumps({"sid": "CAline1", "status": "in-progress"}))
+        return answer
+
+    monkeypatch.setattr(twilio, "request", request)
+
+
+@pytest.mark.parametrize("skew", [-60, 60])
+def test_a_worker_with_a_skewed_clock_sends_a_fresh_offer(redis_client, twilio, monkeypatch,
+                                                          skew):
+    serve_line_updates(twilio, monkeypatch)
+    sam = idle_agent(redis_client, "Sam Patel", ["council_tax"], "CAline1")
+    claim(redis_client, "council_tax", "CAcaller1")  # stamped now, by Redis's clock
+    assert run_offer_job(redis_client, sam.id, "CAcaller1", skew) == "offered"
+    assert len(offers(twilio, "CAline1")) == 1
+    assert agents.get(redis_client, sam.id).offer == "CAcaller1"  # sent: key presses wait
+
+
+@pytest.mark.parametrize("skew", [-60, 60])
+def test_a_worker_with_a_skewed_clock_drops_an_expired_offer(redis_client, twilio, monkeypatch,
+                                                             skew):
+    serve_line_updates(twilio, monkeypatch)
+    monkeypatch.setattr(offer, "OFFER_TTL", 0.2)  # Redis's TIME does not travel: really wait
+    sam = idle_agent(redis_client, "Sam Patel", ["council_tax"], "CAline1")
+    claim(redis_client, "council_tax", "CAcaller1")
+    time.sleep(0.3)
+    assert run_offer_job(redis_client, sam.id, "CAcaller1", skew) == "released"
+    assert offers(twilio, "CAline1") == []
+    assert agents.get(redis_client, sam.id).offer == ""
+    assert redis_client.hget("ivr:call:CAcaller1", "offered_to") is None  # may be offered again
 
 
 @pytest.fixture
@@ -129,8 +188,8 @@ def test_a_failed_offer_is_released_and_the_caller_is_answered_from_the_menu(mak
     twilio.fail_next = 1  # the offer's calls.update gets a 503
     world.run()
     assert len(offers(twilio, line.sid)) == 1
-    assert 3 < connect_wait(redis_client, caller.sid) <= 40  # found by the menu loop
-    assert pressed_before_the_bridge(line)
+    assert 3 < connect_wait(redis_client, caller.sid) <= 40  # found by the menu's refresh,
+    assert not pressed_before_the_bridge(line)  # whose silence takes the caller: no key
     assert redis_client.hget(agents.AGENT.format(id=sam.id), "offer") is None
     assert "You're through to Sam in the Council Tax team." in caller.said
 
@@ -144,3 +203,17 @@ def test_an_advisor_who_left_the_line_is_not_offered_the_caller(make_app, twilio
     assert not offers(twilio, line.sid)
     assert "NOAGENTS" in [e["event"] for e in events.read_all(redis_client)
                           if e["call"] == caller.sid]
+
+
+@pytest.mark.parametrize(("state", "pending", "fronts", "take"), [
+    (State.AVAILABLE, False, {"council_tax": OPEN, "benefits": None}, True),
+    (State.AVAILABLE, False, {"council_tax": None, "benefits": None}, False),
+    (State.AVAILABLE, False, {}, False),
+    (State.AVAILABLE, True, {"council_tax": OPEN}, False),  # the offer's redirect is coming
+    (State.ON_BREAK, False, {"council_tax": OPEN}, False),
+    (State.WRAP_UP, False, {"council_tax": OPEN}, False),
+    (State.ON_CALL, False, {"council_tax": OPEN}, False),
+])
+def test_an_advisor_at_the_menu_takes_at_once_only_when_available_and_callers_wait(
+        state, pending, fronts, take):
+    assert offer.take_at_menu(state, pending, fronts) is take

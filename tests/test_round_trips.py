@@ -31,7 +31,7 @@ from test_agent_line import (
 )
 from test_agent_line import staff as staff  # the fixture
 
-from ivr import agents, clock, offer
+from ivr import agents, offer
 from ivr.agents import State
 from ivr.events import read_all
 from voicemail import callbacks
@@ -156,7 +156,7 @@ def test_every_agent_line_step_costs_at_most_two_round_trips(
     _, on_break = trips.during(lambda: call.press("3"))
     _, back = trips.during(lambda: call.press("3"))
     caller = queue_up(make_caller, LANDLINE, "council_tax")
-    offer.leave_idle(redis_client, staff.priya, clock.now().timestamp())  # no push: take by key
+    offer.leave_idle(redis_client, staff.priya)  # no push: take by key
     _, take_key = trips.during(lambda: call.press("1"))
     doc, take = trips.during(call.follow)
     url = doc.first("Queue").get("url")
@@ -171,6 +171,20 @@ def test_every_agent_line_step_costs_at_most_two_round_trips(
     assert (take_key, take, introduce, after, wrap) == (1, 2, 2, 2, 2)
     assert (hang_up, repeated) == (2, 1)  # a repeated status callback only reads
     assert agents.get(redis_client, staff.priya).state is State.SIGNED_OUT
+
+
+@time_machine.travel(OPEN, tick=False)
+def test_an_advisor_sent_from_the_menu_to_a_waiting_caller_costs_two_round_trips(
+        make_caller, warm_app, redis_client, staff, trips):
+    call = sign_in(make_caller)
+    call.press("3")  # on a break: the caller joining is not offered to her
+    queue_up(make_caller, LANDLINE, "council_tax")
+    _, back = trips.during(lambda: call.press("3"))
+    doc, window = trips.during(call.silence)  # no key: to the front caller
+    assert doc.root[-1].text == "/agent/take"
+    doc, take = trips.during(call.follow)
+    assert doc.first("Queue").text == "council-tax"
+    assert (back, window, take) == (2, 1, 2)
 
 
 @time_machine.travel(OPEN, tick=False)
