@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from ivr import agents, offer, store
+from ivr import agents, keys, offer, store
 from ivr.agents import Agent
 
 T = TypeVar("T")
@@ -118,8 +118,8 @@ def queue_load(pipe: Any, call_sid: str, *, now: float, agent_id: str,
                departments: list[str] | None = None) -> None:
     """``load`` on a pipeline (with reads of the caller's own); parse its result with
     ``parsed``."""
-    pipe.eval(_CONTEXT, *_args(call_sid, agents.AGENT_CALL.format(sid=call_sid), agent_id,
-                               departments, now, False, False))
+    keys.eval_script(pipe, _CONTEXT, *_args(call_sid, agents.AGENT_CALL.format(sid=call_sid),
+                                            agent_id, departments, now, False, False))
 
 
 def parsed(raw: list[Any]) -> Context:

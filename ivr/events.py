@@ -12,7 +12,7 @@ import json
 from enum import StrEnum
 from typing import Any
 
-STREAM = "ivr:events"
+STREAM = "{ivr}:events"
 
 
 class Event(StrEnum):

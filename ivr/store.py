@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from redis.exceptions import RedisError
 
-from ivr import events
+from ivr import events, keys
 from ivr.events import Event
 from ivr.phone import mask
 from ivr.spool import Spool
@@ -26,10 +26,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CALL = "ivr:call:{sid}"  # hash: one call's facts (expires after the call)
-QUEUE = "ivr:queue:{dept}"  # zset: call SID -> time entered, our record of who waits
-ANSWERS = "ivr:answers:{dept}"  # list: recent answer times, newest first (wait estimates)
-CALLER = "ivr:caller:{number}"       # zset: call SID -> time, a number's recent calls
+CALL = "{{ivr}}:call:{sid}"  # hash: one call's facts (expires after the call)
+QUEUE = "{{ivr}}:queue:{dept}"  # zset: call SID -> time entered, our record of who waits
+ANSWERS = "{{ivr}}:answers:{dept}"  # list: recent answer times, newest first (wait estimates)
+CALLER = "{{ivr}}:caller:{number}"       # zset: call SID -> time, a number's recent calls
 ANSWER_SAMPLE = 50
 
 
@@ -233,7 +233,8 @@ def leave_queue(batch: Batch, dept: str, reason: str, waited: int, event: Event,
     min_ms = max(int((batch.now - batch.retention_days * 86400) * 1000), 0)
     batch.spool_if_lost(ev)
     batch.op(
-        lambda p: p.eval(
+        lambda p: keys.eval_script(
+            p,
             _LEAVE,
             3,
             call_key(batch.call_sid),

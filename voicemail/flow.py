@@ -182,7 +182,8 @@ def store_voicemail(turn: Turn, vm: Voicemail) -> None:
     """Store the voicemail as a callback task with its release job, or spool it to disk."""
     ivr = turn.ivr
     try:
-        saved = save_voicemail(ivr.redis, vm, callback_window(turn.now, ivr.hours))
+        saved = save_voicemail(ivr.redis, vm, callback_window(turn.now, ivr.hours),
+                               ivr.callbacks.connection)
         stored = commit_voicemail(turn.batch(), ivr.callbacks, vm, saved)
     except Exception as exc:  # noqa: BLE001 - whatever failed, the voicemail must not be lost
         spool_voicemail(turn, vm, exc)
@@ -247,7 +248,8 @@ def replay_voicemail(ivr: Ivr) -> Callable[[dict], None]:
     def handler(payload: dict) -> None:
         vm = Voicemail(**payload)
         left = datetime.fromtimestamp(vm.left_at, UTC)
-        saved = save_voicemail(ivr.redis, vm, callback_window(left, ivr.hours))
+        saved = save_voicemail(ivr.redis, vm, callback_window(left, ivr.hours),
+                               ivr.callbacks.connection)
         batch = ivr.batch(vm.call_sid, vm.number, vm.left_at)
         if not commit_voicemail(batch, ivr.callbacks, vm, saved):
             raise RedisError("release job not written: the voicemail stays in the spool")

@@ -19,8 +19,8 @@ from ivr.events import Event
 
 log = logging.getLogger(__name__)
 
-FAILS = "ivr:console:fails:{agent}"    # failures within the lockout period (expires)
-LOCKED = "ivr:console:locked:{agent}"  # set while the account is locked (expires)
+FAILS = "{{ivr}}:console:fails:{agent}"    # failures within the lockout period (expires)
+LOCKED = "{{ivr}}:console:locked:{agent}"  # set while the account is locked (expires)
 AGENT_NUMBER = re.compile(r"\d{4,8}")
 
 

@@ -284,7 +284,7 @@ def _tasks(world: Any, leg: Any, ivr: Any) -> list[dict[str, str]]:
     ids = list(world.engine.recordings) + [f"{leg.sid}-no-recording", f"{leg.sid}-abandoned"]
     found: list[dict[str, str]] = []
     for rec in ids:
-        task_id = ivr.redis.get(f"ivr:cb:rec:{rec}")
+        task_id = ivr.redis.get(f"{{ivr}}:cb:rec:{rec}")
         if task_id and task_id.decode() not in [t["id"] for t in found]:
             found.append(load_task(ivr.redis, task_id.decode()))
     return found
