@@ -14,7 +14,7 @@ from typing import Any
 import redis
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ivr import events, keys
+from ivr import connections, events, keys
 from ivr.events import Event
 from ivr.store import Batch
 
@@ -208,7 +208,7 @@ def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: st
     if isinstance(r_or_pipe, Batch):
         r_or_pipe.op(lambda p: set_state(p, agent, state, now, call_sid=call_sid, reason=reason))
         return _moved(agent, state, now, call_sid)
-    if not isinstance(r_or_pipe, redis.client.Pipeline):
+    if not connections.is_pipeline(r_or_pipe):
         pipe = r_or_pipe.pipeline(transaction=False)
         moved = set_state(pipe, agent, state, now, call_sid=call_sid, reason=reason)
         pipe.execute()

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterPipeline, RedisCluster
 from redis.exceptions import RedisClusterException
 
 _TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 1.0}
@@ -79,3 +79,9 @@ def state_for_job(job_connection: redis.Redis, env: Mapping[str, str] | None = N
     if url not in _state:
         _state[url] = connect(url, cluster=cluster_mode(env))
     return _state[url]
+
+
+def is_pipeline(target: Any) -> bool:
+    """A pipeline (plain or cluster) rather than a client: its commands answer at ``execute``.
+    (A ``ClusterPipeline`` is a ``RedisCluster`` subclass, so a client check would not do.)"""
+    return isinstance(target, (redis.client.Pipeline, ClusterPipeline))

@@ -27,6 +27,7 @@ from typing import Any
 
 TAG = "{ivr}"  # the hash tag of every app key
 PREFIX = TAG + ":"
+UNUSED = PREFIX + "unused"  # never written: stands in for a KEYS entry a call has no use for
 
 
 def around(pattern: str) -> tuple[str, str]:

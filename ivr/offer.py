@@ -20,9 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-from redis.cluster import RedisCluster
 
-from ivr import agents, keys, store
+from ivr import agents, connections, keys, store
 
 OFFER_TTL = 20.0  # seconds after which an undelivered offer no longer holds the advisor
 HOLD_SECONDS = 2  # the advisor's pause while an offer is on its way
@@ -122,13 +121,13 @@ def mark_idle(pipe: Any, agent_id: str, line_sid: str, now: float) -> None:
                      OFFER_TTL)
 
 
-def leave_idle(r: redis.Redis | RedisCluster | Any, agent_id: str, now: float) -> Any:
+def leave_idle(r: redis.Redis | Any, agent_id: str, now: float) -> Any:
     """The advisor chose something in the menu: no longer offerable, and an offer not yet sent
     is withdrawn (the job will not send it). Returns 0 (run directly: False) if the redirect
     is already on its way, which they must then wait for."""
     result = keys.eval_script(r, _LEAVE_IDLE, 3, *_idle_keys(agent_id), agent_id, f"{now:.3f}",
                               OFFER_TTL)
-    return bool(result) if isinstance(r, (redis.Redis, RedisCluster)) else result
+    return result if connections.is_pipeline(r) else bool(result)
 
 
 def still_offered(r: redis.Redis, agent_id: str, caller_sid: str, line_sid: str,

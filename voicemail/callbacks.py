@@ -178,8 +178,9 @@ def next_due(pipe: Any, *, index_key: str, agent_id: str = "", departments: Iter
     (an agent-line call's link) names. ``with_number``: only tasks with a number to dial (the
     phone cannot work the others; they stay for the console).
     """
-    keys.eval_script(pipe, _NEXT, 2, index_key, WORKLIST, agent_id, ",".join(departments),
-                     f"{now:.3f}", int(with_number), claim_seconds, SCAN_LIMIT)
+    keys.eval_script(pipe, _NEXT, 2, index_key or keys.UNUSED, WORKLIST, agent_id,
+                     ",".join(departments), f"{now:.3f}", int(with_number), claim_seconds,
+                     SCAN_LIMIT)
     return _claimed
 
 
@@ -218,7 +219,7 @@ def hold(pipe: Any, task_id: str, *, index_key: str, agent_id: str = "", take: b
     """Queue reading the task and, when ``take``, keeping (or taking again, if it lapsed) this
     agent's claim on it, if it is still workable and no other agent has it: calling needs
     the claim, so two agents never ring the same resident. Returns the reply's parser."""
-    keys.eval_script(pipe, _HOLD, 3, index_key, TASK.format(id=task_id),
+    keys.eval_script(pipe, _HOLD, 3, index_key or keys.UNUSED, TASK.format(id=task_id),
                      CLAIM.format(id=task_id), agent_id, task_id, claim_seconds, int(take))
     return _held
 
@@ -314,9 +315,9 @@ def _attempt(raw: list[Any]) -> Attempt:
 def _attempt_args(task_id: str, index_key: str, agent_id: str, outcome: Outcome, now: float,
                   retry_gap: int, max_attempts: int, keep_closed: int,
                   call_sid: str) -> list[Any]:
-    names = [index_key, WORKLIST, CLOSED, TASK.format(id=task_id), ATTEMPTS.format(id=task_id),
-            CALLS.format(id=task_id), CLAIM.format(id=task_id),
-            TASK_RECORDINGS.format(id=task_id)]
+    names = [index_key or keys.UNUSED, WORKLIST, CLOSED, TASK.format(id=task_id),
+             ATTEMPTS.format(id=task_id), CALLS.format(id=task_id), CLAIM.format(id=task_id),
+             TASK_RECORDINGS.format(id=task_id)]
     return [_ATTEMPT, len(names), *names, agent_id, f"{now:.3f}", retry_gap,
             max_attempts, task_id, str(outcome), CLOSED_KEEP, max(keep_closed, CLOSED_KEEP),
             call_sid]
