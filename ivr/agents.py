@@ -113,7 +113,7 @@ def add(r: redis.Redis, *, name: str, departments: Iterable[str], phone: str, ro
     mapping = {"id": agent_id, "name": name.strip(), "departments": ",".join(departments),
                "phone": phone, "role": str(role), "state": str(State.SIGNED_OUT),
                "state_since": f"{now:.3f}"}
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)  # atomic on a cluster too (one slot: ivr.keys)
     pipe.hset(AGENT.format(id=agent_id), mapping=mapping)
     pipe.sadd(AGENTS, agent_id)
     if phone:
@@ -160,7 +160,7 @@ def remove(r: redis.Redis, agent_id: str) -> None:
     agent = get(r, agent_id)
     if agent is None:
         raise AgentError(f"no agent {agent_id}")
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)  # atomic on a cluster too (one slot: ivr.keys)
     pipe.delete(AGENT.format(id=agent_id))
     pipe.srem(AGENTS, agent_id)
     pipe.zrem(IDLE, agent_id)

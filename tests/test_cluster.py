@@ -14,13 +14,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import redis
 import time_machine
+from caller import Caller
 from cluster import missing_binaries, running_cluster
-from conftest import TEST_REDIS_URL
+from conftest import DOWN_REDIS_URL, TEST_REDIS_URL
 from jobs import run_due_jobs
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
 from redis.crc import key_slot
+from rq.job import Job
 from test_agent_line import (
     LANDLINE,
     MOBILE,
@@ -111,6 +114,42 @@ def test_the_cluster_switch_needs_rq_apart():
     assert connections.rq_url({"RQ_REDIS_URL": "redis://rq/0"}, "redis://one/0") == "redis://rq/0"
     job_conn = object()
     assert connections.state_for_job(job_conn, {"REDIS_URL": "redis://one/0"}) is job_conn
+
+
+RQ_APART_URL = TEST_REDIS_URL.rsplit("/", 1)[0] + "/14"  # RQ's own Redis (another database)
+
+
+@pytest.fixture
+def rq_apart():
+    client = redis.Redis.from_url(RQ_APART_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@time_machine.travel(OPEN, tick=False)
+def test_rq_apart_writes_the_state_first_and_a_lost_job_keeps_the_voicemail(
+        make_app, redis_client, rq_apart):
+    """RQ on a Redis of its own (as on a cluster): the task is stored before its job, and when
+    the job cannot be written the voicemail stays in the spool; the replay writes the job,
+    and the events are written once."""
+    with time_machine.travel(OPEN, tick=False) as traveller:
+        rq_down = make_app(RQ_REDIS_URL=DOWN_REDIS_URL, IVR_REDIS_CLUSTER="", staffed=False)
+        task_id = leave_voicemail(lambda number: Caller(rq_down.test_client(), from_=number),
+                                  traveller, "2026-12-01 11:00:00+00:00", MOBILE, "council_tax")
+    assert load_task(redis_client, task_id)["status"] == "scheduled"
+    spool = rq_down.extensions["ivr"].spool
+    # kept for the replay: by the <Record> action and again by the recording's callback
+    assert [p.name.split("-")[1] for p in spool.pending()] == ["voicemail", "voicemail"]
+    job_key = Job.key_for(tasks.release_job_id(task_id))
+    assert not rq_apart.exists(job_key)
+
+    rq_up = make_app(RQ_REDIS_URL=RQ_APART_URL, IVR_REDIS_CLUSTER="", staffed=False)
+    assert rq_up.extensions["ivr"].spool.drain() == 2
+    assert rq_apart.exists(job_key)
+    assert not redis_client.keys("rq:*")  # RQ's keys stay on RQ's Redis
+    events = [e["event"] for e in read_all(redis_client)]
+    assert events.count("VOICEMAIL") == events.count("CALLBACKCREATED") == 1
 
 
 # -- on a real cluster ---------------------------------------------------------------------------
