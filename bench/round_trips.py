@@ -290,10 +290,11 @@ def run_journey(j: Journey, r: redis.Redis, now: float, departments: list[str]) 
 def release_callback(r: redis.Redis, number: str) -> None:
     """What the release job does at the opening of the callback day (not a webhook)."""
     from voicemail import jobs
-    from voicemail.tasks import OPEN_BY_NUMBER
+    from voicemail.tasks import OPEN_BY_NUMBER, SCHEDULED, TASK, WORKLIST
 
     task_id = r.get(OPEN_BY_NUMBER.format(number=number)).decode()
-    r.eval(jobs._RELEASE, 0, task_id, f"{time.time():.3f}")
+    r.eval(jobs._RELEASE, 3, TASK.format(id=task_id), SCHEDULED, WORKLIST, task_id,
+           f"{time.time():.3f}")
 
 
 # -- main ------------------------------------------------------------------------------------

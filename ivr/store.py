@@ -98,7 +98,7 @@ class Batch:
         self._undo: list[Callable[[], None]] = []  # run if the commit fails
         self._atomic = False  # set by a job: then the batch is sent as one MULTI/EXEC
         self._jobs: dict[int, Any] = {}  # op index -> RQ's connection, for jobs kept apart
-        self._job_events: dict[int, dict[str, str]] = {}  # op index -> the event it writes
+        self._records: dict[int, dict[str, str] | None] = {}  # op index -> its event, if any
 
     def event(self, kind: Event, department: str | None = None, **details: Any) -> Batch:
         self._events.append(events.fields(kind, self.call_sid, self.now, department, **details))
@@ -155,8 +155,15 @@ class Batch:
         """An event that reports a job of this batch: written with it and, like the job, not
         spooled when the commit fails (reports never count work that was not queued)."""
         ev = events.fields(kind, self.call_sid, self.now, department, **details)
-        self._job_events[len(self._ops)] = ev
+        self._records[len(self._ops)] = ev
         return self.op(lambda p: events.add(p, ev, self.retention_days))
+
+    def job_record(self, fn: Callable[[Any], Any]) -> Batch:
+        """A state write that says a job of this batch exists (e.g. a task's "has its job"
+        mark): in the job's MULTI/EXEC on one Redis, after the job when RQ has its own, so
+        it never claims a job that was not written."""
+        self._records[len(self._ops)] = None
+        return self.op(fn)
 
     def commit(self, what: str) -> list[Any] | None:
         """Send everything in one round trip; on failure spool the events and carry on."""
@@ -201,7 +208,7 @@ class Batch:
 
     def _commit_apart(self, what: str) -> list[Any] | None:
         """The commit when RQ has a Redis of its own: the state first (one MULTI/EXEC in the
-        state's slot), then the jobs (RQ's Redis), then the events reporting them.
+        state's slot), then the jobs (RQ's Redis), then the events and marks recording them.
 
         The order is the safe one: a job never runs before the state it acts on, and a job
         lost after the state was written fails the commit (None), so the caller keeps the
@@ -210,9 +217,9 @@ class Batch:
         dropped with it (reports never count work that was not queued).
         """
         jobs = sorted(self._jobs)
-        reports = sorted(self._job_events)
+        records = sorted(self._records)
         state = [i for i in range(len(self._ops)) if i not in self._jobs
-                 and i not in self._job_events]
+                 and i not in self._records]
         try:
             results = self._send(self.r, state, self._events, atomic=True)
         except RedisError as exc:
@@ -228,10 +235,10 @@ class Batch:
             self._failed(what, exc, [], step=" (its job; the state was written)")
             return None
         try:
-            results |= self._send(self.r, reports, [], atomic=False)
-        except RedisError as exc:
-            self._failed(what, exc, [self._job_events[i] for i in reports],
-                         step=" (its jobs' events; spooled)", undo=False)
+            results |= self._send(self.r, records, [], atomic=True)
+        except RedisError as exc:  # the jobs exist: their events are spooled, marks re-made
+            self._failed(what, exc, [ev for i in records if (ev := self._records[i])],
+                         step=" (its jobs' events and marks)", undo=False)
         for i, then in self._then.items():
             then(results.get(i))
         return [results.get(i) for i in range(len(self._ops))]

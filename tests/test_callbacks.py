@@ -477,8 +477,8 @@ def redis_fails_after_the_script(app, monkeypatch):
     ivr = app.extensions["ivr"]
     real_save = flow.save_voicemail
 
-    def save_then_fail(r, vm, window, jobs=None):
-        saved = real_save(r, vm, window, jobs)
+    def save_then_fail(r, vm, window):
+        saved = real_save(r, vm, window)
         monkeypatch.setattr(ivr, "redis", store.connect(DOWN_REDIS_URL))
         return saved
 

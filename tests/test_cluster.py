@@ -299,15 +299,15 @@ def test_every_script_runs_on_the_cluster(app, state, redis_client, priya, ran, 
                          duration=5, recording_status="completed", number=MOBILE, relay=False,
                          department="council_tax", left_at=now, source="record_action")
     window = callback_window(datetime.now(UTC), app.extensions["ivr"].hours)
-    saved = tasks.save_voicemail(state, vm, window, redis_client)
+    saved = tasks.save_voicemail(state, vm, window)
     assert (saved.outcome, saved.needs_job) == ("created", True)
-    again = tasks.save_voicemail(state, vm, window, redis_client)
-    assert (again.outcome, again.needs_job) == ("duplicate", True)  # no job on RQ's Redis yet
+    again = tasks.save_voicemail(state, vm, window)
+    assert (again.outcome, again.needs_job) == ("duplicate", True)  # no job written yet
     batch = store.Batch(state, spool, call_sid=caller_sid, caller=MOBILE, now=now,
                         retention_days=30, keep_calls=3600)
     tasks.schedule_release(batch, app.extensions["ivr"].callbacks, saved)
     assert batch.commit("voicemail") is not None
-    assert not tasks.save_voicemail(state, vm, window, redis_client).needs_job
+    assert not tasks.save_voicemail(state, vm, window).needs_job
     assert run_due_jobs(redis_client, "callbacks", saved.release_at + 1) == 1
 
     index = agents.AGENT_CALL.format(sid=line_sid)

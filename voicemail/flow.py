@@ -182,8 +182,7 @@ def store_voicemail(turn: Turn, vm: Voicemail) -> None:
     """Store the voicemail as a callback task with its release job, or spool it to disk."""
     ivr = turn.ivr
     try:
-        saved = save_voicemail(ivr.redis, vm, callback_window(turn.now, ivr.hours),
-                               ivr.callbacks.connection)
+        saved = save_voicemail(ivr.redis, vm, callback_window(turn.now, ivr.hours))
         stored = commit_voicemail(turn.batch(), ivr.callbacks, vm, saved)
     except Exception as exc:  # noqa: BLE001 - whatever failed, the voicemail must not be lost
         spool_voicemail(turn, vm, exc)
@@ -248,8 +247,7 @@ def replay_voicemail(ivr: Ivr) -> Callable[[dict], None]:
     def handler(payload: dict) -> None:
         vm = Voicemail(**payload)
         left = datetime.fromtimestamp(vm.left_at, UTC)
-        saved = save_voicemail(ivr.redis, vm, callback_window(left, ivr.hours),
-                               ivr.callbacks.connection)
+        saved = save_voicemail(ivr.redis, vm, callback_window(left, ivr.hours))
         batch = ivr.batch(vm.call_sid, vm.number, vm.left_at)
         if not commit_voicemail(batch, ivr.callbacks, vm, saved):
             raise RedisError("release job not written: the voicemail stays in the spool")

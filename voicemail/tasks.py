@@ -16,7 +16,6 @@ from datetime import datetime
 
 import redis
 from rq import Queue, Retry
-from rq.job import Job
 
 from ivr import keys
 from ivr.calendar import CallbackWindow
@@ -72,9 +71,10 @@ local a = cjson.decode(ARGV[1])
 local function task_key(task) return ARGV[2] .. task .. ARGV[3] end
 local function recordings_key(task) return ARGV[2] .. task .. ARGV[4] end
 local function result(task, outcome)
-  local t = task_key(task)
-  return {task, outcome, redis.call('HGET', t, 'status') or '',
-          redis.call('HGET', t, 'release_at') or '', redis.call('HGET', t, 'due_at') or ''}
+  local h = redis.call('HMGET', task_key(task), 'status', 'release_at', 'due_at', 'release_job')
+  local needs_job = 0
+  if h[1] == 'scheduled' and not h[4] then needs_job = 1 end
+  return {task, outcome, h[1] or '', h[2] or '', h[3] or '', needs_job}
 end
 local rec_key, rec_hash = KEYS[1], KEYS[2]
 local task = redis.call('GET', rec_key)
@@ -115,14 +115,13 @@ def release_job_id(task_id: str) -> str:
     return f"callback-release-{task_id}"
 
 
-def save_voicemail(r: redis.Redis, vm: Voicemail, window: CallbackWindow,
-                   jobs: redis.Redis | None = None) -> Saved:
+def save_voicemail(r: redis.Redis, vm: Voicemail, window: CallbackWindow) -> Saved:
     """Create or join the caller's callback task (one round trip); ``needs_job`` says whether
     ``schedule_release`` must follow.
 
-    A new task has no job yet; a task joined while still scheduled is checked for its job on
-    ``jobs``, RQ's Redis (default ``r``), a second round trip: RQ's keys are outside the
-    state's slot (``ivr.keys``), so the script cannot look.
+    Whether the task has its release job is read from the task's ``release_job`` mark, which
+    ``schedule_release`` writes with the job: RQ's own keys are outside the state's slot
+    (``ivr.keys``), so the script never reads them.
 
     Safe to call any number of times for the same recording (Twilio retries, spool replays).
     Raises RedisError when Redis is unreachable; the caller spools the voicemail.
@@ -162,14 +161,11 @@ def save_voicemail(r: redis.Redis, vm: Voicemail, window: CallbackWindow,
                    RECORDING.format(id=vm.recording_id), OPEN_BY_NUMBER.format(number=vm.number),
                    TASK.format(id=task_id), TASK_RECORDINGS.format(id=task_id), SCHEDULED,
                    json.dumps(args), task_head, task_tail, keys.around(TASK_RECORDINGS)[1])
-    task, outcome, status, release_at, due_at = (
+    task, outcome, status, release_at, due_at, needs_job = (
         x.decode() if isinstance(x, bytes) else str(x) for x in reply
     )
-    needs_job = status == "scheduled" and (
-        outcome == "created"
-        or not (jobs if jobs is not None else r).exists(Job.key_for(release_job_id(task)))
-    )
-    return Saved(task, outcome, status, float(due_at or 0), float(release_at or 0), needs_job)
+    return Saved(task, outcome, status, float(due_at or 0), float(release_at or 0),
+                 needs_job == "1")
 
 
 def schedule_release(batch: Batch, queue: Queue, saved: Saved) -> None:
@@ -177,7 +173,8 @@ def schedule_release(batch: Batch, queue: Queue, saved: Saved) -> None:
 
     Its id is fixed per task, so two deliveries racing past the script's check write the same
     job twice, never two jobs; if the batch fails, the spooled voicemail's replay finds the
-    job missing and schedules it then.
+    job missing and schedules it then. The task's ``release_job`` mark is written with the
+    job (after it, when RQ has its own Redis), so a later delivery knows the job is there.
     """
     if not saved.needs_job:
         return
@@ -193,6 +190,8 @@ def schedule_release(batch: Batch, queue: Queue, saved: Saved) -> None:
         failure_ttl=30 * 86400,
         description=f"release callback {saved.task_id} to the worklist",
     )
+    key, job_id = TASK.format(id=saved.task_id), release_job_id(saved.task_id)
+    batch.job_record(lambda p: p.hset(key, "release_job", job_id))
 
 
 def load_task(r: redis.Redis, task_id: str) -> dict[str, str]:
