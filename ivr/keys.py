@@ -11,7 +11,7 @@ one node many times over (bench/README's memory figures).
 
 Keys known before a script runs are passed in ``KEYS``. A few are found from data inside the
 script (the advisor a call is linked to, the tasks of the worklist, the callers at the queues'
-fronts); those are built from the prefixes of the constants below (passed in ``ARGV`` or
+fronts); those are built from the prefixes of the key constants (passed in ``ARGV`` or
 generated from them, never written in Lua) and carry the same tag, so they share the declared
 keys' slot. RQ's own keys (``rq:*``) are outside the group: on Cluster, RQ uses a plain Redis
 (``RQ_REDIS_URL``, see README "Redis Cluster").
