@@ -350,7 +350,7 @@ _ID_SEGMENT = re.compile(r"\d")
 
 
 def key_family(key: str | bytes) -> str:
-    """``ivr:call:CA12..`` -> ``ivr:call:*``: a key with its identifying parts starred."""
+    """``{ivr}:call:CA12..`` -> ``{ivr}:call:*``: a key with its identifying parts starred."""
     text = key.decode(errors="replace") if isinstance(key, bytes) else key
     return ":".join("*" if _ID_SEGMENT.search(seg) or seg.startswith("+") else seg
                     for seg in text.split(":"))

@@ -59,7 +59,7 @@ def main() -> int:
             _, agent_sid = c.sign_in_agent(r, [dept], now, phone=f"+4479119990{k:02d}")
             c.add_answers(r, dept, now)
             c.fill_queue(r, dept, 0, size, now)
-            assert r.zcard(f"ivr:queue:{dept}") == size
+            assert r.zcard(f"{{ivr}}:queue:{dept}") == size
             take = c.standard(agent_sid, f"+4479119990{k:02d}", to=c.AGENT_LINE)
             take |= {"Digits": "1", "FinishedOnKey": ""}
             wait = c.standard(c.new_sid(), c.mobile(size)) | {
@@ -100,7 +100,7 @@ def main() -> int:
                 print(f"  {rep + 1}/{args.reps} repetitions "
                       f"({time.perf_counter() - started:.0f}s)", flush=True)
         for size, dept, *_ in setups:  # taking never dequeues: the queues are as filled
-            assert r.zcard(f"ivr:queue:{dept}") == size
+            assert r.zcard(f"{{ivr}}:queue:{dept}") == size
     finally:
         r.flushdb()
 

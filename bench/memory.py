@@ -34,19 +34,19 @@ DEPT = "council_tax"
 
 # First match wins: (key pattern, "expire" or why it is kept without a TTL)
 POLICY = [
-    ("ivr:call:*", "expire"),
-    ("ivr:caller:*", "expire"),
-    ("ivr:agentcall:*", "expire"),
-    ("ivr:agentfail:*", "expire"),
-    ("ivr:queue:*", "kept: the live queue (empty once no one waits)"),
-    ("ivr:answers:*", "kept: capped list of recent answer times"),
-    ("ivr:events", "kept: event stream trimmed to the retention period"),
-    ("ivr:cb:claim:*", "expire"),
-    ("ivr:cb:*", "kept: callback work (open until an advisor closes it)"),
+    ("{ivr}:call:*", "expire"),
+    ("{ivr}:caller:*", "expire"),
+    ("{ivr}:agentcall:*", "expire"),
+    ("{ivr}:agentfail:*", "expire"),
+    ("{ivr}:queue:*", "kept: the live queue (empty once no one waits)"),
+    ("{ivr}:answers:*", "kept: capped list of recent answer times"),
+    ("{ivr}:events", "kept: event stream trimmed to the retention period"),
+    ("{ivr}:cb:claim:*", "expire"),
+    ("{ivr}:cb:*", "kept: callback work (open until an advisor closes it)"),
     ("rq:*", "kept: RQ's own (jobs get result/failure TTLs once run)"),
-    ("ivr:agent:*", "kept: advisor directory and state"),
-    ("ivr:agents", "kept: advisor directory and state"),
-    ("ivr:dept:*", "kept: advisors on duty per department"),
+    ("{ivr}:agent:*", "kept: advisor directory and state"),
+    ("{ivr}:agents", "kept: advisor directory and state"),
+    ("{ivr}:dept:*", "kept: advisors on duty per department"),
 ]
 
 
@@ -170,7 +170,7 @@ def hang_up(client: c.Signed, params: dict[str, str], duration: int) -> None:
 def answer(client: c.Signed, agent: dict[str, str], callers: dict[str, dict[str, str]],
            r: redis.Redis, left_url: str) -> None:
     """The advisor takes the front caller: introduce, bridge, after-call, wrap-up, hang-up."""
-    front = r.zrange(f"ivr:queue:{DEPT}", 0, 0)[0].decode()
+    front = r.zrange(f"{{ivr}}:queue:{DEPT}", 0, 0)[0].decode()
     params = callers[front]
     doc = ok(*client.post("/agent/take", agent), "take")
     after_call = c.twiml_attr(doc, "Dial", "action")
@@ -248,9 +248,9 @@ def main() -> int:
         finished = snapshot(r, wide)
         print(f"phase 3: {args.answered} calls answered, advisor hung up "
               f"({time.perf_counter() - started:.1f}s)", flush=True)
-        tasks = len(list(r.scan_iter("ivr:cb:task:*[0-9a-f]", count=1000)))
-        still_queued = {k.decode(): r.zcard(k) for k in r.scan_iter("ivr:queue:*")}
-        events = r.xlen("ivr:events")
+        tasks = len(list(r.scan_iter("{ivr}:cb:task:*[0-9a-f]", count=1000)))
+        still_queued = {k.decode(): r.zcard(k) for k in r.scan_iter("{ivr}:queue:*")}
+        events = r.xlen("{ivr}:events")
     finally:
         if private:
             private.stop()
@@ -271,11 +271,11 @@ def main() -> int:
         return sum(v for k, v in s.bytes.items() if k.startswith(prefix))
 
     per_wait = (waiting.total - base.total) / args.callers
-    per_wait_live = (fam(waiting, "ivr:call:") + fam(waiting, "ivr:queue:")
-                     + fam(waiting, "ivr:caller:") - fam(base, "ivr:call:")
-                     - fam(base, "ivr:queue:") - fam(base, "ivr:caller:")) / args.callers
-    per_wait_events = (fam(waiting, "ivr:events") - fam(base, "ivr:events")) / args.callers
-    vm_keys = ("ivr:cb:", "rq:")
+    per_wait_live = (fam(waiting, "{ivr}:call:") + fam(waiting, "{ivr}:queue:")
+                     + fam(waiting, "{ivr}:caller:") - fam(base, "{ivr}:call:")
+                     - fam(base, "{ivr}:queue:") - fam(base, "{ivr}:caller:")) / args.callers
+    per_wait_events = (fam(waiting, "{ivr}:events") - fam(base, "{ivr}:events")) / args.callers
+    vm_keys = ("{ivr}:cb:", "rq:")
     per_vm = sum(fam(after_vm, p) - fam(waiting, p) for p in vm_keys) / vm_count
     print()
     print("summary")

@@ -79,7 +79,7 @@ NO_KEY = {b"MULTI", b"EXEC", b"PING", b"HELLO", b"SELECT", b"INFO", b"TIME"}
 
 
 def describe(args: list[bytes], scripts: dict[bytes, str]) -> str:
-    """``HSET ivr:call:*``, ``EVAL leave_queue [ivr:call:*]``: a command and its key family."""
+    """``HSET {ivr}:call:*``, ``EVAL leave_queue [{ivr}:call:*]``: a command and its key family."""
     name = args[0].upper()
     label = name.decode()
     if name in (b"EVAL", b"EVALSHA"):
@@ -130,12 +130,12 @@ def hint(trips: list[list[str]]) -> str:
     single = [t[0] if len(t) == 1 else "" for t in trips]
     out = []
     lookup = [a for a, b in zip(single, single[1:], strict=False)
-              if a.startswith("GET ivr:agent") and b.startswith("HGETALL ivr:agent:")]
+              if a.startswith("GET {ivr}:agent") and b.startswith("HGETALL {ivr}:agent:")]
     if lookup:
         out.append(f"the agent lookup is two dependent reads ({lookup[0]}, then "
-                   "HGETALL ivr:agent:*): one Lua script, or the agent's id carried in the "
+                   "HGETALL {ivr}:agent:*): one Lua script, or the agent's id carried in the "
                    "URLs the app builds for that call")
-    if sum(x.startswith(("SADD ivr:dept:", "SREM ivr:dept:")) for x in single) > 1:
+    if sum(x.startswith(("SADD {ivr}:dept:", "SREM {ivr}:dept:")) for x in single) > 1:
         out.append("agents.set_state runs on the client, so HSET, one SADD/SREM per "
                    "department and XADD go one by one: give it the request's pipeline")
     if any(all(cmd.split()[0] in NO_KEY or cmd.split()[1:2] == [] or
@@ -290,10 +290,11 @@ def run_journey(j: Journey, r: redis.Redis, now: float, departments: list[str]) 
 def release_callback(r: redis.Redis, number: str) -> None:
     """What the release job does at the opening of the callback day (not a webhook)."""
     from voicemail import jobs
-    from voicemail.tasks import OPEN_BY_NUMBER
+    from voicemail.tasks import OPEN_BY_NUMBER, SCHEDULED, TASK, WORKLIST
 
     task_id = r.get(OPEN_BY_NUMBER.format(number=number)).decode()
-    r.eval(jobs._RELEASE, 0, task_id, f"{time.time():.3f}")
+    r.eval(jobs._RELEASE, 3, TASK.format(id=task_id), SCHEDULED, WORKLIST, task_id,
+           f"{time.time():.3f}")
 
 
 # -- main ------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from ivr.twiml import empty, render
 log = logging.getLogger(__name__)
 bp = Blueprint("agent_line", __name__)
 
-FAILS = "ivr:agentfail:{caller}"
+FAILS = "{{ivr}}:agentfail:{caller}"
 
 
 def spoken_duration(seconds: float) -> str:

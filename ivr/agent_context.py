@@ -16,12 +16,15 @@ from typing import Any, TypeVar
 
 import redis
 
-from ivr import agents, offer, store
+from ivr import agents, keys, offer, store
 from ivr.agents import Agent
 
 T = TypeVar("T")
 LINE_ENDED_TTL = 3600  # seconds the ended mark outlives the call (its late webhooks)
 
+# The agent's hash, their queues and the front callers' calls are found from data: built from
+# ARGV[8..10], the prefixes of ``agents.AGENT``, ``store.QUEUE`` and ``store.CALL``, all in the
+# ``{ivr}`` slot of the declared keys (``ivr.keys``).
 _CONTEXT = offer.LEAVE_IDLE_LUA + """
 local id = ARGV[1]
 if id == '' then id = redis.call('GET', KEYS[1]) end
@@ -90,11 +93,11 @@ def _parse(raw: list[Any]) -> Context:
 
 def _args(call_sid: str, index_key: str, agent_id: str, departments: list[str] | None,
           now: float, leave_idle: bool, end_line: bool) -> list[Any]:
-    keys = [index_key, agents.LINE_ENDED.format(sid=call_sid), agents.IDLE, agents.IDLE_LINE]
+    names = [index_key, agents.LINE_ENDED.format(sid=call_sid), agents.IDLE, agents.IDLE_LINE]
     argv = [agent_id, ",".join(departments or ()), int(leave_idle), f"{now:.3f}",
             offer.OFFER_TTL, int(end_line), LINE_ENDED_TTL, agents.AGENT.format(id=""),
             store.queue_key(""), store.call_key("")]
-    return [len(keys), *keys, *argv]
+    return [len(names), *names, *argv]
 
 
 def load(r: redis.Redis, call_sid: str, *, now: float, index_key: str | None = None,
@@ -118,8 +121,8 @@ def queue_load(pipe: Any, call_sid: str, *, now: float, agent_id: str,
                departments: list[str] | None = None) -> None:
     """``load`` on a pipeline (with reads of the caller's own); parse its result with
     ``parsed``."""
-    pipe.eval(_CONTEXT, *_args(call_sid, agents.AGENT_CALL.format(sid=call_sid), agent_id,
-                               departments, now, False, False))
+    keys.eval_script(pipe, _CONTEXT, *_args(call_sid, agents.AGENT_CALL.format(sid=call_sid),
+                                            agent_id, departments, now, False, False))
 
 
 def parsed(raw: list[Any]) -> Context:

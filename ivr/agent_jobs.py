@@ -8,7 +8,7 @@ import time
 from rq import get_current_job
 from twilio.base.exceptions import TwilioException
 
-from ivr import agents, offer, twilio_rest
+from ivr import agents, connections, offer, twilio_rest
 from ivr.agents import State
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ def end_wrap_up(agent_id: str, since: float) -> str:
     """End an agent's wrap-up, unless they have moved on meanwhile: available if still on the
     agent line, else signed out, since off the line they cannot take queued calls and counting
     them on duty would keep callers waiting two minutes for nobody."""
-    r = get_current_job().connection
+    r = connections.state_for_job(get_current_job().connection)
     agent = agents.get(r, agent_id)
     if agent is None or agent.state is not State.WRAP_UP or abs(agent.state_since - since) > 1e-3:
         return "unchanged"
@@ -41,7 +41,7 @@ def offer_caller(agent_id: str, line_sid: str, caller_sid: str, url: str) -> str
 
     Not retried: if the advisor has just left or the REST call fails, the offer is released
     at once and the caller, still queued, is found by the advisor's menu loop instead."""
-    r = get_current_job().connection
+    r = connections.state_for_job(get_current_job().connection)
     if not offer.still_offered(r, agent_id, caller_sid, line_sid):
         offer.release(r, agent_id, caller_sid)
         return "released"

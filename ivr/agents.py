@@ -14,20 +14,20 @@ from typing import Any
 import redis
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ivr import events
+from ivr import connections, events, keys
 from ivr.events import Event
 from ivr.store import Batch
 
-AGENT = "ivr:agent:{id}"
-AGENTS = "ivr:agents"               # set of agent ids
-BY_PHONE = "ivr:agent:phone:{phone}"  # -> agent id
-ON_DUTY = "ivr:dept:{dept}:signed_in"  # set of signed-in agent ids serving the department
+AGENT = "{{ivr}}:agent:{id}"
+AGENTS = "{ivr}:agents"               # set of agent ids
+BY_PHONE = "{{ivr}}:agent:phone:{phone}"  # -> agent id
+ON_DUTY = "{{ivr}}:dept:{dept}:signed_in"  # set of signed-in agent ids serving the department
 ON_DUTY_ALL = ON_DUTY.format(dept="*")  # signed-in agents with no departments (they serve all)
-AGENT_CALL = "ivr:agentcall:{sid}"    # the agent line call leg -> agent id
-LINE_ENDED = "ivr:agentcall:{sid}:ended"  # the agent line call has ended (status callback)
-IDLE = "ivr:agents:idle"            # zset: agent id -> since, available and in the line's menu
-IDLE_LINE = "ivr:agents:idle:line"  # hash: idle agent id -> their agent-line call SID
-SEQ = "ivr:agent:seq"
+AGENT_CALL = "{{ivr}}:agentcall:{sid}"    # the agent line call leg -> agent id
+LINE_ENDED = "{{ivr}}:agentcall:{sid}:ended"  # the agent line call has ended (status callback)
+IDLE = "{ivr}:agents:idle"            # zset: agent id -> since, available and in the line's menu
+IDLE_LINE = "{ivr}:agents:idle:line"  # hash: idle agent id -> their agent-line call SID
+SEQ = "{ivr}:agent:seq"
 FIRST_ID = 1000                     # agent numbers are 4 digits, keyed on the agent line
 
 
@@ -113,7 +113,7 @@ def add(r: redis.Redis, *, name: str, departments: Iterable[str], phone: str, ro
     mapping = {"id": agent_id, "name": name.strip(), "departments": ",".join(departments),
                "phone": phone, "role": str(role), "state": str(State.SIGNED_OUT),
                "state_since": f"{now:.3f}"}
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)  # atomic on a cluster too (one slot: ivr.keys)
     pipe.hset(AGENT.format(id=agent_id), mapping=mapping)
     pipe.sadd(AGENTS, agent_id)
     if phone:
@@ -127,16 +127,18 @@ def get(r: redis.Redis, agent_id: str) -> Agent | None:
     return from_hash(h) if h else None
 
 
+# The agent's hash is found from the index's value: built from ARGV[1], AGENT's prefix (same
+# ``{ivr}`` slot as the index, see ``ivr.keys``).
 _BY_INDEX = """
 local id = redis.call('GET', KEYS[1])
 if not id then return {} end
-return redis.call('HGETALL', 'ivr:agent:' .. id)
+return redis.call('HGETALL', ARGV[1] .. id)
 """
 
 
 def _by_index(r: redis.Redis, key: str) -> Agent | None:
     """The agent an index key points at, in one round trip."""
-    flat = r.eval(_BY_INDEX, 1, key)
+    flat = keys.eval_script(r, _BY_INDEX, 1, key, AGENT.format(id=""))
     h = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
     return from_hash(h) if h else None
 
@@ -158,7 +160,7 @@ def remove(r: redis.Redis, agent_id: str) -> None:
     agent = get(r, agent_id)
     if agent is None:
         raise AgentError(f"no agent {agent_id}")
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)  # atomic on a cluster too (one slot: ivr.keys)
     pipe.delete(AGENT.format(id=agent_id))
     pipe.srem(AGENTS, agent_id)
     pipe.zrem(IDLE, agent_id)
@@ -206,7 +208,7 @@ def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: st
     if isinstance(r_or_pipe, Batch):
         r_or_pipe.op(lambda p: set_state(p, agent, state, now, call_sid=call_sid, reason=reason))
         return _moved(agent, state, now, call_sid)
-    if not isinstance(r_or_pipe, redis.client.Pipeline):
+    if not connections.is_pipeline(r_or_pipe):
         pipe = r_or_pipe.pipeline(transaction=False)
         moved = set_state(pipe, agent, state, now, call_sid=call_sid, reason=reason)
         pipe.execute()
@@ -292,7 +294,7 @@ def pick_queue(fronts: dict[str, float | None]) -> str | None:
 # TAKING marker until its caller is dequeued (``/agent/introduce``) or its Dial ends, and a
 # second take waits a moment and tries again, then describing the next caller.
 
-TAKING = "ivr:taking:{dept}"  # string: the agent-line call SID taking this queue's front
+TAKING = "{{ivr}}:taking:{dept}"  # string: the agent-line call SID taking this queue's front
 TAKING_MS = 20_000  # a marker outlives no take: whisper + dequeue take a few seconds
 TAKE_RETRY_SECONDS = 2  # the second advisor's pause before trying again
 
@@ -312,9 +314,9 @@ return 0
 def hold_taking(pipe: Any, dept: str, line_sid: str) -> None:
     """Queue the claim on ``pipe``; its result is 1 when this take may go ahead (nobody else's
     take holds the queue; a repeat of this line's own take holds it again)."""
-    pipe.eval(_HOLD_TAKING, 1, TAKING.format(dept=dept), line_sid, TAKING_MS)
+    keys.eval_script(pipe, _HOLD_TAKING, 1, TAKING.format(dept=dept), line_sid, TAKING_MS)
 
 
 def release_taking(pipe: Any, dept: str, line_sid: str) -> None:
     """Queue the release of this take's marker (a no-op if it is not this take's)."""
-    pipe.eval(_RELEASE_TAKING, 1, TAKING.format(dept=dept), line_sid)
+    keys.eval_script(pipe, _RELEASE_TAKING, 1, TAKING.format(dept=dept), line_sid)

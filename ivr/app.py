@@ -11,7 +11,7 @@ import redis
 from flask import Flask
 from rq import Queue
 
-from ivr import metrics, store
+from ivr import connections, metrics, store
 from ivr.calendar import OpeningHours
 from ivr.config import Config, load_config
 from ivr.spool import Spool
@@ -27,7 +27,7 @@ class Ivr:
 
     config: Config
     hours: OpeningHours
-    redis: redis.Redis
+    redis: redis.Redis  # or a LazyCluster on Redis Cluster: the same commands
     callbacks: Queue
     messages: Queue
     spool: Spool
@@ -49,7 +49,8 @@ class Ivr:
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    """Build the app from the environment (IVR_CONFIG, REDIS_URL, TWILIO_*, PUBLIC_BASE_URL).
+    """Build the app from the environment (IVR_CONFIG, REDIS_URL, TWILIO_*, PUBLIC_BASE_URL;
+    IVR_REDIS_CLUSTER and RQ_REDIS_URL for the state on a Redis Cluster, ``ivr.connections``).
 
     Never connects to Redis here, so a Redis outage cannot stop the app from starting.
     ``overrides`` (tests) may replace any of those settings or pass a ready ``config``.
@@ -57,6 +58,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     settings: dict[str, Any] = {
         "IVR_CONFIG": os.environ.get("IVR_CONFIG", "config.yaml"),
         "REDIS_URL": os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+        "IVR_REDIS_CLUSTER": os.environ.get("IVR_REDIS_CLUSTER", ""),
+        "RQ_REDIS_URL": os.environ.get("RQ_REDIS_URL", ""),
         "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN", ""),
         "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID", ""),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", ""),
@@ -67,14 +70,17 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     config: Config = settings.get("config") or load_config(settings["IVR_CONFIG"])
 
     app = Flask(__name__)
-    r = store.connect(settings["REDIS_URL"])
+    cluster = connections.cluster_mode(settings)
+    r = connections.connect(settings["REDIS_URL"], cluster=cluster)
+    jobs_url = connections.rq_url(settings, settings["REDIS_URL"])
+    rq = r if jobs_url == settings["REDIS_URL"] else connections.connect(jobs_url)
     spool = Spool(settings["IVR_SPOOL_DIR"])
     ivr = Ivr(
         config=config,
         hours=config.hours.opening_hours(),
         redis=r,
-        callbacks=Queue(config.callbacks.rq_queue, connection=r),
-        messages=Queue(config.callbacks.sms_rq_queue, connection=r),
+        callbacks=Queue(config.callbacks.rq_queue, connection=rq),
+        messages=Queue(config.callbacks.sms_rq_queue, connection=rq),
         spool=spool,
         auth_token=settings["TWILIO_AUTH_TOKEN"],
         account_sid=settings["TWILIO_ACCOUNT_SID"],

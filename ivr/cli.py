@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from ivr import local_token
+from ivr import connections, local_token
 from ivr.app import create_app
 from ivr.config import ConfigError, load_config
 
@@ -73,7 +73,8 @@ def serve(args: argparse.Namespace) -> int:
     config = load_config(env.get("IVR_CONFIG", "config.yaml"))
     web = [str(bin_dir / "gunicorn"), "--workers", str(args.workers), "--bind", args.bind,
            "--access-logfile", "-", "--graceful-timeout", "10", "ivr.wsgi:app"]
-    worker = [str(bin_dir / "rq"), "worker", "--with-scheduler", "--url", url,
+    worker = [str(bin_dir / "rq"), "worker", "--with-scheduler", "--url",
+              connections.rq_url(env, url),
               config.callbacks.rq_queue, config.callbacks.sms_rq_queue]
     print(f"Webhooks: http://{args.bind}/voice/incoming (gunicorn, {args.workers} workers)",
           flush=True)
@@ -133,12 +134,12 @@ def replay_spool(args: argparse.Namespace) -> int:  # noqa: ARG001
 
 
 def _redis_and_config():
-    import redis
 
     from ivr.app import DEFAULT_REDIS_URL
 
     config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
-    return redis.Redis.from_url(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)), config
+    return connections.connect(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+                               cluster=connections.cluster_mode(os.environ)), config
 
 
 def _ask_secret(label: str, given: str | None) -> str:
@@ -241,7 +242,8 @@ def report_command(args: argparse.Namespace) -> int:
         found = [e for e in map(decode, entries) if start <= e["ts"] < until]
         as_of = None
     else:
-        r = redis.Redis.from_url(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
+        r = connections.connect(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+                                cluster=connections.cluster_mode(os.environ))
         try:
             found = report.load_events(r, start, min(until, now), whole=args.whole_stream)
         except redis.RedisError as exc:

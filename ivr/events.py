@@ -19,7 +19,9 @@ import json
 from enum import StrEnum
 from typing import Any
 
-STREAM = "ivr:events"
+from ivr import keys
+
+STREAM = "{ivr}:events"
 
 
 class Event(StrEnum):
@@ -135,7 +137,7 @@ def add_all(pipe, batch: list[dict[str, str]], retention_days: int | None) -> No
         argv += (ms(event), 2 * len(event))
         for name, value in event.items():
             argv += (name, value)
-    pipe.eval(_ADD, 1, STREAM, *argv)
+    keys.eval_script(pipe, _ADD, 1, STREAM, *argv)
 
 
 def decode(entry: dict) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from typing import Any
 
 import redis
 
-from ivr import agents, store
+from ivr import agents, connections, keys, store
 
 OFFER_TTL = 20.0  # seconds after which an undelivered offer no longer holds the advisor
 HOLD_SECONDS = 2  # the advisor's pause while an offer is on its way
@@ -44,16 +44,18 @@ local function redis_now()
 end
 """
 
+# Each idle advisor's hash and line-ended mark are found from the idle set: built from the
+# prefixes in ARGV[3..5] (``agents.AGENT``, ``agents.LINE_ENDED``), in the ``{ivr}`` slot.
 _CLAIM = _REDIS_NOW + """
 if redis.call('HEXISTS', KEYS[3], 'offered_to') == 1 then return false end
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local key = 'ivr:agent:' .. id
+  local key = ARGV[3] .. id
   local h = redis.call('HMGET', key, 'state', 'departments')
   local line = redis.call('HGET', KEYS[2], id)
   local serves = h[2] == false or h[2] == '' or
       string.find(',' .. h[2] .. ',', ',' .. ARGV[1] .. ',', 1, true) ~= nil
   if h[1] ~= 'available' or not line or
-      redis.call('EXISTS', 'ivr:agentcall:' .. line .. ':ended') == 1 then
+      redis.call('EXISTS', ARGV[4] .. line .. ARGV[5]) == 1 then
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
   elseif serves then
@@ -127,24 +129,27 @@ def _idle_keys(agent_id: str) -> list[str]:
 def claim(pipe: Any, dept: str, caller_sid: str) -> None:
     """Queue the claim on ``pipe``; its result is ``[agent id, line SID]`` (bytes) or None.
     The offer is stamped with Redis's clock (see the module's docstring)."""
-    pipe.eval(_CLAIM, 3, agents.IDLE, agents.IDLE_LINE, store.call_key(caller_sid), dept,
-              caller_sid)
+    keys.eval_script(pipe, _CLAIM, 3, agents.IDLE, agents.IDLE_LINE, store.call_key(caller_sid),
+                     dept, caller_sid, agents.AGENT.format(id=""),
+                     *keys.around(agents.LINE_ENDED))
 
 
 def mark_idle(pipe: Any, agent_id: str, line_sid: str, now: float) -> None:
     """The advisor is in the menu: offerable, if available, on the line and not already
     offered a caller (an advisor never waits behind a second offer; an offer older than
     ``OFFER_TTL`` by Redis's clock was lost, and is cleared). ``now`` orders the idle."""
-    pipe.eval(_MARK_IDLE, 4, *_idle_keys(agent_id), agents.LINE_ENDED.format(sid=line_sid),
-              agent_id, line_sid, f"{now:.3f}", OFFER_TTL)
+    keys.eval_script(pipe, _MARK_IDLE, 4, *_idle_keys(agent_id),
+                     agents.LINE_ENDED.format(sid=line_sid), agent_id, line_sid, f"{now:.3f}",
+                     OFFER_TTL)
 
 
 def leave_idle(r: redis.Redis | Any, agent_id: str) -> Any:
     """The advisor chose something in the menu: no longer offerable, and an offer not yet sent
     is withdrawn (the job will not send it). Returns 0 (run directly: False) if the redirect
     is already on its way (sent, and fresh by Redis's clock), which they must then wait for."""
-    result = r.eval(_LEAVE_IDLE, 3, *_idle_keys(agent_id), agent_id, "", OFFER_TTL)
-    return bool(result) if isinstance(r, redis.Redis) else result
+    result = keys.eval_script(r, _LEAVE_IDLE, 3, *_idle_keys(agent_id), agent_id, "",
+                              OFFER_TTL)
+    return result if connections.is_pipeline(r) else bool(result)
 
 
 def still_offered(r: redis.Redis, agent_id: str, caller_sid: str, line_sid: str) -> bool:
@@ -152,21 +157,22 @@ def still_offered(r: redis.Redis, agent_id: str, caller_sid: str, line_sid: str)
     Redis's clock, the advisor is available and on the line)? If so it is marked sent, so
     that the advisor's own choices wait for it. Asks no local clock: the worker's may differ
     from the web's that claimed."""
-    return bool(r.eval(_CONFIRM, 2, agents.AGENT.format(id=agent_id),
-                       agents.LINE_ENDED.format(sid=line_sid), caller_sid, OFFER_TTL))
+    return bool(keys.eval_script(r, _CONFIRM, 2, agents.AGENT.format(id=agent_id),
+                                 agents.LINE_ENDED.format(sid=line_sid), caller_sid,
+                                 OFFER_TTL))
 
 
 def release(r: redis.Redis, agent_id: str, caller_sid: str) -> bool:
     """Undo an offer that was not delivered; the caller stays queued, and the advisor becomes
     offerable again at their next menu (if still available and on the line)."""
-    return bool(r.eval(_RELEASE, 2, agents.AGENT.format(id=agent_id),
-                       store.call_key(caller_sid), caller_sid))
+    return bool(keys.eval_script(r, _RELEASE, 2, agents.AGENT.format(id=agent_id),
+                                 store.call_key(caller_sid), caller_sid))
 
 
 def queue_release(pipe: Any, agent_id: str, caller_sid: str) -> None:
     """``release`` on a pipeline (the request's batch)."""
-    pipe.eval(_RELEASE, 2, agents.AGENT.format(id=agent_id), store.call_key(caller_sid),
-              caller_sid)
+    keys.eval_script(pipe, _RELEASE, 2, agents.AGENT.format(id=agent_id),
+                     store.call_key(caller_sid), caller_sid)
 
 
 def take_at_menu(state: agents.State, offer_pending: bool,

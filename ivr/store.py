@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from redis.exceptions import RedisError
 
-from ivr import events
+from ivr import connections, events, keys
 from ivr.events import Event
 from ivr.phone import mask
 from ivr.spool import Spool
@@ -26,18 +26,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CALL = "ivr:call:{sid}"  # hash: one call's facts (expires after the call)
-QUEUE = "ivr:queue:{dept}"  # zset: call SID -> time entered, our record of who waits
-ANSWERS = "ivr:answers:{dept}"  # list: recent answer times, newest first (wait estimates)
-CALLER = "ivr:caller:{number}"       # zset: call SID -> time, a number's recent calls
+CALL = "{{ivr}}:call:{sid}"  # hash: one call's facts (expires after the call)
+QUEUE = "{{ivr}}:queue:{dept}"  # zset: call SID -> time entered, our record of who waits
+ANSWERS = "{{ivr}}:answers:{dept}"  # list: recent answer times, newest first (wait estimates)
+CALLER = "{{ivr}}:caller:{number}"       # zset: call SID -> time, a number's recent calls
 ANSWER_SAMPLE = 50
 
 
 def connect(url: str) -> redis.Redis:
     """A client with short timeouts: a webhook must answer Twilio well within 15 s."""
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=0.5, socket_timeout=1.0, health_check_interval=30
-    )
+    return connections.connect(url)
 
 
 def call_key(sid: str) -> str:
@@ -99,6 +97,8 @@ class Batch:
         self._then: dict[int, Callable[[Any], None]] = {}  # op index -> its follow-up
         self._undo: list[Callable[[], None]] = []  # run if the commit fails
         self._atomic = False  # set by a job: then the batch is sent as one MULTI/EXEC
+        self._jobs: dict[int, Any] = {}  # op index -> RQ's connection, for jobs kept apart
+        self._records: dict[int, dict[str, str] | None] = {}  # op index -> its event, if any
 
     def event(self, kind: Event, department: str | None = None, **details: Any) -> Batch:
         self._events.append(events.fields(kind, self.call_sid, self.now, department, **details))
@@ -132,69 +132,140 @@ class Batch:
 
     def enqueue(self, queue: Queue, func: str, *args: Any, **options: Any) -> Batch:
         """An RQ job (``Queue.enqueue``) sent in this batch's round trip, not two of its own."""
-        return self._job(lambda p: queue.enqueue(func, *args, pipeline=p, **options))
+        return self._job(queue, lambda p: queue.enqueue(func, *args, pipeline=p, **options))
 
     def enqueue_at(
         self, queue: Queue, when: datetime, func: str, *args: Any, **options: Any
     ) -> Batch:
         """A scheduled RQ job (``Queue.enqueue_at``) written in this batch's round trip."""
-        return self._job(lambda p: queue.enqueue_at(when, func, *args, pipeline=p, **options))
+        return self._job(
+            queue, lambda p: queue.enqueue_at(when, func, *args, pipeline=p, **options)
+        )
 
-    def _job(self, fn: Callable[[Any], Any]) -> Batch:
+    def _job(self, queue: Queue, fn: Callable[[Any], Any]) -> Batch:
         # All or nothing (MULTI/EXEC): a job is never half-written (a hash without its queue
         # entry), and a failed commit has normally applied nothing, so what it spools is exact.
+        # RQ on a Redis of its own (the state on a cluster): the job follows the state.
         self._atomic = True
+        if queue.connection is not self.r:
+            self._jobs[len(self._ops)] = queue.connection
         return self.op(fn)
 
     def job_event(self, kind: Event, department: str | None = None, **details: Any) -> Batch:
         """An event that reports a job of this batch: written with it and, like the job, not
         spooled when the commit fails (reports never count work that was not queued)."""
         ev = events.fields(kind, self.call_sid, self.now, department, **details)
+        self._records[len(self._ops)] = ev
         return self.op(lambda p: events.add(p, ev, self.retention_days))
+
+    def job_record(self, fn: Callable[[Any], Any]) -> Batch:
+        """A state write that says a job of this batch exists (e.g. a task's "has its job"
+        mark): in the job's MULTI/EXEC on one Redis, after the job when RQ has its own, so
+        it never claims a job that was not written."""
+        self._records[len(self._ops)] = None
+        return self.op(fn)
 
     def commit(self, what: str) -> list[Any] | None:
         """Send everything in one round trip; on failure spool the events and carry on."""
         if not self._ops and not self._events:
             return []
+        if self._jobs:
+            return self._commit_apart(what)
         try:
             pipe = self.r.pipeline(transaction=self._atomic)
             if self._atomic:
                 pipe.multi()  # RQ's enqueue(pipeline=) wants MULTI issued before any command
             first = []
             for fn in self._ops:
-                first.append(len(pipe.command_stack))
+                first.append(len(pipe))  # queued so far (a cluster pipeline has no stack)
                 fn(pipe)
             events.add_all(pipe, self._events, self.retention_days)
             results = pipe.execute()
         except RedisError as exc:
-            from ivr.metrics import REDIS_ERRORS  # metrics imports store: import when needed
-
-            REDIS_ERRORS.labels(what).inc()
-            log.warning(
-                "redis unavailable during %s (call %s from %s): %s",
-                what,
-                self.call_sid,
-                mask(self.caller),
-                exc,
-            )
-            lost = self._events + self._conditional
-            if lost:
-                try:
-                    self.spool.write("events", lost)
-                except OSError:
-                    log.exception(
-                        "could not spool %d event(s) for call %s", len(lost), self.call_sid
-                    )
-            for undo in self._undo:
-                try:
-                    undo()
-                except RedisError as again:
-                    log.warning("could not undo after %s (call %s): %s", what, self.call_sid,
-                                again)
+            self._failed(what, exc, self._events + self._conditional)
             return None
         for i, then in self._then.items():
             then(results[first[i]])
         return results
+
+    def _send(self, r: Any, indexes: list[int], evs: list[dict[str, str]],
+              atomic: bool) -> dict[int, Any]:
+        """Some of the ops (and events) in one pipeline; each op's first result by index."""
+        pipe = r.pipeline(transaction=atomic)
+        if atomic:
+            pipe.multi()
+        first = {}
+        for i in indexes:
+            first[i] = len(pipe)
+            self._ops[i](pipe)
+        for ev in evs:
+            events.add(pipe, ev, self.retention_days)
+        if not len(pipe):
+            return {}
+        results = pipe.execute()
+        return {i: results[n] if n < len(results) else None for i, n in first.items()}
+
+    def _commit_apart(self, what: str) -> list[Any] | None:
+        """The commit when RQ has a Redis of its own: the state first (one MULTI/EXEC in the
+        state's slot), then the jobs (RQ's Redis), then the events and marks recording them.
+
+        The order is the safe one: a job never runs before the state it acts on, and a job
+        lost after the state was written fails the commit (None), so the caller keeps the
+        work (a voicemail stays in the spool; its replay finds the task without its job and
+        writes the job). Events already written are not spooled again; the job's events are
+        dropped with it (reports never count work that was not queued).
+        """
+        jobs = sorted(self._jobs)
+        records = sorted(self._records)
+        state = [i for i in range(len(self._ops)) if i not in self._jobs
+                 and i not in self._records]
+        try:
+            results = self._send(self.r, state, self._events, atomic=True)
+        except RedisError as exc:
+            self._failed(what, exc, self._events + self._conditional)
+            return None
+        by_conn: dict[int, tuple[Any, list[int]]] = {}
+        for i in jobs:
+            by_conn.setdefault(id(self._jobs[i]), (self._jobs[i], []))[1].append(i)
+        try:
+            for conn, indexes in by_conn.values():
+                results |= self._send(conn, indexes, [], atomic=True)
+        except RedisError as exc:
+            self._failed(what, exc, [], step=" (its job; the state was written)")
+            return None
+        try:
+            results |= self._send(self.r, records, [], atomic=True)
+        except RedisError as exc:  # the jobs exist: their events are spooled, marks re-made
+            self._failed(what, exc, [ev for i in records if (ev := self._records[i])],
+                         step=" (its jobs' events and marks)", undo=False)
+        for i, then in self._then.items():
+            then(results.get(i))
+        return [results.get(i) for i in range(len(self._ops))]
+
+    def _failed(self, what: str, exc: RedisError, lost: list[dict[str, str]], *,
+                step: str = "", undo: bool = True) -> None:
+        """Log once, spool the ``lost`` events and undo what earlier round trips did."""
+        from ivr.metrics import REDIS_ERRORS  # metrics imports store: import when needed
+
+        REDIS_ERRORS.labels(what).inc()
+        log.warning(
+            "redis unavailable during %s%s (call %s from %s): %s",
+            what,
+            step,
+            self.call_sid,
+            mask(self.caller),
+            exc,
+        )
+        if lost:
+            try:
+                self.spool.write("events", lost)
+            except OSError:
+                log.exception("could not spool %d event(s) for call %s", len(lost), self.call_sid)
+        for fn in self._undo if undo else ():
+            try:
+                fn()
+            except RedisError as again:
+                log.warning("could not undo after %s (call %s): %s", what, self.call_sid, again)
 
 
 def replay_events(r: redis.Redis, retention_days: int) -> Callable[[list[dict[str, str]]], None]:
@@ -231,7 +302,8 @@ def leave_queue(batch: Batch, dept: str, reason: str, waited: int, event: Event,
     min_ms = events.min_id(events.ms(ev), batch.retention_days)
     batch.spool_if_lost(ev)
     batch.op(
-        lambda p: p.eval(
+        lambda p: keys.eval_script(
+            p,
             _LEAVE,
             3,
             call_key(batch.call_sid),

@@ -861,7 +861,7 @@ def test_leaving_the_line_between_calls_signs_the_agent_out(make_caller, redis_c
     assert priya.status_callback("/agent/status").verbs == []
     assert state(redis_client, staff.priya) is State.SIGNED_OUT
     assert scheduled(redis_client) == {}
-    assert not redis_client.scard("ivr:dept:council_tax:signed_in")
+    assert not redis_client.scard("{ivr}:dept:council_tax:signed_in")
 
 
 def test_ringing_status_is_not_a_hang_up(make_caller, redis_client, staff, traveller):

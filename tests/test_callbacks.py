@@ -54,7 +54,7 @@ def leave_message(caller, dept: str = "general", callbacks: int = 1):
 
 
 def task_ids(redis_client) -> list[str]:
-    keys = [k.decode() for k in redis_client.keys("ivr:cb:task:*")]
+    keys = [k.decode() for k in redis_client.keys("{ivr}:cb:task:*")]
     return sorted(k.split(":")[3] for k in keys if k.count(":") == 3)
 
 
@@ -167,7 +167,7 @@ def test_job_is_scheduled_for_the_opening_of_the_next_working_day(
     assert int(found["due_at"]) == utc(due).timestamp()
     assert found["callback_day"] == utc(release).date().isoformat()
     assert scheduled(redis_client) == {release_job_id(found["id"]): utc(release)}
-    assert redis_client.zscore("ivr:cb:scheduled", found["id"]) == utc(release).timestamp()
+    assert redis_client.zscore("{ivr}:cb:scheduled", found["id"]) == utc(release).timestamp()
 
 
 # -- one open callback per number ------------------------------------------------------------
@@ -238,8 +238,8 @@ def test_release_job_moves_the_task_to_the_worklist_once(caller, redis_client):
     leave_message(caller)
     found = only_task(redis_client)
     task_id = found["id"]
-    assert redis_client.zscore("ivr:cb:scheduled", task_id) is not None
-    assert redis_client.zscore("ivr:cb:worklist", task_id) is None
+    assert redis_client.zscore("{ivr}:cb:scheduled", task_id) is not None
+    assert redis_client.zscore("{ivr}:cb:worklist", task_id) is None
 
     # A minute before Monday's opening nothing is due.
     assert run_scheduler_and_worker(redis_client, "2026-11-30 08:59:00+00:00") == 0
@@ -249,8 +249,8 @@ def test_release_job_moves_the_task_to_the_worklist_once(caller, redis_client):
     released = task(redis_client, task_id)
     assert released["status"] == "open"
     assert float(released["released_at"]) >= utc("2026-11-30 09:00:00+00:00").timestamp()
-    assert redis_client.zscore("ivr:cb:scheduled", task_id) is None
-    assert redis_client.zscore("ivr:cb:worklist", task_id) == float(found["due_at"])
+    assert redis_client.zscore("{ivr}:cb:scheduled", task_id) is None
+    assert redis_client.zscore("{ivr}:cb:worklist", task_id) == float(found["due_at"])
     job = Job.fetch(release_job_id(task_id), connection=redis_client)
     assert job.get_status() == "finished"
     assert job.return_value() == "released"
@@ -261,7 +261,7 @@ def test_release_job_moves_the_task_to_the_worklist_once(caller, redis_client):
     SimpleWorker([callbacks_queue(redis_client)], connection=redis_client).work(burst=True)
     assert again.return_value() == "open"
     assert task(redis_client, task_id)["released_at"] == released["released_at"]
-    assert redis_client.zcard("ivr:cb:worklist") == 1
+    assert redis_client.zcard("{ivr}:cb:worklist") == 1
     assert kinds(redis_client).count("CALLBACKRELEASED") == 1
     assert [k for k in kinds(redis_client) if k.startswith(("VOICE", "CALLBACK"))] == [
         "VOICEMAIL",
@@ -286,7 +286,7 @@ def test_release_of_an_unknown_task_is_harmless(redis_client):
     job = callbacks_queue(redis_client).enqueue(RELEASE_JOB, "CBnothere")
     SimpleWorker([callbacks_queue(redis_client)], connection=redis_client).work(burst=True)
     assert job.return_value() == ""
-    assert redis_client.zcard("ivr:cb:worklist") == 0
+    assert redis_client.zcard("{ivr}:cb:worklist") == 0
     assert "CALLBACKRELEASED" not in kinds(redis_client)
 
 
@@ -570,10 +570,10 @@ def test_a_closed_task_and_its_voicemails_expire_after_the_retention_period(
     task_id = found["id"]
     assert len(found["recordings"]) == 2
     run_scheduler_and_worker(redis_client, "2026-11-30 09:00:00+00:00")
-    keys = [f"ivr:cb:task:{task_id}", f"ivr:cb:task:{task_id}:attempts",
-            f"ivr:cb:task:{task_id}:recordings", f"ivr:cb:task:{task_id}:calls",
-            *(f"ivr:cb:recording:{rec['id']}" for rec in found["recordings"]),
-            *(f"ivr:cb:rec:{rec['id']}" for rec in found["recordings"])]
+    keys = [f"{{ivr}}:cb:task:{task_id}", f"{{ivr}}:cb:task:{task_id}:attempts",
+            f"{{ivr}}:cb:task:{task_id}:recordings", f"{{ivr}}:cb:task:{task_id}:calls",
+            *(f"{{ivr}}:cb:recording:{rec['id']}" for rec in found["recordings"]),
+            *(f"{{ivr}}:cb:rec:{rec['id']}" for rec in found["recordings"])]
     keep = config.callbacks_work.keep_closed_tasks
     now = utc("2026-11-30 10:00:00+00:00").timestamp()
     for i, outcome in enumerate(outcomes):
@@ -619,7 +619,7 @@ def test_a_repeated_dial_result_on_an_open_task_is_logged_once(caller, redis_cli
     for repeat in range(3):
         again = report("CAdial1", now + 5 + repeat)
         assert (again.logged, again.status, again.count) == (False, "open", 1)
-    assert redis_client.llen(f"ivr:cb:task:{task_id}:attempts") == 1
+    assert redis_client.llen(f"{{ivr}}:cb:task:{task_id}:attempts") == 1
     second = report("CAdial2", now + 7200)  # a new dial is a new attempt
     assert (second.logged, second.count) == (True, 2)
 
@@ -633,9 +633,9 @@ def test_a_late_delivery_after_retention_brings_nothing_back(make_caller, redis_
     doc, rec, status_url = caller.record()
     caller.recording_ready(status_url, rec)
     recording = only_task(redis_client)["recordings"][0]["id"]
-    redis_client.delete(f"ivr:cb:recording:{recording}")  # as the retention expiry does
+    redis_client.delete(f"{{ivr}}:cb:recording:{recording}")  # as the retention expiry does
     caller.recording_ready(status_url, rec)
-    assert not redis_client.exists(f"ivr:cb:recording:{recording}")
+    assert not redis_client.exists(f"{{ivr}}:cb:recording:{recording}")
 
 
 @time_machine.travel("2026-11-27 18:00:00+00:00", tick=False)
@@ -644,7 +644,7 @@ def test_a_voicemail_never_joins_a_closed_task(make_caller, redis_client):
     new message gets a task of its own that someone will work."""
     leave_message(make_caller())
     old = only_task(redis_client)
-    redis_client.hset(f"ivr:cb:task:{old['id']}", "status", "done")
+    redis_client.hset(f"{{ivr}}:cb:task:{old['id']}", "status", "done")
     leave_message(make_caller())  # same number
     ids = task_ids(redis_client)
     assert len(ids) == 2
@@ -762,5 +762,5 @@ def test_calling_needs_the_claim_and_an_unknown_agent_changes_nothing(redis_clie
         outcome=callbacks.Outcome.ANSWERED, now=NOW, retry_gap=3600, max_attempts=3,
         keep_closed=8 * 86400)
     assert not parse(pipe.execute()[0]).logged
-    assert redis_client.hget("ivr:cb:task:T1", "status") == b"open"
+    assert redis_client.hget("{ivr}:cb:task:T1", "status") == b"open"
     assert callbacks.attempts(redis_client, "T1") == []

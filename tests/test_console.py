@@ -433,7 +433,7 @@ def test_call_back_without_phone_or_when_twilio_fails(app, staff, redis_client, 
     sup.post(f"/console/callbacks/{tasks['ben']}/call")
     assert "could not be started" in sup.page("/console/callbacks")
     assert twilio.calls == []
-    assert not redis_client.exists(f"ivr:cb:claim:{tasks['ben']}")
+    assert not redis_client.exists(f"{{ivr}}:cb:claim:{tasks['ben']}")
     assert as_user(app, staff["tax"]).post(
         f"/console/callbacks/{tasks['ben']}/call").status_code == 404  # not their department
 
@@ -521,7 +521,7 @@ def test_hostile_values_are_escaped(app, staff, redis_client):
     redis_client.rpush(TASK_RECORDINGS.format(id=task_id), HOSTILE)
     redis_client.hset(RECORDING.format(id=HOSTILE), mapping={
         "status": "completed", "task": task_id, "duration": "7", "left_at": now - 600})
-    redis_client.rpush(f"ivr:cb:task:{task_id}:attempts", json.dumps(
+    redis_client.rpush(f"{{ivr}}:cb:task:{task_id}:attempts", json.dumps(
         {"agent": SCRIPT, "at": now - 300, "outcome": HOSTILE}))
     redis_client.zadd(SCHEDULED, {HOSTILE: now})
     sup = as_user(app, staff["super"])

@@ -113,7 +113,7 @@ def test_each_branch_writes_its_events(make_caller, redis_client, when, number, 
 
 
 def test_no_advisor_signed_in_is_its_own_event(make_caller, redis_client):
-    for key in redis_client.scan_iter("ivr:dept:*:signed_in"):
+    for key in redis_client.scan_iter("{ivr}:dept:*:signed_in"):
         redis_client.delete(key)  # nobody on duty
     with time_machine.travel(OPEN, tick=False):
         caller = make_caller(LANDLINE)

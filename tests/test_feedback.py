@@ -34,7 +34,7 @@ def feedback_events(redis_client):
 @pytest.mark.parametrize("score", ["1", "3", "5"])
 def test_score_is_recorded_then_a_comment_is_invited(make_caller, redis_client, config, score):
     caller = answered(make_caller)
-    redis_client.hset(f"ivr:call:{caller.sid}", "answered_by", "1001")
+    redis_client.hset(f"{{ivr}}:call:{caller.sid}", "answered_by", "1001")
     doc = caller.press(score)
     assert config.messages.feedback_comment in doc.text
     record = doc.first("Record")

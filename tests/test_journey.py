@@ -541,10 +541,10 @@ def test_relay_caller_gets_long_timeouts_through_the_journey(make_caller, config
 def test_relay_caller_is_recorded_as_relay(make_caller, redis_client):
     caller = make_caller(RELAY)
     caller.ring()
-    assert redis_client.hget(f"ivr:call:{caller.sid}", "relay") == b"1"
+    assert redis_client.hget(f"{{ivr}}:call:{caller.sid}", "relay") == b"1"
     caller2 = make_caller(MOBILE)
     caller2.ring()
-    assert redis_client.hget(f"ivr:call:{caller2.sid}", "relay") == b"0"
+    assert redis_client.hget(f"{{ivr}}:call:{caller2.sid}", "relay") == b"0"
 
 
 @pytest.mark.parametrize("from_", [MOBILE, LANDLINE, "anonymous"])

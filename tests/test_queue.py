@@ -40,13 +40,13 @@ def events(redis_client, kind: str) -> list[dict]:
 
 
 def call_hash(redis_client, sid: str) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in redis_client.hgetall(f"ivr:call:{sid}").items()}
+    return {k.decode(): v.decode() for k, v in redis_client.hgetall(f"{{ivr}}:call:{sid}").items()}
 
 
 def push_answers(redis_client, dept: str, ages: list[float]):
     """Answers measured ``ages`` seconds ago, stored as the app stores them (LPUSH epochs)."""
     for age in sorted(ages, reverse=True):
-        redis_client.lpush(f"ivr:answers:{dept}", f"{T0 - age:.3f}")
+        redis_client.lpush(f"{{ivr}}:answers:{dept}", f"{T0 - age:.3f}")
 
 
 # -- Enqueue -----------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ def test_each_department_has_its_own_queue(config):
 @pytest.mark.parametrize("dept", sorted(DEPT_KEYS))
 def test_enqueue_records_the_caller_in_redis(make_caller, redis_client, dept):
     caller = queued(make_caller, dept)
-    assert redis_client.zrange(f"ivr:queue:{dept}", 0, -1, withscores=True) == [
+    assert redis_client.zrange(f"{{ivr}}:queue:{dept}", 0, -1, withscores=True) == [
         (caller.sid.encode(), T0)
     ]
     facts = call_hash(redis_client, caller.sid)
@@ -80,14 +80,14 @@ def test_enqueue_records_the_caller_in_redis(make_caller, redis_client, dept):
     assert float(facts["queue_entered_at"]) == T0
     assert [e["call"] for e in events(redis_client, "ENTERQUEUE")] == [caller.sid]
     others = set(DEPT_KEYS) - {dept}
-    assert all(redis_client.zcard(f"ivr:queue:{d}") == 0 for d in others)
+    assert all(redis_client.zcard(f"{{ivr}}:queue:{d}") == 0 for d in others)
 
 
 def test_enqueue_twice_keeps_the_first_entry_time(make_caller, redis_client, traveller):
     caller = queued(make_caller)
     traveller.shift(30)
     caller.post("/voice/queue/council_tax/enter")
-    assert redis_client.zscore("ivr:queue:council_tax", caller.sid) == T0
+    assert redis_client.zscore("{ivr}:queue:council_tax", caller.sid) == T0
 
 
 # -- the hold document ---------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def test_each_result_is_recorded_once(make_caller, redis_client, traveller, resu
     facts = call_hash(redis_client, caller.sid)
     assert facts["left_reason"] == reason
     assert facts["waited"] == "45"
-    assert redis_client.zscore("ivr:queue:council_tax", caller.sid) is None
+    assert redis_client.zscore("{ivr}:queue:council_tax", caller.sid) is None
     # Twilio may report again (a retried action, then the status callback): still once.
     caller.post("/voice/queue/council_tax/left", QueueResult=result, QueueTime=45)
     caller.hang_up(duration=80)
@@ -316,7 +316,7 @@ def test_hangup_returns_no_speech(make_caller, redis_client):
     doc = caller.leave_queue("hangup", 33)
     assert doc.verbs == []
     assert doc.text == ""
-    assert not redis_client.keys("ivr:cb:*")  # callback_on_abandon is off by default
+    assert not redis_client.keys("{ivr}:cb:*")  # callback_on_abandon is off by default
 
 
 @pytest.mark.parametrize("result", ["bridged", "bridging-in-process"])
@@ -360,7 +360,7 @@ def test_status_for_a_caller_still_queued_records_abandon(make_caller, redis_cli
         (caller.sid, "benefits", 75, "hung_up")
     ]
     assert call_hash(redis_client, caller.sid)["left_reason"] == "hung_up"
-    assert redis_client.zcard("ivr:queue:benefits") == 0
+    assert redis_client.zcard("{ivr}:queue:benefits") == 0
     # A late Enqueue action changes nothing.
     caller.leave_queue("hangup", 60)
     assert call_hash(redis_client, caller.sid)["waited"] == "75"
@@ -381,7 +381,7 @@ def test_non_final_status_records_nothing(make_caller, redis_client, status):
     caller.hang_up(status=status)
     assert events(redis_client, "CALLEND") == []
     assert events(redis_client, "ABANDON") == []
-    assert redis_client.zscore("ivr:queue:council_tax", caller.sid) == T0
+    assert redis_client.zscore("{ivr}:queue:council_tax", caller.sid) == T0
 
 
 @pytest.mark.parametrize("result", ["bridged", "redirected"])
@@ -392,8 +392,8 @@ def test_answered_records_when_the_caller_was_answered(make_caller, redis_client
     # a conversation of several minutes. The answer happened at entry + 45 s.
     traveller.shift(45 + (400 if result == "bridged" else 0))
     caller.leave_queue(result, 45)
-    assert redis_client.lrange("ivr:answers:street_care", 0, -1) == [f"{T0 + 45:.3f}".encode()]
-    assert redis_client.llen("ivr:answers:council_tax") == 0
+    assert redis_client.lrange("{ivr}:answers:street_care", 0, -1) == [f"{T0 + 45:.3f}".encode()]
+    assert redis_client.llen("{ivr}:answers:council_tax") == 0
 
 
 def test_a_repeated_answer_report_is_one_sample(make_caller, redis_client, traveller):
@@ -402,13 +402,13 @@ def test_a_repeated_answer_report_is_one_sample(make_caller, redis_client, trave
     traveller.shift(300)
     caller.leave_queue("bridged", 20)
     caller.post("/voice/queue/council_tax/left", QueueResult="bridged", QueueTime=20)
-    assert redis_client.lrange("ivr:answers:council_tax", 0, -1) == [f"{T0 + 20:.3f}".encode()]
+    assert redis_client.lrange("{ivr}:answers:council_tax", 0, -1) == [f"{T0 + 20:.3f}".encode()]
 
 
 def test_unanswered_records_no_answer(make_caller, redis_client):
     for result in ("leave", "hangup", "queue-full", "error"):
         queued(make_caller).leave_queue(result, 30)
-    assert redis_client.llen("ivr:answers:council_tax") == 0
+    assert redis_client.llen("{ivr}:answers:council_tax") == 0
 
 
 def test_answers_measured_here_drive_the_next_estimate(make_caller, redis_client, traveller):
@@ -427,4 +427,4 @@ def test_answers_measured_here_drive_the_next_estimate(make_caller, redis_client
 def test_answer_sample_is_bounded(make_caller, redis_client):
     push_answers(redis_client, "council_tax", list(range(100, 160)))
     queued(make_caller).leave_queue("bridged", 5)
-    assert redis_client.llen("ivr:answers:council_tax") == 50
+    assert redis_client.llen("{ivr}:answers:council_tax") == 50

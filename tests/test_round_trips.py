@@ -295,7 +295,7 @@ def test_a_callback_result_costs_two_round_trips_and_its_repeat_changes_nothing(
                                                "CALLBACKDONE"]
     sms = Queue(config.callbacks.sms_rq_queue, connection=redis_client)
     assert [job.args[0] for job in sms.jobs] == [MOBILE]  # the unreachable text, once
-    assert redis_client.ttl(f"ivr:cb:task:{tasks.overdue}") > 0  # closed: retention TTL set
+    assert redis_client.ttl(f"{{ivr}}:cb:task:{tasks.overdue}") > 0  # closed: retention TTL set
 
 
 def test_the_console_bridge_and_its_result_cost_two_round_trips_each(
@@ -310,4 +310,4 @@ def test_the_console_bridge_and_its_result_cost_two_round_trips_each(
         doc, answered = trips.during(lambda: agent_leg.dial_result("completed", duration=30))
         assert doc.text.startswith("The callback is complete.")
     assert (bridge, answered) == (2, 2)
-    assert redis_client.hget(f"ivr:cb:task:{tasks.overdue}", "status") == b"done"
+    assert redis_client.hget(f"{{ivr}}:cb:task:{tasks.overdue}", "status") == b"done"

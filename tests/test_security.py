@@ -68,7 +68,7 @@ def twilio_hmac(url: str, params: dict[str, str], token: str) -> str:
 
 def snapshot(redis_client, spool_dir) -> tuple:
     files = sorted(p.name for p in spool_dir.rglob("*")) if spool_dir.exists() else []
-    return written_keys(redis_client), redis_client.xlen("ivr:events"), files
+    return written_keys(redis_client), redis_client.xlen("{ivr}:events"), files
 
 
 # -- the harness signs exactly like Twilio ------------------------------------------------------
@@ -189,7 +189,7 @@ def test_signed_request_is_accepted(app, redis_client):
     )
     assert response.status_code == 200
     assert response.mimetype == "text/xml"
-    assert redis_client.exists(f"ivr:call:{form['CallSid']}")
+    assert redis_client.exists(f"{{ivr}}:call:{form['CallSid']}")
 
 
 def test_behind_a_proxy_the_public_url_is_checked(make_app, redis_client):
@@ -238,7 +238,7 @@ def test_dev_switch_skips_the_check_and_warns_every_time(make_app, redis_client,
                 if r.name == "ivr.security" and r.levelno == logging.WARNING]
     assert len(warnings) == 3
     assert all("IVR_INSECURE_SKIP_SIGNATURE" in r.getMessage() for r in warnings)
-    assert redis_client.exists("ivr:call:CA" + "a" * 32)
+    assert redis_client.exists("{ivr}:call:CA" + "a" * 32)
 
 
 def test_dev_switch_is_off_by_default(app):

@@ -38,7 +38,7 @@ def kinds(redis_client, call_sid: str) -> list[str]:
 
 def task_for(world: World, redis_client) -> dict[str, str]:
     (rec,) = world.engine.recordings
-    return load_task(redis_client, redis_client.get(f"ivr:cb:rec:{rec}").decode())
+    return load_task(redis_client, redis_client.get(f"{{ivr}}:cb:rec:{rec}").decode())
 
 
 def test_council_tax_caller_times_out_to_voicemail_and_a_callback_task(app, twilio,
@@ -271,7 +271,7 @@ def test_callers_are_answered_in_order_by_several_agents(make_app, twilio, redis
     through = [next(s for s in leg.said if s.startswith("You're through to")) for leg in callers]
     assert {t.split()[3] for t in through} == {"Alice", "Bob"}
     assert sum(a.actor.taken for a in desk) == 6
-    assert not redis_client.zcard("ivr:queue:council_tax")
+    assert not redis_client.zcard("{ivr}:queue:council_tax")
     assert all(q.size == 0 for q in world.engine.queues.by_name.values())
 
 

@@ -29,7 +29,7 @@ def test_council_tax_caller_times_out_and_leaves_voicemail(caller, redis_client)
     doc, rec, status_url = caller.record()
     caller.recording_ready(status_url, rec)
     caller.recording_ready(status_url, rec)
-    tasks = redis_client.keys("ivr:cb:task:*[^s]")
+    tasks = redis_client.keys("{ivr}:cb:task:*[^s]")
     assert len(tasks) == 1
     task = load_task(redis_client, tasks[0].decode().split(":")[-1])
     assert task["number"] == "+447911123456"

@@ -53,7 +53,7 @@ def query(url: str) -> dict[str, list[str]]:
 
 
 def task_ids(redis_client) -> list[str]:
-    keys = [k.decode() for k in redis_client.keys("ivr:cb:task:*")]
+    keys = [k.decode() for k in redis_client.keys("{ivr}:cb:task:*")]
     return sorted(k.split(":")[3] for k in keys if k.count(":") == 3)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import redis
 
+from ivr import keys
 from ivr.agents import AGENT
 from voicemail.tasks import (
     OPEN_BY_NUMBER,
@@ -30,11 +31,11 @@ from voicemail.tasks import (
     WORKLIST,
 )
 
-ATTEMPTS = "ivr:cb:task:{id}:attempts"   # list of JSON attempts, oldest first
-CALLS = "ivr:cb:task:{id}:calls"         # set: the call SIDs of logged attempts
-CLAIM = "ivr:cb:claim:{id}"              # an agent is working this task (expires)
-CLOSED = "ivr:cb:closed"                 # zset: task -> time closed (done or unreachable)
-SKIPPED = "ivr:cb:skipped:{agent}"       # zset: task -> until when this agent skipped it
+ATTEMPTS = "{{ivr}}:cb:task:{id}:attempts"   # list of JSON attempts, oldest first
+CALLS = "{{ivr}}:cb:task:{id}:calls"         # set: the call SIDs of logged attempts
+CLAIM = "{{ivr}}:cb:claim:{id}"              # an agent is working this task (expires)
+CLOSED = "{ivr}:cb:closed"                 # zset: task -> time closed (done or unreachable)
+SKIPPED = "{{ivr}}:cb:skipped:{agent}"       # zset: task -> until when this agent skipped it
 CLOSED_KEEP = 7 * 86400                  # closed tasks listed for a week (the console's list)
 SCAN_LIMIT = 500
 CLAIM_SECONDS = 600
@@ -58,12 +59,15 @@ def outcome_from_dial(dial_call_status: str | None) -> Outcome:
 
 def _key_lua(name: str, pattern: str) -> str:
     """A Lua function building a key from one of this module's patterns (one ``{field}``)."""
-    head, rest = pattern.split("{", 1)
-    tail = rest.split("}", 1)[1]
+    head, tail = keys.around(pattern)
     return f"local function {name}(id) return '{head}' .. id .. '{tail}' end\n"
 
 
 # Shared by the scripts below: key builders from the Python patterns, and the agent working.
+# Keys known before a script runs are passed in KEYS; these builders make only the keys a
+# script finds from data (the agent a call is linked to, the worklist's tasks, a task's
+# voicemails, the number's open task). They are generated from the constants, so no key name
+# is written in Lua, and every one carries the ``{ivr}`` tag: one slot (``ivr.keys``).
 _COMMON = "".join(_key_lua(name, pattern) for name, pattern in {
     "agent_key": AGENT, "task_key": TASK, "recordings_key": TASK_RECORDINGS,
     "recording_key": RECORDING, "claim_key": CLAIM, "skipped_key": SKIPPED,
@@ -78,10 +82,10 @@ local function agent_of(index, given)
   if not id or redis.call('EXISTS', agent_key(id)) == 0 then return false end
   return id
 end
-local function claim(task, id, seconds)
-  local holder = redis.call('GET', claim_key(task))
+local function claim(key, id, seconds)
+  local holder = redis.call('GET', key)
   if holder and holder ~= id then return false end
-  redis.call('SET', claim_key(task), id, 'EX', seconds)
+  redis.call('SET', key, id, 'EX', seconds)
   return true
 end
 """
@@ -123,7 +127,7 @@ for _, task in ipairs(redis.call('ZRANGEBYSCORE', skipped_key(id), '(' .. ARGV[3
 end
 for _, task in ipairs(redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[6]) - 1)) do
   if not passed[task] and workable(task, depts, now, ARGV[4] == '1')
-      and claim(task, id, ARGV[5]) then
+      and claim(claim_key(task), id, ARGV[5]) then
     return {id, task, with_recordings(task)}
   end
 end
@@ -174,18 +178,19 @@ def next_due(pipe: Any, *, index_key: str, agent_id: str = "", departments: Iter
     (an agent-line call's link) names. ``with_number``: only tasks with a number to dial (the
     phone cannot work the others; they stay for the console).
     """
-    pipe.eval(_NEXT, 2, index_key, WORKLIST, agent_id, ",".join(departments), f"{now:.3f}",
-              int(with_number), claim_seconds, SCAN_LIMIT)
+    keys.eval_script(pipe, _NEXT, 2, index_key or keys.UNUSED, WORKLIST, agent_id,
+                     ",".join(departments), f"{now:.3f}", int(with_number), claim_seconds,
+                     SCAN_LIMIT)
     return _claimed
 
 
 _HOLD = _COMMON + """
 local id = agent_of(KEYS[1], ARGV[1])
 if not id then return {} end
-local t = task_key(ARGV[2])
+local t = KEYS[2]
 local f = redis.call('HMGET', t, 'status', 'number')
 local held = 0
-if ARGV[4] == '1' and f[1] == 'open' and f[2] and f[2] ~= '' and claim(ARGV[2], id, ARGV[3]) then
+if ARGV[4] == '1' and f[1] == 'open' and f[2] and f[2] ~= '' and claim(KEYS[3], id, ARGV[3]) then
   held = 1
 end
 return {id, held, redis.call('HGETALL', t)}
@@ -214,7 +219,8 @@ def hold(pipe: Any, task_id: str, *, index_key: str, agent_id: str = "", take: b
     """Queue reading the task and, when ``take``, keeping (or taking again, if it lapsed) this
     agent's claim on it, if it is still workable and no other agent has it: calling needs
     the claim, so two agents never ring the same resident. Returns the reply's parser."""
-    pipe.eval(_HOLD, 1, index_key, agent_id, task_id, claim_seconds, int(take))
+    keys.eval_script(pipe, _HOLD, 3, index_key or keys.UNUSED, TASK.format(id=task_id),
+                     CLAIM.format(id=task_id), agent_id, task_id, claim_seconds, int(take))
     return _held
 
 
@@ -241,24 +247,24 @@ def release_claim(pipe: Any, task_id: str, agent_id: str | None = None) -> None:
     if agent_id is None:
         pipe.delete(CLAIM.format(id=task_id))
     else:
-        pipe.eval(_RELEASE, 1, CLAIM.format(id=task_id), agent_id)
+        keys.eval_script(pipe, _RELEASE, 1, CLAIM.format(id=task_id), agent_id)
 
 
 _ATTEMPT = _COMMON + """
 local id = agent_of(KEYS[1], ARGV[1])
 if not id then return {'', '0', 0, '', {}} end
 local task = ARGV[5]
-local t = task_key(task)
+local t = KEYS[4]
 local status = redis.call('HGET', t, 'status')
-if status ~= 'open' or (ARGV[9] ~= '' and redis.call('SADD', calls_key(task), ARGV[9]) == 0)
+if status ~= 'open' or (ARGV[9] ~= '' and redis.call('SADD', KEYS[6], ARGV[9]) == 0)
 then  -- closed, or this call's result already logged (Twilio repeats a Dial action)
   return {status or '', redis.call('HGET', t, 'attempts') or '0', 0, id, {}}
 end
-redis.call('RPUSH', attempts_key(task), cjson.encode(
+redis.call('RPUSH', KEYS[5], cjson.encode(
   {agent = id, at = tonumber(ARGV[2]), outcome = ARGV[6], call = ARGV[9]}))
 local n = redis.call('HINCRBY', t, 'attempts', 1)
 redis.call('HSET', t, 'last_attempt_at', ARGV[2])
-redis.call('DEL', claim_key(task))
+redis.call('DEL', KEYS[7])
 local number = redis.call('HGET', t, 'number') or ''
 local recs = {}  -- a closed task's recordings, for their deletion at Twilio
 local function close(new)
@@ -266,10 +272,10 @@ local function close(new)
   -- kept for the retention period only: the task, its attempts and its voicemails' details
   local keep = tonumber(ARGV[8])
   redis.call('EXPIRE', t, keep)
-  redis.call('EXPIRE', attempts_key(task), keep)
-  redis.call('EXPIRE', recordings_key(task), keep)
-  redis.call('EXPIRE', calls_key(task), keep)
-  recs = redis.call('LRANGE', recordings_key(task), 0, -1)
+  redis.call('EXPIRE', KEYS[5], keep)
+  redis.call('EXPIRE', KEYS[8], keep)
+  redis.call('EXPIRE', KEYS[6], keep)
+  recs = redis.call('LRANGE', KEYS[8], 0, -1)
   for _, rec in ipairs(recs) do
     redis.call('EXPIRE', recording_key(rec), keep)
     redis.call('EXPIRE', recording_task_key(rec), keep)
@@ -324,7 +330,10 @@ def kept_for(keep_closed: int) -> int:
 def _attempt_args(task_id: str, index_key: str, agent_id: str, outcome: Outcome, now: float,
                   retry_gap: int, max_attempts: int, keep_closed: int,
                   call_sid: str) -> list[Any]:
-    return [_ATTEMPT, 3, index_key, WORKLIST, CLOSED, agent_id, f"{now:.3f}", retry_gap,
+    names = [index_key or keys.UNUSED, WORKLIST, CLOSED, TASK.format(id=task_id),
+             ATTEMPTS.format(id=task_id), CALLS.format(id=task_id), CLAIM.format(id=task_id),
+             TASK_RECORDINGS.format(id=task_id)]
+    return [_ATTEMPT, len(names), *names, agent_id, f"{now:.3f}", retry_gap,
             max_attempts, task_id, str(outcome), CLOSED_KEEP, kept_for(keep_closed),
             call_sid]
 
@@ -334,8 +343,8 @@ def queue_attempt(pipe: Any, task_id: str, *, index_key: str, outcome: Outcome, 
                   call_sid: str = "") -> Callable[[Any], Attempt]:
     """``log_attempt`` on a pipeline, by the agent ``index_key`` (an agent-line call's link)
     names (nothing is logged for an unknown agent); returns the reply's parser."""
-    pipe.eval(*_attempt_args(task_id, index_key, "", outcome, now, retry_gap, max_attempts,
-                             keep_closed, call_sid))
+    keys.eval_script(pipe, *_attempt_args(task_id, index_key, "", outcome, now, retry_gap,
+                                          max_attempts, keep_closed, call_sid))
     return _attempt
 
 
@@ -353,8 +362,9 @@ def log_attempt(r: redis.Redis, task_id: str, *, agent_id: str, outcome: Outcome
     so a repeated report changes nothing. The reply carries the task's fields, so the events
     and the SMS need no second read.
     """
-    return _attempt(r.eval(*_attempt_args(task_id, "", agent_id, outcome, now, retry_gap,
-                                          max_attempts, keep_closed, call_sid)))
+    return _attempt(keys.eval_script(r, *_attempt_args(task_id, "", agent_id, outcome, now,
+                                                       retry_gap, max_attempts, keep_closed,
+                                                       call_sid)))
 
 
 def attempts(r: redis.Redis, task_id: str) -> list[dict]:

@@ -16,20 +16,20 @@ from datetime import datetime
 
 import redis
 from rq import Queue, Retry
-from rq.job import Job
 
+from ivr import keys
 from ivr.calendar import CallbackWindow
 from ivr.store import Batch
 
 log = logging.getLogger(__name__)
 
-TASK = "ivr:cb:task:{id}"  # hash: the callback task
-TASK_RECORDINGS = "ivr:cb:task:{id}:recordings"  # list of recording ids, oldest first
-RECORDING = "ivr:cb:recording:{id}"  # hash: one voicemail recording
-SCHEDULED = "ivr:cb:scheduled"  # zset: task -> release time (not yet on the worklist)
-WORKLIST = "ivr:cb:worklist"  # zset: task -> due time (released to agents)
-OPEN_BY_NUMBER = "ivr:cb:open:{number}"
-RECORDING_TASK = "ivr:cb:rec:{id}"  # recording id -> its task (a repeated delivery's lookup)
+TASK = "{{ivr}}:cb:task:{id}"  # hash: the callback task
+TASK_RECORDINGS = "{{ivr}}:cb:task:{id}:recordings"  # list of recording ids, oldest first
+RECORDING = "{{ivr}}:cb:recording:{id}"  # hash: one voicemail recording
+SCHEDULED = "{ivr}:cb:scheduled"  # zset: task -> release time (not yet on the worklist)
+WORKLIST = "{ivr}:cb:worklist"  # zset: task -> due time (released to agents)
+OPEN_BY_NUMBER = "{{ivr}}:cb:open:{number}"
+RECORDING_TASK = "{{ivr}}:cb:rec:{id}"  # recording id -> its task (a repeated delivery's lookup)
 RELEASE_JOB = "voicemail.jobs.release_callback"  # the job's import path is a contract
 
 
@@ -62,20 +62,21 @@ class Saved:
     needs_job: bool = False  # still scheduled and its release job not (yet) in Redis
 
 
+# KEYS: this recording's task index and hash, the caller's open task (unused without a
+# number), the new task's hash and recordings list, the scheduled set. A task found from the
+# index or the number is built from ARGV[2..4] (``TASK``'s prefix, ``TASK_RECORDINGS``'s
+# suffix), in the same ``{ivr}`` slot (``ivr.keys``).
 _SAVE = """
 local a = cjson.decode(ARGV[1])
+local function task_key(task) return ARGV[2] .. task .. ARGV[3] end
+local function recordings_key(task) return ARGV[2] .. task .. ARGV[4] end
 local function result(task, outcome)
-  local t = 'ivr:cb:task:' .. task
-  local status = redis.call('HGET', t, 'status') or ''
+  local h = redis.call('HMGET', task_key(task), 'status', 'release_at', 'due_at', 'release_job')
   local needs_job = 0
-  if status == 'scheduled' and redis.call('EXISTS', a.job_key_prefix .. task) == 0 then
-    needs_job = 1
-  end
-  return {task, outcome, status, redis.call('HGET', t, 'release_at') or '',
-          redis.call('HGET', t, 'due_at') or '', needs_job}
+  if h[1] == 'scheduled' and not h[4] then needs_job = 1 end
+  return {task, outcome, h[1] or '', h[2] or '', h[3] or '', needs_job}
 end
-local rec_key = 'ivr:cb:rec:' .. a.recording_id
-local rec_hash = 'ivr:cb:recording:' .. a.recording_id
+local rec_key, rec_hash = KEYS[1], KEYS[2]
 local task = redis.call('GET', rec_key)
 if task then
   -- a late delivery never brings back details that retention has removed
@@ -86,23 +87,25 @@ if task then
   return result(task, 'duplicate')
 end
 local outcome = 'merged'
-if a.number ~= '' then task = redis.call('GET', 'ivr:cb:open:' .. a.number) end
+if a.number ~= '' then task = redis.call('GET', KEYS[3]) end
 if task then  -- join only a task someone will still work
-  local status = redis.call('HGET', 'ivr:cb:task:' .. task, 'status')
+  local status = redis.call('HGET', task_key(task), 'status')
   if status ~= 'scheduled' and status ~= 'open' then task = false end
 end
+local t, recordings = KEYS[4], KEYS[5]
 if not task then
   task = a.task_id
   outcome = 'created'
-  local t = 'ivr:cb:task:' .. task
   for k, v in pairs(a.task) do redis.call('HSET', t, k, tostring(v)) end
-  redis.call('ZADD', 'ivr:cb:scheduled', a.task.release_at, task)
-  if a.number ~= '' then redis.call('SET', 'ivr:cb:open:' .. a.number, task) end
+  redis.call('ZADD', KEYS[6], a.task.release_at, task)
+  if a.number ~= '' then redis.call('SET', KEYS[3], task) end
+else
+  t, recordings = task_key(task), recordings_key(task)
 end
 for k, v in pairs(a.recording) do redis.call('HSET', rec_hash, k, tostring(v)) end
 redis.call('HSET', rec_hash, 'task', task)
-redis.call('RPUSH', 'ivr:cb:task:' .. task .. ':recordings', a.recording_id)
-redis.call('HINCRBY', 'ivr:cb:task:' .. task, 'voicemails', 1)
+redis.call('RPUSH', recordings, a.recording_id)
+redis.call('HINCRBY', t, 'voicemails', 1)
 redis.call('SET', rec_key, task)
 return result(task, outcome)
 """
@@ -116,6 +119,10 @@ def save_voicemail(r: redis.Redis, vm: Voicemail, window: CallbackWindow) -> Sav
     """Create or join the caller's callback task (one round trip); ``needs_job`` says whether
     ``schedule_release`` must follow.
 
+    Whether the task has its release job is read from the task's ``release_job`` mark, which
+    ``schedule_release`` writes with the job: RQ's own keys are outside the state's slot
+    (``ivr.keys``), so the script never reads them.
+
     Safe to call any number of times for the same recording (Twilio retries, spool replays).
     Raises RedisError when Redis is unreachable; the caller spools the voicemail.
     """
@@ -124,7 +131,6 @@ def save_voicemail(r: redis.Redis, vm: Voicemail, window: CallbackWindow) -> Sav
         "recording_id": vm.recording_id,
         "number": vm.number,
         "task_id": task_id,
-        "job_key_prefix": Job.key_for(release_job_id("")),
         "task": {
             "id": task_id,
             "status": "scheduled",
@@ -150,8 +156,13 @@ def save_voicemail(r: redis.Redis, vm: Voicemail, window: CallbackWindow) -> Sav
             "source": vm.source,
         },
     }
+    task_head, task_tail = keys.around(TASK)
+    reply = keys.eval_script(r, _SAVE, 6, RECORDING_TASK.format(id=vm.recording_id),
+                   RECORDING.format(id=vm.recording_id), OPEN_BY_NUMBER.format(number=vm.number),
+                   TASK.format(id=task_id), TASK_RECORDINGS.format(id=task_id), SCHEDULED,
+                   json.dumps(args), task_head, task_tail, keys.around(TASK_RECORDINGS)[1])
     task, outcome, status, release_at, due_at, needs_job = (
-        x.decode() if isinstance(x, bytes) else str(x) for x in r.eval(_SAVE, 0, json.dumps(args))
+        x.decode() if isinstance(x, bytes) else str(x) for x in reply
     )
     return Saved(task, outcome, status, float(due_at or 0), float(release_at or 0),
                  needs_job == "1")
@@ -162,7 +173,8 @@ def schedule_release(batch: Batch, queue: Queue, saved: Saved) -> None:
 
     Its id is fixed per task, so two deliveries racing past the script's check write the same
     job twice, never two jobs; if the batch fails, the spooled voicemail's replay finds the
-    job missing and schedules it then.
+    job missing and schedules it then. The task's ``release_job`` mark is written with the
+    job (after it, when RQ has its own Redis), so a later delivery knows the job is there.
     """
     if not saved.needs_job:
         return
@@ -178,6 +190,8 @@ def schedule_release(batch: Batch, queue: Queue, saved: Saved) -> None:
         failure_ttl=30 * 86400,
         description=f"release callback {saved.task_id} to the worklist",
     )
+    key, job_id = TASK.format(id=saved.task_id), release_job_id(saved.task_id)
+    batch.job_record(lambda p: p.hset(key, "release_job", job_id))
 
 
 def load_task(r: redis.Redis, task_id: str) -> dict[str, str]:

@@ -19,8 +19,8 @@ from ivr.events import Event
 
 log = logging.getLogger(__name__)
 
-FAILS = "ivr:console:fails:{agent}"    # failures within the lockout period (expires)
-LOCKED = "ivr:console:locked:{agent}"  # set while the account is locked (expires)
+FAILS = "{{ivr}}:console:fails:{agent}"    # failures within the lockout period (expires)
+LOCKED = "{{ivr}}:console:locked:{agent}"  # set while the account is locked (expires)
 AGENT_NUMBER = re.compile(r"\d{4,8}")
 
 
@@ -34,12 +34,12 @@ def record_failure(agent_id: str, reason: str) -> bool:
     cfg = app.config.agents
     r = app.redis
     key = FAILS.format(agent=agent_id)
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)  # atomic on a cluster too (one slot: ivr.keys)
     pipe.incr(key)
     pipe.expire(key, cfg.console_lockout_seconds, nx=True)
     count = int(pipe.execute()[0])
     now_locked = count >= cfg.console_lockout_failures
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)  # atomic on a cluster too (one slot: ivr.keys)
     if now_locked:
         pipe.set(LOCKED.format(agent=agent_id), "1", ex=cfg.console_lockout_seconds)
         pipe.delete(key)

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
-SECRET = "ivr:console:secret"
+SECRET = "{ivr}:console:secret"
 PREFIX = "/console"
 COOKIE = "ivr_console"
 

@@ -21,7 +21,7 @@ from ivr.twiml import Call, Speaker
 from voicemail.callbacks import ATTEMPTS, SCAN_LIMIT, Outcome
 from voicemail.tasks import RECORDING, SCHEDULED, TASK, TASK_RECORDINGS, WORKLIST, load_task
 
-CLOSED = "ivr:cb:closed"  # zset: task -> time closed (done or unreachable), recent first
+CLOSED = "{ivr}:cb:closed"  # zset: task -> time closed (done or unreachable), recent first
 RECENT_SECONDS = 7 * 86400
 RECENT_SHOWN = 100
 TASK_ID = re.compile(r"CB[0-9a-f]{20}")

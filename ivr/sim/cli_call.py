@@ -279,12 +279,12 @@ def _local(ts: Any, ivr: Any) -> str:
 
 def _tasks(world: Any, leg: Any, ivr: Any) -> list[dict[str, str]]:
     """The callback tasks this call's voicemail created or joined (read from Redis)."""
-    from voicemail.tasks import load_task
+    from voicemail.tasks import RECORDING_TASK, load_task
 
     ids = list(world.engine.recordings) + [f"{leg.sid}-no-recording", f"{leg.sid}-abandoned"]
     found: list[dict[str, str]] = []
     for rec in ids:
-        task_id = ivr.redis.get(f"ivr:cb:rec:{rec}")
+        task_id = ivr.redis.get(RECORDING_TASK.format(id=rec))
         if task_id and task_id.decode() not in [t["id"] for t in found]:
             found.append(load_task(ivr.redis, task_id.decode()))
     return found

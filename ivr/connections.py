@@ -1,0 +1,87 @@
+"""Which Redis holds what: the app's state (one server, or a Redis Cluster) and RQ's jobs.
+
+On one Redis (the default) both live together and a webhook's job is written in the same
+MULTI/EXEC as its state. On Redis Cluster (``IVR_REDIS_CLUSTER=1``, ``REDIS_URL`` naming any
+node) the state's keys share one slot (``ivr.keys``) and RQ, which is not cluster-aware, uses a
+plain Redis, ``RQ_REDIS_URL``; ``store.Batch`` then writes the state first and the job second.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import redis
+from redis.cluster import ClusterPipeline, RedisCluster
+from redis.exceptions import RedisClusterException
+
+_TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 1.0}
+
+
+class LazyCluster:
+    """A ``RedisCluster`` built on first use: building one asks a node for the slot map, and
+    the app must start (and answer callers safely) while the cluster is unreachable.
+
+    A failure to reach any node is raised as ``redis.ConnectionError``, the error every
+    webhook already handles (redis-py raises a bare ``RedisClusterException`` there).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._client: RedisCluster | None = None
+
+    @property
+    def client(self) -> RedisCluster:
+        if self._client is None:
+            try:
+                self._client = RedisCluster.from_url(self.url, **_TIMEOUTS)
+            except RedisClusterException as exc:
+                raise redis.ConnectionError(f"Redis Cluster unreachable: {exc}") from exc
+        return self._client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def connect(url: str, *, cluster: bool = False) -> Any:
+    """A client with short timeouts: a webhook must answer Twilio well within 15 s."""
+    if cluster:
+        return LazyCluster(url)
+    return redis.Redis.from_url(url, health_check_interval=30, **_TIMEOUTS)
+
+
+def cluster_mode(env: Mapping[str, str]) -> bool:
+    return env.get("IVR_REDIS_CLUSTER", "") == "1"
+
+
+def rq_url(env: Mapping[str, str], state_url: str) -> str:
+    """RQ's Redis: ``RQ_REDIS_URL``, else the state's own (not allowed on a cluster)."""
+    url = env.get("RQ_REDIS_URL", "")
+    if not url and cluster_mode(env):
+        raise ValueError("IVR_REDIS_CLUSTER=1 needs RQ_REDIS_URL: RQ cannot run on a cluster "
+                         "(set it to a plain Redis, e.g. redis://rq-host:6379/0)")
+    return url or state_url
+
+
+_state: dict[str, Any] = {}
+
+
+def state_for_job(job_connection: redis.Redis, env: Mapping[str, str] | None = None) -> Any:
+    """The app's state inside an RQ job: the job's own connection, unless the state lives
+    elsewhere (a cluster, or ``RQ_REDIS_URL`` apart from ``REDIS_URL``). Built once per
+    worker process."""
+    env = os.environ if env is None else env
+    url = env.get("REDIS_URL", "")
+    separate = cluster_mode(env) or env.get("RQ_REDIS_URL", url) != url
+    if not url or not separate:
+        return job_connection
+    if url not in _state:
+        _state[url] = connect(url, cluster=cluster_mode(env))
+    return _state[url]
+
+
+def is_pipeline(target: Any) -> bool:
+    """A pipeline (plain or cluster) rather than a client: its commands answer at ``execute``.
+    (A ``ClusterPipeline`` is a ``RedisCluster`` subclass, so a client check would not do.)"""
+    return isinstance(target, (redis.client.Pipeline, ClusterPipeline))
