@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, url_for
+from flask import Blueprint, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows import closed, menu
 from flows.common import Turn
 from ivr import store
 from ivr.events import Event
-from ivr.twiml import render
+from ivr.twiml import render, render_once
 
 bp = Blueprint("incoming", __name__)
 
@@ -47,11 +47,16 @@ def incoming():
     if batch.commit("incoming call") is not None and turn.ivr.spool.has_pending():
         turn.ivr.spool.drain()
 
-    response = VoiceResponse()
-    turn.say(response, turn.messages.welcome)
-    turn.say(response, turn.messages.recording_notice)
-    if open_now:
-        menu.add_menu(turn, response, misses=0)
-    else:
-        closed.add_closed(turn, response, misses=0)
-    return render(response)
+    def greeting() -> VoiceResponse:
+        response = VoiceResponse()
+        turn.say(response, turn.messages.welcome)
+        turn.say(response, turn.messages.recording_notice)
+        if open_now:
+            menu.add_menu(turn, response, misses=0)
+        else:
+            closed.add_closed(turn, response, misses=0)
+        return response
+
+    if open_now:  # the same for every caller with the same keypad timeout
+        return render_once(("greeting", turn.call.relay, request.script_root), greeting)
+    return render(greeting())  # out of hours it names the callback day

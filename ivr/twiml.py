@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Response, current_app, request
@@ -21,6 +22,20 @@ def render(response: VoiceResponse) -> Response:
     body = to_xml(response)
     if current_app.testing and body != str(response):
         raise AssertionError(f"to_xml differs from twilio's TwiML:\n{body}\n{response}")
+    return Response(body, status=200, mimetype="text/xml")
+
+
+def render_once(key: tuple, build: Callable[[], VoiceResponse]) -> Response:
+    """A document that depends only on the app's config and ``key``: built by ``build`` and
+    serialised (and, under test, cross-checked) once per app, then served as it is.
+
+    The greeting in opening hours is the same for every caller with the same keypad timeout;
+    building and writing its fourteen elements was a fifth of ``/voice/incoming``'s own time
+    (bench/profiles/). The documents live with the app, derived from its frozen config."""
+    cache = current_app.extensions.setdefault("ivr.documents", {})
+    body = cache.get(key)
+    if body is None:
+        body = cache[key] = render(build()).get_data(as_text=True)
     return Response(body, status=200, mimetype="text/xml")
 
 

@@ -538,6 +538,19 @@ def test_relay_caller_gets_long_timeouts_through_the_journey(make_caller, config
     assert {g.get("timeout") for g in found} == {"15"}
 
 
+def test_the_served_greeting_follows_each_callers_keypad_timeout(make_caller, config):
+    """The opening-hours greeting is built once per app and kind of caller: a relay caller
+    after a mobile caller (and the reverse) still gets their own timeout and the same words."""
+    order = [MOBILE, RELAY, MOBILE, RELAY]
+    docs = []
+    for number in order:
+        caller = make_caller(number)
+        docs.append(caller.ring())
+    timeouts = [doc.first("Gather").get("timeout") for doc in docs]
+    assert timeouts == [str(config.speech.keypad_timeout), "15"] * 2
+    assert [d.all("Say")[0].text for d in docs] == [config.messages.welcome] * 4
+
+
 def test_relay_caller_is_recorded_as_relay(make_caller, redis_client):
     caller = make_caller(RELAY)
     caller.ring()
