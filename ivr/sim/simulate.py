@@ -169,7 +169,11 @@ def run(app: Any, profile: Profile, *, agents_per_hour: dict[int, int] | None = 
     times = arrivals(rng, profile, hours)
     starts = [base + t for t in times]
     handles, legs = place_calls(world, rng, profile, starts, theory)
-    _run(world, max([end] + [s.until for s in seats]), starts, legs, requests, progress)
+    try:
+        _run(world, max([end] + [s.until for s in seats]), starts, legs, requests, progress)
+    finally:
+        if world.jobs is not None:
+            world.jobs.close()
     log = events.read_all(redis)
     report = compute(log, **settings(config), start=start)
     waits = [float(v.wait) for v in report.visits if v.wait is not None
