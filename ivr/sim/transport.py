@@ -13,9 +13,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from io import BytesIO
 from typing import Any, Protocol
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import quote_plus, unquote, urlencode, urlsplit
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class WsgiTransport:
         if method == "GET":
             url, body = with_query(url, params), b""
         else:
-            body = urlencode(params).encode("ascii")
+            body = form_encode(params).encode("ascii")
         environ = wsgi_environ(method, url, body, headers)
         status: list[str] = []
 
@@ -75,6 +76,20 @@ class WsgiTransport:
                 close()
         mimetype = status[1].split(";", 1)[0].strip().lower()
         return Reply(int(status[0].split(" ", 1)[0]), data, mimetype)
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote_plus leaves as it is
+
+
+@lru_cache(maxsize=65536)
+def _quoted(text: str) -> str:
+    return text if _PLAIN.fullmatch(text) else quote_plus(text)
+
+
+def form_encode(params: dict[str, str]) -> str:
+    """``urlencode(params)`` for string values, the same bytes at a fraction of its cost (most
+    names and values need no quoting, and many repeat from request to request)."""
+    return "&".join(f"{_quoted(name)}={_quoted(value)}" for name, value in params.items())
 
 
 def wsgi_environ(method: str, url: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
