@@ -3,8 +3,8 @@
 Runs ``ivr.sim.simulate.run`` (the engine behind ``ivr simulate``): Poisson callers over the
 opening hours (``--calls``, default 3,000, spread by a morning-peak shape), advisors on the
 agent line staffed hour by hour by Erlang C (``ivr.erlang.agents_for``), virtual time, every
-webhook a signed Flask test-client request against the app on Redis. Prints calls, webhook
-requests, wall seconds, calls/s and requests/s, and the day's headline figures to show the
+webhook a signed request to the app (called through WSGI) on Redis. Prints calls, webhook
+requests, wall and CPU seconds, calls/s and requests/s, and the day's headline figures to show the
 simulated day was a sensible one.
 
 The app's own Redis database (``--redis-url``) is flushed before and after; database 0 is
