@@ -3,8 +3,8 @@
 Runs ``ivr.sim.simulate.run`` (the engine behind ``ivr simulate``): Poisson callers over the
 opening hours (``--calls``, default 3,000, spread by a morning-peak shape), advisors on the
 agent line staffed hour by hour by Erlang C (``ivr.erlang.agents_for``), virtual time, every
-webhook a signed Flask test-client request against the app on Redis. Prints calls, webhook
-requests, wall seconds, calls/s and requests/s, and the day's headline figures to show the
+webhook a signed request to the app (called through WSGI) on Redis. Prints calls, webhook
+requests, wall and CPU seconds, calls/s and requests/s, and the day's headline figures to show the
 simulated day was a sensible one.
 
 The app's own Redis database (``--redis-url``) is flushed before and after; database 0 is
@@ -46,8 +46,11 @@ def staffing(profile, target: float, limit: float) -> dict[int, int]:
             for h, rate in profile.calls_per_hour.items()}
 
 
-def simulate(config, url: str, profile, agents: dict[int, int], seed: int, progress: bool):
-    """One simulated day on a fresh sim app; returns (outcome, webhook requests, wall s)."""
+def simulate(config, url: str, profile, agents: dict[int, int], seed: int, progress: bool,
+             cprofile: str | None = None):
+    """One simulated day on a fresh sim app; returns (outcome, webhook requests, wall s,
+    CPU s of this process). With ``cprofile``, the run is profiled and a text summary (top
+    functions by own and by cumulative time) written there."""
     from ivr import twilio_rest
     from ivr.sim.simulate import run, stderr_progress
     from ivr.sim.simulate_cli import sim_app, sim_credentials
@@ -61,14 +64,44 @@ def simulate(config, url: str, profile, agents: dict[int, int], seed: int, progr
     with tempfile.TemporaryDirectory(prefix="ivr-bench-sim-") as spool, sim_credentials():
         app = sim_app(config, url, spool)
         app.before_request(count)
+        profiler = None
+        if cprofile:
+            import cProfile
+
+            profiler = cProfile.Profile()
         try:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
+            if profiler is not None:
+                profiler.enable()
             out = run(app, profile, agents_per_hour=agents, hours=HOURS, seed=seed,
                       progress=stderr_progress if progress else None)
+            if profiler is not None:
+                profiler.disable()
             wall = time.perf_counter() - started
+            cpu = time.process_time() - cpu
         finally:
             twilio_rest.use_http_client(None)
-    return out, requests, wall
+    if profiler is not None:
+        write_profile(profiler, cprofile, f"{out.calls} calls, {requests} webhook requests, "
+                      f"{wall:.1f} s wall, {cpu:.1f} s CPU (under the profiler)")
+    return out, requests, wall, cpu
+
+
+def write_profile(profiler, path: str, headline: str) -> None:
+    """The profile's top functions by own time and by cumulative time, as text."""
+    import io
+    import pstats
+
+    buf = io.StringIO()
+    buf.write(f"# bench/sim_speed.py --cprofile: {headline}\n\n")
+    stats = pstats.Stats(profiler, stream=buf).strip_dirs()
+    buf.write("## by own time (tottime)\n")
+    stats.sort_stats("tottime").print_stats(45)
+    buf.write("## by cumulative time\n")
+    stats.sort_stats("cumulative").print_stats(70)
+    with open(path, "w") as fh:
+        fh.write(buf.getvalue())
+    print(f"profile: {path}")
 
 
 def main() -> int:
@@ -82,6 +115,8 @@ def main() -> int:
                         help="share answered within the queue limit the staffing aims at")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--progress", action="store_true", help="a line per simulated 15 min")
+    parser.add_argument("--cprofile", metavar="FILE",
+                        help="profile the run (cProfile) and write a text summary to FILE")
     args = parser.parse_args()
     c.exit_on_sigterm()
 
@@ -100,8 +135,8 @@ def main() -> int:
         print(f"advisors per hour (Erlang C, {100 * args.target:.0f}% within "
               f"{config.queue.voicemail_after} s): "
               + " ".join(f"{h:02d}h={n}" for h, n in sorted(agents.items())))
-        out, requests, wall = simulate(config, args.redis_url, profile, agents, args.seed,
-                                       args.progress)
+        out, requests, wall, cpu = simulate(config, args.redis_url, profile, agents,
+                                            args.seed, args.progress, args.cprofile)
     finally:
         r.flushdb()
     report = out.report
@@ -109,9 +144,10 @@ def main() -> int:
     print(f"simulated: offered to a queue {report.offered}, answered {report.answered}, "
           f"service level {sl} (within {report.limit} s)")
     print()
-    print(c.table(["calls", "webhook requests", "wall s", "calls/s", "requests/s"],
-                  [[out.calls, requests, f"{wall:.1f}", f"{out.calls / wall:.1f}",
-                    f"{requests / wall:.0f}"]]))
+    print(c.table(["calls", "webhook requests", "wall s", "CPU s", "calls/s", "requests/s",
+                   "CPU ms/request"],
+                  [[out.calls, requests, f"{wall:.1f}", f"{cpu:.1f}", f"{out.calls / wall:.1f}",
+                    f"{requests / wall:.0f}", f"{1000 * cpu / requests:.2f}"]]))
     return 0
 
 

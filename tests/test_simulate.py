@@ -112,6 +112,10 @@ def test_agents_for_staffs_by_erlang_c_and_checks_by_simulation(redis_client, ti
     need = erlang.agents_for(0.8, 120, erlang.erlangs(30, 200), 200)
     assert f"09:00    30.0 calls  {need:3d} advisors" in out
     assert f"advisors: {need}" in out and "the target 80%" in out
+    assert "advisors  Erlang C  on break" in out  # the simulated staffing beside Erlang C's
+    row = next(line for line in out.splitlines() if line.startswith("  09:00 ")
+               and "%" in line)
+    assert row.split()[4] == str(need)
 
 
 def test_simulate_refuses_database_zero_and_needs_a_database(tiny, monkeypatch, capsys):

@@ -5,12 +5,19 @@ of an agent's wrap-up) onto their queue when due and runs them; here the same RQ
 in this process (``RQScheduler.enqueue_scheduled_jobs`` and a burst ``SimpleWorker``), under
 the engine's time travel, at the virtual moment each job is due. Jobs appear only when a
 webhook (or another job) runs, so the pump looks after requests, at most every 2 virtual s.
+
+One worker serves the whole run (registered once, as ``rq worker`` is), so RQ's registry
+maintenance runs on its own cadence (every 10 minutes, virtual) rather than at every burst.
+A look after a webhook that sent no command naming an RQ key (``ivr.sim.link``) reuses the
+previous look's answer instead of asking Redis: nothing it read can have changed.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
+
+from ivr.sim.link import attach
 
 if TYPE_CHECKING:
     from rq import Queue
@@ -34,6 +41,9 @@ class RqJobs:
         self._check: _Event | None = None
         self._wake: _Event | None = None
         self._last = float("-inf")
+        self._earliest: float | None = None  # the earliest scheduled job at the last look
+        self._worker: Any = None
+        self.link = attach(self.connection)
         self.ran = 0
 
     def poke(self) -> None:
@@ -47,14 +57,21 @@ class RqJobs:
         """One round trip to see what is due; the RQ machinery only when something is."""
         self._check = None
         self._last = now = self.clock.now
+        if not self.link.rq_touched and (self._earliest is None or self._earliest > now):
+            # No RQ key written (or read) since the last look, which left no job waiting:
+            # Redis would give the same answer, so act on it without asking.
+            self._wake_at(self._earliest)
+            return
         pipe = self.connection.pipeline(transaction=False)
         for registry in self.registries:
             pipe.zrange(registry.key, 0, 0, withscores=True)
         for q in self.queues:
             pipe.llen(q.key)
         found = pipe.execute()
+        self.link.rq_touched = False  # (this look read them)
         earliest = [rows[0][1] for rows in found[: len(self.registries)] if rows]
         waiting = any(found[len(self.registries):])
+        self._earliest = min(earliest) if earliest else None
         if earliest and min(earliest) <= now:
             self.scheduler.enqueue_scheduled_jobs()
             waiting = True
@@ -66,6 +83,21 @@ class RqJobs:
         self._wake_at(min(earliest) if earliest else None)
 
     def _work(self) -> None:
+        """Run every waiting job, as a burst of ``rq worker`` would, on the run's one worker."""
+        from rq.exceptions import StopRequested
+
+        worker = self._worker or self._start_worker()
+        try:
+            worker.check_for_suspension(burst=True)
+        except StopRequested:  # ``rq suspend``: a burst leaves the jobs queued
+            return
+        while (found := worker.dequeue_job_and_maintain_ttl(None)) is not None:
+            job, queue = found
+            worker.execute_job(job, queue)
+            worker.heartbeat()
+            self.ran += 1
+
+    def _start_worker(self) -> Any:
         from rq import SimpleWorker
 
         class Worker(SimpleWorker):
@@ -79,10 +111,16 @@ class RqJobs:
                 pass
 
         worker = Worker(self.queues, connection=self.connection)
+        worker.bootstrap(logging_level="WARNING")
         worker.log.setLevel(logging.WARNING)
-        before = sum(q.count for q in self.queues)
-        worker.work(burst=True, logging_level="WARNING", with_scheduler=False)
-        self.ran += before
+        self._worker = worker
+        return worker
+
+    def close(self) -> None:
+        """The run is over: the worker signs off (``rq worker`` at shutdown)."""
+        if self._worker is not None:
+            self._worker.teardown()
+            self._worker = None
 
     def _wake_at(self, when: float | None) -> None:
         """Wake at the earliest scheduled job (a daemon event: it keeps no run going)."""

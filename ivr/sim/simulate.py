@@ -102,6 +102,7 @@ class Outcome:
     staffing: Staffing | None = None  # occupancy by hour and by shift
     requests: int = 0  # webhook requests made
     shifts: tuple[Shift, ...] = ()  # the profile's shifts, when they staffed the day
+    erlang_c: dict[int, int] | None = None  # Erlang C's advisors per hour (--agents-for)
 
     def within(self, t: float) -> float | None:
         return sum(w <= t for w in self.waits) / len(self.waits) if self.waits else None
@@ -169,7 +170,11 @@ def run(app: Any, profile: Profile, *, agents_per_hour: dict[int, int] | None = 
     times = arrivals(rng, profile, hours)
     starts = [base + t for t in times]
     handles, legs = place_calls(world, rng, profile, starts, theory)
-    _run(world, max([end] + [s.until for s in seats]), starts, legs, requests, progress)
+    try:
+        _run(world, max([end] + [s.until for s in seats]), starts, legs, requests, progress)
+    finally:
+        if world.jobs is not None:
+            world.jobs.close()
     log = events.read_all(redis)
     report = compute(log, **settings(config), start=start)
     waits = [float(v.wait) for v in report.visits if v.wait is not None
@@ -348,15 +353,19 @@ def figures(out: Outcome) -> list[str]:
 
 def hour_lines(out: Outcome) -> list[str]:
     """Per hour: callers offered, service level, advisors signed in (on average, breaks
-    included) and their occupancy."""
+    included) beside Erlang C's advisors when it staffed the day, and their occupancy."""
     hours = out.staffing.hours if out.staffing else {}
     shown = sorted(set(out.report.by_hour) | {h for h, b in hours.items() if b.signed_in >= 180})
-    lines = [f"by hour:  offered  within {out.report.limit} s  advisors  on break  occupancy"
-             "  (advisors signed in, on average)"]
+    planned = out.erlang_c
+    lines = [f"by hour:  offered  within {out.report.limit} s  advisors"
+             + ("  Erlang C" if planned is not None else "")
+             + "  on break  occupancy  (advisors signed in, on average)"]
     for h in shown:
         r, busy = out.report.by_hour.get(h), hours.get(h)
+        erlang = ("" if planned is None else
+                  f"  {planned.get(h, '-'):>8}")
         lines.append(f"  {h:02d}:00  {r.offered if r else 0:7d}  {pct(r and r.service_level):>12}"
-                     f"  {(busy.signed_in / 3600 if busy else 0):8.1f}"
+                     f"  {(busy.signed_in / 3600 if busy else 0):8.1f}{erlang}"
                      f"  {(busy.seconds.get('on_break', 0) / 3600 if busy else 0):8.1f}"
                      f"  {pct(busy and busy.occupancy):>9}")
     return lines if shown else []

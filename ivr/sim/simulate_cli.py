@@ -135,6 +135,8 @@ def command(args: argparse.Namespace) -> int:
         print(f"(--agents/--agents-for given: the {len(profile.shifts)} shifts in the profile "
               "are not used)")
     out = simulate_once(config, url, profile, staffing, hours, args.seed, args.quiet)
+    if args.agents_for is not None:
+        out.erlang_c = staffing  # by hour, beside the advisors the simulation had
     for line in figures(out):
         print(line)
     if args.agents_for is not None:

@@ -179,6 +179,23 @@ def validate(xml: str | bytes, context: str = "call") -> ET.Element:
     return root
 
 
+_VALID: set[tuple[bytes | str, str]] = set()  # documents already found valid, by context
+_VALID_MAX = 20_000
+
+
+def check(xml: str | bytes, context: str = "call") -> None:
+    """``validate`` without the parsed tree, remembering the documents found valid: the
+    stand-in sees the same few thousand documents again and again (menus, hold loops, status
+    answers). An invalid document raises ``TwimlError`` every time, as ``validate`` does."""
+    key = (xml, context)
+    if key in _VALID:
+        return
+    validate(xml, context)
+    if len(_VALID) >= _VALID_MAX:
+        _VALID.clear()
+    _VALID.add(key)
+
+
 def verbs(root: ET.Element) -> list[str]:
     """Top-level verb tags in document order, e.g. ['Say', 'Gather', 'Redirect']."""
     return [child.tag for child in root]
