@@ -133,7 +133,7 @@ def hours_note(config) -> str:
 
 def make_app(redis_url: str, workdir: Path | None = None):
     """The real app, in-process, on the bench database, open all day, signatures checked."""
-    from ivr import create_app
+    from ivr.app import create_app
     from ivr.config import load_config
 
     if workdir is None:

@@ -59,7 +59,9 @@ def parse_packed(data: bytes) -> list[list[bytes]]:
 
 def _script_names() -> dict[bytes, str]:
     """Script text and SHA1 (as EVALSHA sends it) -> a readable name."""
-    from ivr import agent_context, offer, store
+    from ivr import store
+    from ivr.agents import context as agent_context
+    from ivr.agents import offer
     from voicemail import callbacks, tasks
 
     named = {store._LEAVE: "leave_queue", tasks._SAVE: "save_voicemail",

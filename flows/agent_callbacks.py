@@ -26,9 +26,10 @@ from flows.agent_calls import _wrap_up_prompt
 from flows.agent_line import add_agent_menu, not_signed_in
 from flows.common import Turn, external
 from flows.recordings import advisor_recording
-from ivr import agent_context, agents, recordings, twilio_rest
-from ivr.agent_context import Context
+from ivr import agents, recordings, twilio_rest
 from ivr.agents import Agent, State
+from ivr.agents import context as agent_context
+from ivr.agents.context import Context
 from ivr.calendar import spoken_day, spoken_time
 from ivr.events import Event
 from ivr.messaging import SEND_SMS
@@ -374,6 +375,6 @@ def start_click_to_call(agent: Agent, task_id: str, caller_id: str) -> str:
     call = twilio_rest.client().calls.create(
         to=agent.phone, from_=caller_id, method="POST",
         url=external("agent_callbacks.bridge", task=task_id, agent=agent.id),
-        status_callback=external("agent_line.status"),
+        status_callback=external("agent_calls.status"),
     )
     return call.sid

@@ -14,19 +14,19 @@ from typing import Any, NamedTuple
 from flask import Blueprint, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
-from flows.agent_line import add_agent_menu, agent_step, spoken_duration
+from flows.agent_line import add_agent_menu, agent_step, context, spoken_duration
 from flows.common import Turn, form_int
 from flows.queue import LEAVE_EVENTS
 from flows.recordings import advisor_recording
-from ivr import agents, offer, store
-from ivr.agent_context import Context, Front
-from ivr.agent_jobs import END_WRAP_UP
-from ivr.agents import Agent, State
+from ivr import agents, store
+from ivr.agents import Agent, State, offer
+from ivr.agents.context import Context, Front
+from ivr.agents.jobs import END_WRAP_UP
 from ivr.events import Event
 from ivr.hold import LeaveReason
 from ivr.phone import check_caller_id, national_format
 from ivr.store import Batch
-from ivr.twiml import render
+from ivr.twiml import empty, render
 from voicemail.tasks import OPEN_BY_NUMBER
 
 bp = Blueprint("agent_calls", __name__)
@@ -215,7 +215,7 @@ def wrap_up(turn: Turn, ctx: Context):
 def agent_hung_up(turn: Turn, agent: Agent, batch: Batch) -> None:
     """The agent's line ended (the caller marked it so, once: ``agent_context.load``): mid-call
     (or in the wrap-up after one) means wrap-up for the configured time, after which the
-    agent, being off the line, is signed out (see ``ivr.agent_jobs.end_wrap_up``). The writes
+    agent, being off the line, is signed out (see ``ivr.agents.jobs.end_wrap_up``). The writes
     and the job join ``batch``."""
     now = turn.now.timestamp()
     if agent.call_sid not in ("", turn.call.sid):
@@ -238,3 +238,20 @@ def agent_hung_up(turn: Turn, agent: Agent, batch: Batch) -> None:
                      turn.now + timedelta(seconds=turn.config.agents.wrap_up_seconds),
                      END_WRAP_UP, agent.id, since,
                      description=f"end wrap-up for agent {agent.id}")
+
+
+@bp.post("/agent/status")
+def status():
+    """Status callback of the agent line: an agent who hangs up mid-call goes to wrap-up.
+
+    Twilio may repeat it: the line is marked ended in round trip 1, and only the report that
+    marked it acts (round trip 2)."""
+    turn = Turn.begin()
+    if request.values.get("CallStatus") in {"completed", "busy", "failed", "no-answer",
+                                            "canceled"}:
+        ctx = context(turn, fronts=False, end_line=True)
+        if ctx.agent is not None and not ctx.line_ended:
+            batch = turn.batch()
+            agent_hung_up(turn, ctx.agent, batch)
+            batch.commit("agent line ended")
+    return empty()

@@ -13,13 +13,14 @@ from flask import Blueprint, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.common import Turn, arg_int
-from ivr import agent_context, agents, offer
-from ivr.agent_context import Context
-from ivr.agents import Agent, State
+from ivr import agents
+from ivr.agents import Agent, State, offer
+from ivr.agents import context as agent_context
+from ivr.agents.context import Context
 from ivr.events import Event
 from ivr.phone import mask
 from ivr.store import Batch
-from ivr.twiml import empty, render
+from ivr.twiml import render
 
 log = logging.getLogger(__name__)
 bp = Blueprint("agent_line", __name__)
@@ -51,7 +52,7 @@ def add_agent_menu(turn: Turn, response: VoiceResponse, agent: Agent, batch: Bat
     """The menu, with the queues' state when ``queues`` (read in round trip 1) is given.
 
     An available agent hearing it is idle: a caller joining a queue is offered to them at once
-    (``ivr.offer``); that mark joins ``batch``, after any state change it depends on. An
+    (``ivr.agents.offer``); that mark joins ``batch``, after any state change it depends on. An
     available agent arriving while callers wait hears that the longest-waiting one is being
     taken, and their silence takes them (``choice``; ``offer.take_at_menu``)."""
     m = turn.messages.agent
@@ -282,22 +283,3 @@ def choice(turn: Turn, ctx: Context):
         add_agent_menu(turn, response, agent, batch, ctx)
     batch.commit("agent menu choice")
     return render(response)
-
-
-@bp.post("/agent/status")
-def status():
-    """Status callback of the agent line: an agent who hangs up mid-call goes to wrap-up.
-
-    Twilio may repeat it: the line is marked ended in round trip 1, and only the report that
-    marked it acts (round trip 2)."""
-    from flows.agent_calls import agent_hung_up  # the call module builds on this one
-
-    turn = Turn.begin()
-    if request.values.get("CallStatus") in {"completed", "busy", "failed", "no-answer",
-                                            "canceled"}:
-        ctx = context(turn, fronts=False, end_line=True)
-        if ctx.agent is not None and not ctx.line_ended:
-            batch = turn.batch()
-            agent_hung_up(turn, ctx.agent, batch)
-            batch.commit("agent line ended")
-    return empty()

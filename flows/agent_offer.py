@@ -1,4 +1,4 @@
-"""The push: a caller joining a queue is offered at once to an idle advisor (``ivr.offer``).
+"""The push: a caller joining a queue is offered at once to an idle advisor (``ivr.agents.offer``).
 
 Two round trips, like any webhook: the claim runs in the first, with the read of who is on
 duty (``claim_on``); the RQ job that redirects the claimed advisor's agent-line call to the
@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from flows.common import Turn, external
-from ivr import offer
-from ivr.agent_jobs import OFFER_CALLER
+from ivr.agents import offer
+from ivr.agents.jobs import OFFER_CALLER
 from ivr.store import Batch
 
 

@@ -8,8 +8,8 @@ from datetime import datetime
 from flask import current_app, request, url_for
 
 from ivr import clock
-from ivr.app import Ivr
 from ivr.calendar import callback_window, is_open, spoken_day
+from ivr.services import Ivr
 from ivr.store import Batch
 from ivr.twiml import Call, Speaker
 

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("failsafe", __name__)
 
 CALLBACK_ENDPOINTS = {
-    "status.status", "voicemail.recording_status", "agent_line.status", "feedback.comment_ready",
+    "status.status", "voicemail.recording_status", "agent_calls.status", "feedback.comment_ready",
     "recordings.advisor_ready",
 }
 # Documents run on one leg just before a bridge: empty TwiML lets the bridge go ahead.

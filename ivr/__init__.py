@@ -1,5 +1,5 @@
-"""Colchester Borough Council's telephone IVR and call-queue controller (Flask + Twilio)."""
+"""Colchester Borough Council's telephone IVR and call-queue controller (Flask + Twilio).
 
-from ivr.app import create_app
-
-__all__ = ["create_app"]
+The factory is ``ivr.app.create_app``; this package file imports nothing, so importing a
+decision module (``ivr.calendar``, ``ivr.hold``...) does not load the web app.
+"""

@@ -1,54 +1,10 @@
-"""RQ jobs for agents. The import paths are a contract."""
+"""The agent jobs' old import path (now ``ivr.agents.jobs``), kept for one release.
 
-from __future__ import annotations
+RQ finds a job by its dotted path, so wrap-up ends and offers queued by the previous release
+(at most ``agents.wrap_up_seconds`` ahead) still run after the upgrade. Remove once no
+``ivr.agent_jobs.*`` job is left in the queues.
+"""
 
-import logging
-import time
+from ivr.agents.jobs import end_wrap_up, offer_caller
 
-from rq import get_current_job
-from twilio.base.exceptions import TwilioException
-
-from ivr import agents, connections, offer, twilio_rest
-from ivr.agents import State
-
-log = logging.getLogger(__name__)
-
-END_WRAP_UP = "ivr.agent_jobs.end_wrap_up"  # on the ``callbacks`` queue
-OFFER_CALLER = "ivr.agent_jobs.offer_caller"  # on the ``messages`` queue (Twilio REST jobs)
-
-
-def end_wrap_up(agent_id: str, since: float) -> str:
-    """End an agent's wrap-up, unless they have moved on meanwhile: available if still on the
-    agent line, else signed out, since off the line they cannot take queued calls and counting
-    them on duty would keep callers waiting two minutes for nobody."""
-    r = connections.state_for_job(get_current_job().connection)
-    agent = agents.get(r, agent_id)
-    if agent is None or agent.state is not State.WRAP_UP or abs(agent.state_since - since) > 1e-3:
-        return "unchanged"
-    if agent.call_sid and agents.line_ended(r, agent.call_sid):
-        agents.set_state(r, agent, State.SIGNED_OUT, time.time(),
-                         reason="wrap-up time over; off the agent line")
-        return "signed_out"
-    agents.set_state(r, agent, State.AVAILABLE, time.time(), reason="wrap-up time over")
-    return "available"
-
-
-def offer_caller(agent_id: str, line_sid: str, caller_sid: str, url: str) -> str:
-    """Redirect an idle advisor's agent-line call to the take step (``calls.update``).
-
-    Whether the offer is still fresh is judged by Redis's clock (``offer.still_offered``), never
-    this worker's, which may be skewed from the web process's that claimed it.
-
-    Not retried: if the advisor has just left or the REST call fails, the offer is released
-    at once and the caller, still queued, is found by the advisor's menu loop instead."""
-    r = connections.state_for_job(get_current_job().connection)
-    if not offer.still_offered(r, agent_id, caller_sid, line_sid):
-        offer.release(r, agent_id, caller_sid)
-        return "released"
-    try:
-        twilio_rest.client().calls(line_sid).update(url=url, method="POST")
-    except (TwilioException, twilio_rest.TwilioNotConfigured, OSError) as exc:
-        offer.release(r, agent_id, caller_sid)
-        log.warning("offer of call %s to agent %s not delivered: %s", caller_sid, agent_id, exc)
-        return "failed"
-    return "offered"
+__all__ = ["end_wrap_up", "offer_caller"]

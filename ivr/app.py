@@ -1,10 +1,13 @@
-"""The application factory: config, Redis, RQ queues and blueprints, wired once per process."""
+"""The application factory: config, Redis, RQ queues and blueprints, wired once per process.
+
+The top of the web layers: only this module knows the flows, the console and the metrics
+endpoint together; they reach the process's services through ``ivr.services.Ivr``.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -12,40 +15,13 @@ from flask import Flask
 from rq import Queue
 
 from ivr import connections, metrics, store
-from ivr.calendar import OpeningHours
 from ivr.config import Config, load_config
+from ivr.services import Ivr
 from ivr.spool import Spool
 
 log = logging.getLogger(__name__)
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@dataclass
-class Ivr:
-    """Everything a request needs, kept in ``app.extensions['ivr']`` (no module globals)."""
-
-    config: Config
-    hours: OpeningHours
-    redis: redis.Redis  # or a LazyCluster on Redis Cluster: the same commands
-    callbacks: Queue
-    messages: Queue
-    spool: Spool
-    auth_token: str
-    account_sid: str
-    public_base_url: str
-    skip_signature: bool
-
-    def batch(self, call_sid: str, caller: str, now: float) -> store.Batch:
-        return store.Batch(
-            self.redis,
-            self.spool,
-            call_sid=call_sid,
-            caller=caller,
-            now=now,
-            retention_days=self.config.events.retention_days,
-            keep_calls=self.config.callbacks.keep_finished_calls,
-        )
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -86,6 +62,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         account_sid=settings["TWILIO_ACCOUNT_SID"],
         public_base_url=settings["PUBLIC_BASE_URL"],
         skip_signature=bool(settings["IVR_INSECURE_SKIP_SIGNATURE"]),
+        on_redis_error=metrics.count_redis_error,
     )
     app.extensions["ivr"] = ivr
     if ivr.skip_signature:

@@ -214,9 +214,10 @@ def report_command(args: argparse.Namespace) -> int:
 
     import redis
 
-    from ivr import report, report_demo
+    from ivr import report
     from ivr.app import DEFAULT_REDIS_URL
     from ivr.events import decode
+    from ivr.report import demo as report_demo
 
     config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
     options = report.settings(config)
@@ -257,11 +258,11 @@ def report_command(args: argparse.Namespace) -> int:
                             department=args.department, **options)
     names = {k: d.name for k, d in config.departments.items()}
     if args.format == "html":
-        from ivr.report_html import render_html
+        from ivr.report.html import render_html
 
         text = render_html(result, names, tz, generated=now)
     else:
-        from ivr.report_text import render_csv, render_text
+        from ivr.report.text import render_csv, render_text
 
         text = (render_csv if args.format == "csv" else render_text)(result, names, tz)
     if args.output:

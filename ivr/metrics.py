@@ -1,7 +1,7 @@
 """``GET /metrics`` for operations, in the Prometheus text format.
 
 Live figures (queues, oldest wait, agents by state, callbacks due and overdue) are read from
-Redis at scrape time by ``ivr.report_live.read_now`` (the same function the console's live view
+Redis at scrape time by ``ivr.report.live.read_now`` (the same function the console's live view
 and the wallboard use), so every web process reports the same numbers; the spool size is this
 host's. Webhook latency and Redis errors are counted per process; set
 ``PROMETHEUS_MULTIPROC_DIR`` to aggregate them across gunicorn workers (prometheus-client's
@@ -29,13 +29,18 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 
-from ivr import report_live
+from ivr.report import live as report_live
 
 WEBHOOK_LATENCY = Histogram(
     "ivr_webhook_seconds", "Time to answer a Twilio webhook", ["endpoint"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
 )
 REDIS_ERRORS = Counter("ivr_redis_errors_total", "Redis operations that failed", ["where"])
+
+
+def count_redis_error(where: str) -> None:
+    """A request's Redis commit failed (``store.Batch``'s ``on_error``, set by the factory)."""
+    REDIS_ERRORS.labels(where).inc()
 
 
 class LiveCollector:

@@ -83,6 +83,7 @@ class Batch:
         now: float,
         retention_days: int,
         keep_calls: int,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.r = r
         self.spool = spool
@@ -91,6 +92,7 @@ class Batch:
         self.now = now
         self.retention_days = retention_days
         self.keep_calls = keep_calls
+        self.on_error = on_error  # told ``what`` failed (the app counts it for /metrics)
         self._ops: list[Callable[[Any], Any]] = []
         self._events: list[dict[str, str]] = []
         self._conditional: list[dict[str, str]] = []
@@ -245,9 +247,8 @@ class Batch:
     def _failed(self, what: str, exc: RedisError, lost: list[dict[str, str]], *,
                 step: str = "", undo: bool = True) -> None:
         """Log once, spool the ``lost`` events and undo what earlier round trips did."""
-        from ivr.metrics import REDIS_ERRORS  # metrics imports store: import when needed
-
-        REDIS_ERRORS.labels(what).inc()
+        if self.on_error is not None:
+            self.on_error(what)
         log.warning(
             "redis unavailable during %s%s (call %s from %s): %s",
             what,

@@ -1,5 +1,5 @@
 """WSGI entry for gunicorn: ``gunicorn ivr.wsgi:app``."""
 
-from ivr import create_app
+from ivr.app import create_app
 
 app = create_app()

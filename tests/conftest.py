@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from caller import ACCOUNT_SID, AUTH_TOKEN, Caller  # noqa: E402
 
-from ivr import agents, create_app, twilio_rest  # noqa: E402
+from ivr import agents, twilio_rest  # noqa: E402
+from ivr.app import create_app  # noqa: E402
 from ivr.config import load_config  # noqa: E402
 from ivr.sim.rest import TwilioRestStandIn  # noqa: E402
 

@@ -22,8 +22,8 @@ from rq import Queue, SimpleWorker
 
 from flows import agent_callbacks, agent_calls, agent_line
 from ivr import agents, store
-from ivr.agent_jobs import END_WRAP_UP
 from ivr.agents import Role, State
+from ivr.agents.jobs import END_WRAP_UP
 from ivr.events import read_all
 from voicemail import callbacks
 from voicemail.tasks import OPEN_BY_NUMBER, WORKLIST, load_task

@@ -41,8 +41,9 @@ from test_agent_line import (
 import flows
 import ivr
 import voicemail
-from ivr import agent_context, agents, connections, events, keys, offer, store
-from ivr.agents import Role, State
+from ivr import agents, connections, events, keys, store
+from ivr.agents import Role, State, offer
+from ivr.agents import context as agent_context
 from ivr.calendar import callback_window
 from ivr.events import STREAM, read_all
 from ivr.spool import Spool
@@ -89,7 +90,7 @@ def test_no_key_name_is_written_in_lua():
 
 
 def test_every_module_running_lua_is_checked_on_the_cluster():
-    modules = {m.__name__.replace(".", "/") + ".py" for m in SCRIPT_MODULES}
+    modules = {str(Path(m.__file__).relative_to(ROOT)) for m in SCRIPT_MODULES}
     assert {where.split(":")[0] for where in lua_literals()} <= modules
 
 
@@ -259,7 +260,8 @@ def test_the_journey_runs_on_the_cluster(app, state, redis_client, priya, make_c
 
 
 # Scripts the journey above does not reach; ``test_every_script_runs_on_the_cluster`` runs them.
-_DIRECT_ONLY = {"ivr.offer._LEAVE_IDLE", "ivr.offer._CONFIRM", "ivr.offer._RELEASE"}
+_DIRECT_ONLY = {"ivr.agents.offer._LEAVE_IDLE", "ivr.agents.offer._CONFIRM",
+                "ivr.agents.offer._RELEASE"}
 
 
 @time_machine.travel(OPEN, tick=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ivr import create_app
+from ivr.app import create_app
 from ivr.config import Action, ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""The push: a caller joining a queue is offered at once to an idle advisor (``ivr.offer``).
+"""The push: a caller joining a queue is offered at once to an idle advisor (``ivr.agents.offer``).
 
 The claims are checked against Redis directly (two callers, one advisor; one caller, two
 advisors; advisors who left or serve other departments), and the whole offer end to end in
@@ -17,9 +17,9 @@ import time_machine
 from rq import Queue, SimpleWorker
 from twilio.http.response import Response
 
-from ivr import agents, events, offer
-from ivr.agent_jobs import OFFER_CALLER
-from ivr.agents import State
+from ivr import agents, events
+from ivr.agents import State, offer
+from ivr.agents.jobs import OFFER_CALLER
 from ivr.sim.scenario import Agent, Caller, steps
 from ivr.sim.world import in_process
 

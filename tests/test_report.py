@@ -11,11 +11,12 @@ import time_machine
 from conftest import ROOT, TEST_REDIS_URL
 from report_events import FRI_DUE, XMAS_DUE, at, decoded, entries, entry
 
-from ivr import cli, events, report, report_demo
+from ivr import cli, events, report
 from ivr.calendar import callback_window
 from ivr.events import Event, decode
-from ivr.report_live import Backlog, backlog, live_today
-from ivr.report_text import render_csv, render_text
+from ivr.report import demo as report_demo
+from ivr.report.live import Backlog, backlog, live_today
+from ivr.report.text import render_csv, render_text
 from voicemail.tasks import TASK, WORKLIST
 
 NAMES = {"council_tax": "Council Tax", "benefits": "Benefits", "housing": "Housing",

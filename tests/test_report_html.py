@@ -13,9 +13,10 @@ import time_machine
 from conftest import ROOT, TEST_REDIS_URL, playwright_real_clock
 from report_events import decoded, entries
 
-from ivr import cli, events, report, report_demo
+from ivr import cli, events, report
 from ivr.events import decode
-from ivr.report_html import render_html
+from ivr.report import demo as report_demo
+from ivr.report.html import render_html
 
 NAMES = {"council_tax": "Council Tax", "benefits": "Benefits", "housing": "Housing",
          "general": "Customer Service", "street_care": "Street Care"}

@@ -31,8 +31,8 @@ from test_agent_line import (
 )
 from test_agent_line import staff as staff  # the fixture
 
-from ivr import agents, offer
-from ivr.agents import State
+from ivr import agents
+from ivr.agents import State, offer
 from ivr.events import read_all
 from voicemail import callbacks
 
@@ -107,7 +107,7 @@ def test_accepting_the_text_link_costs_two_round_trips(caller, config, warm_app,
 
 def offer_jobs(redis_client, config) -> list:
     messages = Queue(config.callbacks.sms_rq_queue, connection=redis_client)
-    return [job for job in messages.jobs if job.func_name == "ivr.agent_jobs.offer_caller"]
+    return [job for job in messages.jobs if job.func_name == "ivr.agents.jobs.offer_caller"]
 
 
 @time_machine.travel(OPEN, tick=False)

@@ -54,10 +54,11 @@ from test_console_browser import (  # noqa: F401 - fixtures used by the browser 
 )
 from test_metrics import scrape
 
-from ivr import events, report_live, store
+from ivr import events, store
 from ivr.agents import Role, State
 from ivr.events import Event
 from ivr.report import LONDON
+from ivr.report import live as report_live
 from voicemail.tasks import SCHEDULED, TASK, WORKLIST
 
 NOW = "2026-12-01 11:00:00+00:00"

@@ -29,7 +29,7 @@ from ivr.twiml import empty, render
 from voicemail.tasks import Saved, Voicemail, save_voicemail, schedule_release
 
 if TYPE_CHECKING:
-    from ivr.app import Ivr
+    from ivr.services import Ivr
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voicemail", __name__)

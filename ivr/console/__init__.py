@@ -3,7 +3,7 @@
 Sign-in, the live view of queues and agents, the wallboard, the callbacks worklist and (for
 supervisors) managing agents. It keeps no state in the web process: sessions are signed cookies
 whose secret is shared through the environment or Redis, and every figure is read from Redis
-(``ivr.report_live``; the wallboard caches today's events per process, reading only new ones).
+(``ivr.report.live``; the wallboard caches today's events per process, reading only new ones).
 """
 
 from __future__ import annotations

@@ -31,9 +31,9 @@ from redis.exceptions import RedisError
 
 from ivr import agents, clock
 from ivr.agents import Agent
-from ivr.app import Ivr
 from ivr.config import Config
 from ivr.phone import national_format
+from ivr.services import Ivr
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                static_folder="static")

@@ -1,6 +1,6 @@
 """The live view: callers waiting per department, the longest wait, and agents by state.
 
-Figures come from ``ivr.report_live.read_now`` (the queue zsets the call flows keep, the agent
+Figures come from ``ivr.report.live.read_now`` (the queue zsets the call flows keep, the agent
 hashes; the same reader as ``/metrics`` and the wallboard), two round trips per refresh. The
 page polls ``live.json`` every two seconds; the server renders the same figures into the first
 page so it works without script.
@@ -13,9 +13,9 @@ from typing import Any
 from flask import jsonify, render_template
 
 from flows.agent_line import spoken_duration
-from ivr import report_live
 from ivr.agents import Agent, State
 from ivr.console.base import bp, ivr, now, shares_department, user, visible_departments
+from ivr.report import live as report_live
 
 STATE_ORDER = (State.AVAILABLE, State.ON_CALL, State.WRAP_UP, State.ON_BREAK, State.SIGNED_OUT)
 STATE_LABELS = {

@@ -3,7 +3,7 @@
 Per department: callers waiting, the longest wait now (amber as it nears the 2-minute limit,
 red once it reaches it), agents available, today's service level and voicemails, callbacks due
 and overdue, and the same for all the departments shown. Every figure comes from
-``ivr.report_live.board``; this module only puts them into words. Agents see their own
+``ivr.report.live.board``; this module only puts them into words. Agents see their own
 departments, supervisors all. The page polls ``wallboard.json`` and writes the figures into the
 page with textContent only (static/wallboard.js); the first page is rendered by the server.
 """
@@ -15,8 +15,9 @@ from typing import Any
 
 from flask import jsonify, render_template
 
-from ivr import report, report_live
+from ivr import report
 from ivr.console.base import bp, department_name, ivr, now, user, visible_departments
+from ivr.report import live as report_live
 
 POLL_MS = 3000
 

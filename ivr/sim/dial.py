@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ivr.sim.clock import Interrupt, Signal, WaitFor
+from ivr.sim.elements import recorded, text_of
 from ivr.sim.legs import CallEnded, Dequeued, HangUp, Leg, Next
 from ivr.sim.queues import Bridge, queue_params
 
@@ -33,7 +34,6 @@ class Outcome:
 
 
 def dial(engine: Engine, leg: Leg, el: ET.Element, doc: Doc) -> Gen:
-    from ivr.sim.verbs import text_of
 
     action = engine.resolve(doc.url, el.get("action")) if el.get("action") else None
     method = el.get("method", "POST")
@@ -65,19 +65,17 @@ def _recorded_dial(engine: Engine, leg: Leg, el: ET.Element, doc: Doc, seconds: 
                    dual: bool) -> str:
     """The bridged conversation's recording, kept like a ``<Record>``'s (its media served, its
     ``recordingStatusCallback`` made); returns its URL for the Dial action."""
-    from ivr.sim.verbs import _recorded
     from ivr.sim.webhooks import new_sid, rfc2822
 
     sid = new_sid("RE")
     url = f"https://api.twilio.com/2010-04-01/Accounts/{engine.account_sid}/Recordings/{sid}"
-    _recorded(engine, leg, el, doc, sid, url, seconds, engine.now - seconds, rfc2822,
+    recorded(engine, leg, el, doc, sid, url, seconds, engine.now - seconds, rfc2822,
               source="DialVerb", channels="2" if dual else "1", notice="call-recorded")
     return url
 
 
 def _ring_number(engine: Engine, leg: Leg, el: ET.Element, noun: ET.Element | None, number: str,
                  doc: Doc, timeout: float) -> Gen:
-    from ivr.sim.verbs import run_document
     from ivr.sim.webhooks import FetchFailed
 
     child = engine.new_leg(el.get("callerId") or leg.from_, number, "outbound-dial",
@@ -98,7 +96,7 @@ def _ring_number(engine: Engine, leg: Leg, el: ET.Element, noun: ET.Element | No
             try:
                 whisper = yield from engine.fetch(child, engine.resolve(doc.url, url),
                                                   noun.get("method", "POST"), {}, "number_url")
-                declined = (yield from run_document(engine, child, whisper, "number_url"))
+                declined = (yield from engine.run_document(child, whisper, "number_url"))
             except FetchFailed as failure:
                 child.errors.append(f"{failure.code} at <Number url>: {failure.detail}")
                 declined = None
@@ -128,7 +126,6 @@ def _ring_number(engine: Engine, leg: Leg, el: ET.Element, noun: ET.Element | No
 def _take_from_queue(engine: Engine, leg: Leg, noun: ET.Element, doc: Doc, timeout: float,
                      star: bool = False) -> Gen:
     """<Dial><Queue>: the front caller (or the next to arrive, until the timeout)."""
-    from ivr.sim.verbs import text_of
 
     q = engine.queues.get(text_of(noun))
     engine.notify(leg, "dial", f"queue {q.name}", timeout=timeout)

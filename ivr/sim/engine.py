@@ -19,6 +19,7 @@ from typing import Any
 from twilio.request_validator import RequestValidator
 
 from ivr.sim.clock import Clock, Interrupt, VirtualClock
+from ivr.sim.dial import ring
 from ivr.sim.legs import (
     FINAL,
     Actor,
@@ -34,6 +35,7 @@ from ivr.sim.legs import (
 )
 from ivr.sim.queues import Queues
 from ivr.sim.transport import Transport
+from ivr.sim.verbs import run_document
 from ivr.sim.webhooks import (  # noqa: F401  (re-exported: the engine's public errors)
     Doc,
     FetchFailed,
@@ -166,8 +168,6 @@ class Engine(Webhooks):
         return line if isinstance(line, Actor) else Line(line)
 
     def _ring_out(self, leg: Leg, timeout: float) -> None:
-        from ivr.sim.dial import ring
-
         if isinstance(leg.actor, Line) and leg.to in self.lines:  # decided when it rings
             leg.actor = self.answerer(leg.to)
         leg.process = self.clock.spawn(ring(self, leg, timeout), leg.sid)
@@ -203,10 +203,14 @@ class Engine(Webhooks):
         for listener in self.listeners:
             listener(leg, notice)
 
+    def run_document(self, leg: Leg, doc: Doc, context: str = "call") -> Generator[Any, Any, Any]:
+        """Run a TwiML document on ``leg``: the verbs interpreter, reached through the engine
+        by ``dial`` and ``queues`` for nested documents (a whisper, a waitUrl), so that they
+        need not import the interpreter that runs them."""
+        return run_document(self, leg, doc, context)
+
     # -- a leg's life ------------------------------------------------------------------------
     def _lifecycle(self, leg: Leg, first: Next) -> Generator[Any, Any, None]:
-        from ivr.sim.verbs import run_document
-
         nxt: Next | None = first
         status = "completed"
         while nxt is not None:

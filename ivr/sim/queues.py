@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ivr.sim.clock import Interrupt, Signal
+from ivr.sim.elements import text_of
 from ivr.sim.legs import CallEnded, Dequeued, HangUp, Leg, Next, Redirected
 
 if TYPE_CHECKING:
@@ -159,7 +160,6 @@ def queue_params(engine: Engine, member: Member) -> dict[str, str]:
 
 
 def enqueue(engine: Engine, leg: Leg, el: ET.Element, doc: Doc) -> Gen:
-    from ivr.sim.verbs import text_of
 
     name = text_of(el)
     action = engine.resolve(doc.url, el.get("action")) if el.get("action") else None
@@ -216,7 +216,6 @@ def enqueue(engine: Engine, leg: Leg, el: ET.Element, doc: Doc) -> Gen:
 
 def _wait_loop(engine: Engine, leg: Leg, member: Member, url: str | None, method: str) -> Gen:
     """The hold: the waitUrl document, again and again, until it says Leave (or Hangup)."""
-    from ivr.sim.verbs import run_document
     from ivr.sim.webhooks import FetchFailed
 
     while True:
@@ -237,7 +236,7 @@ def _wait_loop(engine: Engine, leg: Leg, member: Member, url: str | None, method
             except FetchFailed as failure:
                 leg.errors.append(f"{failure.code} at waitUrl {failure.url}: {failure.detail}")
                 return "error"
-            result = yield from run_document(engine, leg, doc, "wait")
+            result = yield from engine.run_document(leg, doc, "wait")
             if isinstance(result, Next):  # Redirect, or a Gather's action, within the hold
                 target, target_method, params = result.url, result.method, result.params
                 continue
@@ -252,7 +251,6 @@ def _wait_loop(engine: Engine, leg: Leg, member: Member, url: str | None, method
 def _bridged(engine: Engine, leg: Leg, member: Member, taken: Dequeued, done: Any,
              action: str | None, method: str) -> Gen:
     """Taken by an agent: the <Queue url> document on this leg, then the conversation."""
-    from ivr.sim.verbs import run_document
     from ivr.sim.webhooks import FetchFailed
 
     bridge = taken.bridge
@@ -263,7 +261,7 @@ def _bridged(engine: Engine, leg: Leg, member: Member, taken: Dequeued, done: An
             params = waited | {"DequeingCallSid": taken.dequeuer.sid}
             try:
                 doc = yield from engine.fetch(leg, taken.url, taken.method, params, "queue_url")
-                yield from run_document(engine, leg, doc, "queue_url")
+                yield from engine.run_document(leg, doc, "queue_url")
             except FetchFailed as failure:
                 leg.errors.append(f"{failure.code} at <Queue url> {failure.url}: {failure.detail}")
         if not taken.dequeuer.live or bridge.ended.fired:

@@ -27,7 +27,8 @@ def sim_app(config: Any, redis_url: str, spool_dir: str | Path) -> Any:
     """The app on a flushed ``redis_url``, its REST calls served by the Twilio stand-in."""
     import redis
 
-    from ivr import create_app, twilio_rest
+    from ivr import twilio_rest
+    from ivr.app import create_app
     from ivr.sim.rest import TwilioRestStandIn
 
     client = redis.Redis.from_url(redis_url)
@@ -145,7 +146,7 @@ def command(args: argparse.Namespace) -> int:
               f"{100 * args.agents_for:.0f}% (Erlang C ignores menus, wrap-up, patience and "
               "the agent line's connection time)")
     if args.html:
-        from ivr.report_html import render_html
+        from ivr.report.html import render_html
 
         names = {d: dept.name for d, dept in config.departments.items()}
         Path(args.html).write_text(render_html(out.report, names, config.hours.opening_hours().tz))

@@ -6,7 +6,7 @@ Theory mode makes the app's queue an M/M/N queue: the 2-minute limit off
 whose whole handle time (talk, connection and after-call work: Erlang C's holding time, the
 industry's AHT) is exponential with mean AHT. The advisors (``simulate.EagerAgent``) end each
 call with * so as to be ready X ~ Exp(AHT) after taking the caller, an idle advisor is offered
-each new caller at once (the push, ``ivr.offer``), and one waiting is taken the moment an
+each new caller at once (the push, ``ivr.agents.offer``), and one waiting is taken the moment an
 advisor is ready, so the offered load is exactly the profile's Erlangs. The wait is measured as
 the report measures it: ``QueueTime`` (whole seconds, as Twilio gives it) from joining the
 queue to being dequeued by an advisor.

@@ -14,6 +14,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from ivr.sim.clock import Interrupt
+from ivr.sim.elements import recorded, text_of
 from ivr.sim.legs import (
     CallEnded,
     End,
@@ -31,10 +32,6 @@ if TYPE_CHECKING:
 
 Gen = Generator[Any, Any, Any]
 WAIT_VERBS = frozenset({"Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"})
-
-
-def text_of(el: ET.Element) -> str:
-    return " ".join("".join(el.itertext()).split())
 
 
 def loops(el: ET.Element) -> int:
@@ -226,12 +223,12 @@ def record(engine: Engine, leg: Leg, el: ET.Element, doc: Doc) -> Gen:
             raise
         engine.hung_up(leg)
         seconds = int(engine.now - started + 0.5)
-        _recorded(engine, leg, el, doc, sid, url, seconds, started, rfc2822)
+        recorded(engine, leg, el, doc, sid, url, seconds, started, rfc2822)
         engine.ignored(leg, action, method, _record_params(engine, sid, url, seconds, "hangup"))
         raise CallEnded from None
     trimmed = el.get("trim", "trim-silence") == "trim-silence"
     seconds = int((speak if trimmed else engine.now - started) + 0.5)
-    _recorded(engine, leg, el, doc, sid, url, seconds, started, rfc2822)
+    recorded(engine, leg, el, doc, sid, url, seconds, started, rfc2822)
     if seconds == 0 and f.empty_recording == "skip":
         return None
     return Next(action, method, _record_params(engine, sid, url, seconds, digits))
@@ -242,28 +239,3 @@ def _record_params(engine: Engine, sid: str, url: str, seconds: int, digits: str
     if engine.fidelity.record_action_sid:
         params["RecordingSid"] = sid
     return params
-
-
-def _recorded(engine: Engine, leg: Leg, el: ET.Element, doc: Doc, sid: str, url: str,
-              seconds: int, started: float, rfc2822: Any, source: str = "RecordVerb",
-              channels: str = "1", notice: str = "recorded") -> None:
-    """Keep the recording and schedule its status callback(s), as Twilio does later
-    (``source``/``channels``: a ``<Dial record>`` reports ``DialVerb``, 2 when dual)."""
-    engine.recordings[sid] = seconds
-    if engine.rest is not None and seconds > 0:  # the media, for the app to fetch like Twilio's
-        engine.rest.recordings[sid] = b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(seconds * 16)
-    engine.notify(leg, notice, sid, seconds=seconds)
-    callback = el.get("recordingStatusCallback")
-    status = "completed" if seconds > 0 else "absent"
-    events = set((el.get("recordingStatusCallbackEvent") or "completed").split())
-    if not callback or status not in events:
-        return
-    params = {"AccountSid": engine.account_sid, "CallSid": leg.sid, "RecordingSid": sid,
-              "RecordingUrl": url, "RecordingStatus": status, "RecordingDuration": str(seconds),
-              "RecordingChannels": channels, "RecordingSource": source,
-              "RecordingStartTime": rfc2822(started)}
-    target = engine.resolve(doc.url, callback)
-    method = el.get("recordingStatusCallbackMethod", "POST")
-    for n in range(max(1, engine.fidelity.recording_callbacks)):
-        engine.clock.later(engine.fidelity.recording_callback_delay * (n + 1), engine.callback,
-                           leg, target, method, params, False)

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from ivr.report import LONDON, Report
-from ivr.report_text import dept_name, pct, period, seconds, when
+from ivr.report.text import dept_name, pct, period, seconds, when
 
 WITHIN, LATE, ABANDONED, VOICEMAIL, NONE = "#009E73", "#56B4E9", "#E69F00", "#CC79A7", "#9aa5b1"
 LINE = "#0b3c5d"

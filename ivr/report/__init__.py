@@ -1,7 +1,7 @@
 """The Customer Service Standard figures, computed once, from the call events only.
 
 The console, the wallboard, the simulator and ``ivr report`` all call ``compute`` (the
-wallboard through ``ivr.report_live``): no figure is worked out anywhere else. Definitions:
+wallboard through ``ivr.report.live``): no figure is worked out anywhere else. Definitions:
 
 * **Offered**: callers who entered a department queue (ENTERQUEUE) and have left it, or
   whose departure was never recorded; callers still inside the limit are ``waiting``.
@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from ivr import events as ev
 from ivr.calendar import OpeningHours
-from ivr.report_facts import (
+from ivr.report.facts import (
     TO_VOICEMAIL,
     Facts,
     Feedback,

@@ -5,7 +5,7 @@ idle first, with their agent-line call SID). When a caller joins a queue, one Lu
 the longest-idle advisor serving that department (``claim``): it takes them out of the idle
 set and marks the offer on both sides, so two callers never claim one advisor and one caller
 never claims two. An RQ job then redirects the advisor's live call to the take step with
-Twilio's REST API (``ivr.agent_jobs.offer_caller``); the take step picks the longest-waiting
+Twilio's REST API (``ivr.agents.jobs.offer_caller``); the take step picks the longest-waiting
 caller as always, so the push only wakes the advisor and FIFO order is kept.
 
 An advisor who presses a key before the job runs withdraws the offer (``leave_idle``); once the
@@ -85,7 +85,7 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
 
-# Shared with ``ivr.agent_context``: the agent line's first round trip leaves idle there.
+# Shared with ``ivr.agents.context``: the agent line's first round trip leaves idle there.
 # ``now`` is not used (kept so callers' ARGV stay put): freshness is judged by Redis's TIME.
 LEAVE_IDLE_LUA = _REDIS_NOW + """
 local function leave_idle(idle, idle_line, key, id, now, ttl)

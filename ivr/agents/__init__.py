@@ -97,7 +97,7 @@ def from_hash(h: dict[str, str]) -> Agent:
     )
 
 
-_from_hash = from_hash  # the name ivr.report_live uses
+_from_hash = from_hash  # the name ivr.report.live uses
 
 
 class AgentError(ValueError):

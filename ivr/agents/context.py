@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import redis
 
-from ivr import agents, keys, offer, store
-from ivr.agents import Agent
+from ivr import agents, keys, store
+from ivr.agents import Agent, offer
 
 T = TypeVar("T")
 LINE_ENDED_TTL = 3600  # seconds the ended mark outlives the call (its late webhooks)
