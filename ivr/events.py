@@ -19,6 +19,8 @@ import json
 from enum import StrEnum
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from ivr import keys
 
 STREAM = "{ivr}:events"
@@ -116,6 +118,20 @@ def ms(event: dict[str, str]) -> int:
 def min_id(now_ms: int, retention_days: int | None) -> int:
     """The MINID that trims the stream to ``retention_days`` before ``now_ms`` (0: no trim)."""
     return 0 if retention_days is None else max(now_ms - retention_days * 86_400_000, 0)
+
+
+def add_at_own_time(pipe, event: dict[str, str], retention_days: int | None) -> None:
+    """Queue a plain XADD with the id at the event's own ms: the cheap way (a quarter of the
+    script's cost in Redis, no script text sent), which Redis refuses (``refused``) when
+    the stream already holds a later id; such events then go through ``add_all``."""
+    own = ms(event)
+    pipe.xadd(STREAM, event, id=f"{own}-*", minid=min_id(own, retention_days),
+              approximate=True)
+
+
+def refused(result: object) -> bool:
+    """Whether a reply is Redis refusing an ``add_at_own_time`` written out of order."""
+    return isinstance(result, ResponseError) and "equal or smaller" in str(result)
 
 
 def add(pipe, event: dict[str, str], retention_days: int | None) -> None:

@@ -168,7 +168,11 @@ class Batch:
         return self.op(fn)
 
     def commit(self, what: str) -> list[Any] | None:
-        """Send everything in one round trip; on failure spool the events and carry on."""
+        """Send everything in one round trip; on failure spool the events and carry on.
+
+        Returns the ops' results (None if the commit failed). An event Redis refused for
+        coming after a later one (``events.add_at_own_time``) is written in a second round
+        trip, which happens only when servers' clocks disagree or a spool is replayed."""
         if not self._ops and not self._events:
             return []
         if self._jobs:
@@ -181,14 +185,28 @@ class Batch:
             for fn in self._ops:
                 first.append(len(pipe))  # queued so far (a cluster pipeline has no stack)
                 fn(pipe)
-            events.add_all(pipe, self._events, self.retention_days)
-            results = pipe.execute()
+            first_event = len(pipe)
+            for ev in self._events:
+                events.add_at_own_time(pipe, ev, self.retention_days)
+            results = pipe.execute(raise_on_error=False)
+            for result in results:
+                if isinstance(result, RedisError) and not events.refused(result):
+                    raise result
         except RedisError as exc:
             self._failed(what, exc, self._events + self._conditional)
             return None
+        late = [ev for ev, result in zip(self._events, results[first_event:], strict=False)
+                if events.refused(result)]
+        if late:  # written after a later event (another server's clock): the script's way
+            try:
+                again = self.r.pipeline(transaction=False)
+                events.add_all(again, late, self.retention_days)
+                again.execute()
+            except RedisError as exc:
+                self._failed(what, exc, late, step=" (events written out of order)", undo=False)
         for i, then in self._then.items():
             then(results[first[i]])
-        return results
+        return results[:first_event]
 
     def _send(self, r: Any, indexes: list[int], evs: list[dict[str, str]],
               atomic: bool) -> dict[int, Any]:
