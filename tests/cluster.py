@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+from conftest import real_clock_env
 
 PORTS = (7101, 7102, 7103)
 READY_SECONDS = 20.0
@@ -57,13 +58,13 @@ def running_cluster(base: Path) -> Iterator[str]:
                  "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                  "--cluster-node-timeout", "5000", "--dir", str(work), "--save", "",
                  "--appendonly", "no", "--logfile", str(work / "redis.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=real_clock_env()))
         for port in PORTS:
             _wait(lambda port=port: redis.Redis(port=port).ping(), f"node {port} not up")
         subprocess.run(
             ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in PORTS),
              "--cluster-replicas", "0", "--cluster-yes"],
-            check=True, capture_output=True, timeout=60)
+            check=True, capture_output=True, timeout=60, env=real_clock_env())
         for port in PORTS:
             _wait(lambda port=port: b"cluster_state:ok"
                   in redis.Redis(port=port).execute_command("CLUSTER", "INFO"),

@@ -28,6 +28,13 @@ DOWN_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: Redis is 
 FAKETIME_VARS = ("LD_PRELOAD", "FAKETIME")
 
 
+def real_clock_env() -> dict[str, str]:
+    """This process's environment without libfaketime's variables: for servers the tests
+    start (Redis, Chromium) that must keep the real time, as production's Redis does, under
+    ``scripts/test --clock-ahead``."""
+    return {k: v for k, v in os.environ.items() if k not in FAKETIME_VARS}
+
+
 @contextmanager
 def playwright_real_clock() -> Iterator:
     """``sync_playwright()`` with its driver, and so the browser, started on the real clock.
