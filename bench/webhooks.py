@@ -289,7 +289,7 @@ def main() -> int:
     c.redis_arg(parser)
     parser.add_argument("--duration", type=float, default=3.0,
                         help="seconds per target per round (default %(default)s)")
-    parser.add_argument("--rounds", type=int, default=4,
+    parser.add_argument("--rounds", type=int, default=8,
                         help="rounds, alternating the order of targets (default %(default)s)")
     parser.add_argument("--connections", type=int, default=4,
                         help="fixed concurrent connections (default %(default)s)")
