@@ -7,6 +7,18 @@ from rq import Queue, SimpleWorker
 from rq.scheduler import RQScheduler
 
 
+class Worker(SimpleWorker):
+    """RQ's burst worker without its pubsub thread for remote commands (kill, stop), which
+    tests never send: joining that thread at teardown is a timed lock wait, which stalls
+    under libfaketime (``scripts/test --clock-ahead``) and costs time everywhere."""
+
+    def subscribe(self) -> None:
+        pass
+
+    def unsubscribe(self) -> None:
+        pass
+
+
 def run_due_jobs(redis_client, queue_name: str, when) -> int:
     """What ``rq worker --with-scheduler`` does at ``when`` (epoch seconds or ISO text):
     moves the jobs due by then to the queue and runs them. Returns the jobs moved."""
@@ -17,6 +29,6 @@ def run_due_jobs(redis_client, queue_name: str, when) -> int:
         scheduler.enqueue_scheduled_jobs()
         scheduler.release_locks()
         moved = queue.count
-        SimpleWorker([queue], connection=redis_client).work(burst=True)
+        Worker([queue], connection=redis_client).work(burst=True)
     assert queue.count == 0
     return moved

@@ -17,8 +17,8 @@ import pytest
 import redis
 import time_machine
 from caller import COUNCIL_NUMBER, Caller
-from jobs import run_due_jobs
-from rq import Queue, SimpleWorker
+from jobs import Worker, run_due_jobs
+from rq import Queue
 
 from flows import agent_callbacks, agent_calls, agent_line
 from ivr import agents, store
@@ -1184,7 +1184,7 @@ def test_after_three_attempts_a_mobile_is_unreachable_and_texted(
     assert twilio.messages == []  # sent by the worker, never inside the webhook
     assert sms.jobs[0].func_name == "ivr.messaging.send_sms"
     with time_machine.travel(at(WEDNESDAY) + 7300, tick=True):
-        SimpleWorker([sms], connection=redis_client).work(burst=True)
+        Worker([sms], connection=redis_client).work(burst=True)
     [text] = twilio.messages
     assert text["to"] == MOBILE
     assert text["from"] == config.council.sms_from

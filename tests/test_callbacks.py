@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from jobs import run_due_jobs
-from rq import Queue, SimpleWorker
+from jobs import Worker, run_due_jobs
+from rq import Queue
 from rq.job import Job
 
 from ivr import events
@@ -258,7 +258,7 @@ def test_release_job_moves_the_task_to_the_worklist_once(caller, redis_client):
 
     # Running the release again (a retry, a replayed job) changes nothing.
     again = callbacks_queue(redis_client).enqueue(RELEASE_JOB, task_id)
-    SimpleWorker([callbacks_queue(redis_client)], connection=redis_client).work(burst=True)
+    Worker([callbacks_queue(redis_client)], connection=redis_client).work(burst=True)
     assert again.return_value() == "open"
     assert task(redis_client, task_id)["released_at"] == released["released_at"]
     assert redis_client.zcard("{ivr}:cb:worklist") == 1
@@ -284,7 +284,7 @@ def test_voicemail_after_release_joins_the_open_task(make_caller, redis_client):
 
 def test_release_of_an_unknown_task_is_harmless(redis_client):
     job = callbacks_queue(redis_client).enqueue(RELEASE_JOB, "CBnothere")
-    SimpleWorker([callbacks_queue(redis_client)], connection=redis_client).work(burst=True)
+    Worker([callbacks_queue(redis_client)], connection=redis_client).work(burst=True)
     assert job.return_value() == ""
     assert redis_client.zcard("{ivr}:cb:worklist") == 0
     assert "CALLBACKRELEASED" not in kinds(redis_client)

@@ -14,7 +14,8 @@ import time
 import pytest
 import time_machine
 from caller import COUNCIL_NUMBER
-from rq import Queue, SimpleWorker
+from jobs import Worker
+from rq import Queue
 from rq.job import Job
 
 from ivr import agents, events, store
@@ -116,7 +117,7 @@ def release(redis_client, task_id: str) -> None:
     """What the RQ worker does at the opening of the callback day: run the release job."""
     queue = Queue("callbacks", connection=redis_client)
     queue.enqueue_job(Job.fetch(release_id(task_id), connection=redis_client))
-    SimpleWorker([queue], connection=redis_client).work(burst=True)
+    Worker([queue], connection=redis_client).work(burst=True)
     assert load_task(redis_client, task_id)["status"] == "open"
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import time_machine
-from rq import Queue, SimpleWorker
+from jobs import Worker
+from rq import Queue
 
 from ivr.events import read_all
 
@@ -337,7 +338,7 @@ def test_pressing_1_sends_the_link_from_a_job(caller, config, redis_client, twil
     assert job.func_name == "ivr.messaging.send_sms"
 
     with time_machine.travel("2026-12-01 10:00:05+00:00", tick=True):
-        SimpleWorker([messages], connection=redis_client).work(burst=True)
+        Worker([messages], connection=redis_client).work(burst=True)
 
     assert len(twilio.messages) == 1
     sms = twilio.messages[0]

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from rq import Queue, SimpleWorker
+from jobs import Worker
+from rq import Queue
 from twilio.http.response import Response
 
 from ivr import agents, events
@@ -100,7 +101,7 @@ def run_offer_job(redis_client, sam_id: str, caller: str, skew: float) -> str:
     job = queue.enqueue(OFFER_CALLER, sam_id, "CAline1", caller,
                         f"http://localhost/agent/take?offer={caller}")
     with time_machine.travel(time.time() + skew, tick=True):
-        SimpleWorker([queue], connection=redis_client).work(burst=True)
+        Worker([queue], connection=redis_client).work(burst=True)
     return job.latest_result().return_value
 
 

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from jobs import run_due_jobs
-from rq import Queue, SimpleWorker
+from jobs import Worker, run_due_jobs
+from rq import Queue
 from rq.job import Job
 from test_console import add_agent, as_user, leave_voicemail
 
@@ -137,7 +137,7 @@ def enqueue_deletion(redis_client, sid: str) -> Job:
 
 
 def work(redis_client) -> None:
-    SimpleWorker([Queue("callbacks", connection=redis_client)],
+    Worker([Queue("callbacks", connection=redis_client)],
                  connection=redis_client).work(burst=True)
 
 

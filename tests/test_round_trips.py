@@ -11,8 +11,9 @@ from types import SimpleNamespace
 import pytest
 import redis.connection
 import time_machine
+from jobs import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
-from rq import Queue, SimpleWorker
+from rq import Queue
 from test_agent_line import (
     LANDLINE,
     MOBILE,
@@ -97,7 +98,7 @@ def test_accepting_the_text_link_costs_two_round_trips(caller, config, warm_app,
     messages = Queue(config.callbacks.sms_rq_queue, connection=redis_client)
     [job] = messages.jobs
     assert (job.func_name, job.args[0]) == ("ivr.messaging.send_sms", caller.from_)
-    SimpleWorker([messages], connection=redis_client).work(burst=True)
+    Worker([messages], connection=redis_client).work(burst=True)
     assert [m["to"] for m in twilio.messages] == [caller.from_]
     assert [e["event"] for e in read_all(redis_client)][-2:] == ["SMSLINK", "ENTERQUEUE"]
 
