@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from rq import Queue, Retry, get_current_job
 
-from ivr import twilio_rest
+from ivr import connections, twilio_rest
 from ivr.store import Batch
 from voicemail.tasks import TASK
 
@@ -85,7 +85,8 @@ def delete_recording(sid: str, kind: str, task_id: str = "") -> str:
     """RQ job: delete a recording at Twilio when its retention ends. A 404 is success; other
     failures raise, so RQ retries. A voicemail whose task is scheduled or open is kept."""
     if task_id:
-        status = get_current_job().connection.hget(TASK.format(id=task_id), "status")
+        state = connections.state_for_job(get_current_job().connection)
+        status = state.hget(TASK.format(id=task_id), "status")
         if keep_for_task(status.decode() if status else None):
             return str(Outcome.KEPT)
     gone_now = twilio_rest.delete_recording(sid)
