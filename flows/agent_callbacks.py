@@ -116,7 +116,8 @@ def claim_next(turn: Turn, pipe: Any) -> Callable[[Any], callbacks.Claimed | Non
     """The next due task this agent may work by phone (with a number), claimed."""
     return callbacks.next_due(pipe, index_key=line_link(turn),
                               departments=list(turn.config.departments),
-                              now=turn.now.timestamp(), with_number=True)
+                              now=turn.now.timestamp(), with_number=True,
+                              retention_days=turn.config.events.retention_days)
 
 
 @bp.post("/agent/callback/next")

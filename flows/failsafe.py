@@ -114,6 +114,10 @@ def handler_for(blueprint: str):
             mask(request.values.get("From")),
         )
         endpoint = request.endpoint or ""
+        if endpoint == "voicemail.recording_status":
+            # Not known to be stored: an error, so Twilio may deliver it again (storing is
+            # idempotent), and the reconciler finds it in Twilio's recordings if not.
+            return "voicemail not stored; please retry", 503, {"Content-Type": "text/plain"}
         if endpoint in CALLBACK_ENDPOINTS or endpoint in BRIDGE_ENDPOINTS:
             return empty(), 200
         try:
@@ -135,6 +139,14 @@ def handler_for(blueprint: str):
                 response = VoiceResponse()
                 turn.say(response, turn.messages.error_apology)
                 add_safe_voicemail(turn, response, turn.config.menu.fallback_department)
+                return render(response)
+            if endpoint == "voicemail.recorded" and request.values.get("RecordingUrl"):
+                # The message is recorded at Twilio: its recording callback or the reconciler
+                # stores it. Asking the caller to record again would meet the same failure.
+                response = VoiceResponse()
+                turn.say(response, turn.messages.voicemail_thanks.format(
+                    day=turn.callback_day_spoken()))
+                response.hangup()
                 return render(response)
             if endpoint.startswith("voicemail."):
                 response = VoiceResponse()

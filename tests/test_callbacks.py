@@ -461,13 +461,13 @@ def test_abandoned_withheld_caller_cannot_get_a_callback(abandon_app, redis_clie
     assert task_ids(redis_client) == []
 
 
-# -- two round trips: the task's script, then one MULTI/EXEC with the job and events ----------
+# -- one atomic script for the task and its events; the job only makes the release prompt ---
 
 
 @pytest.fixture
 def redis_fails_after_the_script(app, monkeypatch):
     """Redis goes away between a voicemail's two round trips: the task script has run, the
-    MULTI/EXEC with its release job and events cannot reach Redis (a real refused connection).
+    MULTI/EXEC with its release job cannot reach Redis (a real refused connection).
     Calling the fixture's value brings Redis back."""
     from conftest import DOWN_REDIS_URL
 
@@ -477,9 +477,11 @@ def redis_fails_after_the_script(app, monkeypatch):
     ivr = app.extensions["ivr"]
     real_save = flow.save_voicemail
 
-    def save_then_fail(r, vm, window):
-        saved = real_save(r, vm, window)
-        monkeypatch.setattr(ivr, "redis", store.connect(DOWN_REDIS_URL))
+    def save_then_fail(r, vm, window, retention_days=None):
+        saved = real_save(r, vm, window, retention_days)
+        down = store.connect(DOWN_REDIS_URL)
+        monkeypatch.setattr(ivr, "redis", down)
+        monkeypatch.setattr(ivr, "callbacks", Queue(ivr.callbacks.name, connection=down))
         return saved
 
     monkeypatch.setattr(flow, "save_voicemail", save_then_fail)
@@ -487,26 +489,31 @@ def redis_fails_after_the_script(app, monkeypatch):
 
 
 @time_machine.travel(CLOSED, tick=False)
-def test_job_lost_between_the_round_trips_is_scheduled_by_the_replay(
+def test_job_lost_after_the_script_costs_nothing_the_task_is_released_by_its_time(
     caller, app, redis_client, spool_dir, redis_fails_after_the_script
 ):
+    """The task, its indexes and its events are one script: once it has run the voicemail
+    is safe, and the release follows from the task's release time, not from the job."""
+    from voicemail.tasks import release_due
+
     to_record(caller)
     doc, _, _ = caller.record()
     assert doc.text.startswith("Thank you. We've got your message")
     redis_fails_after_the_script()
-    found = only_task(redis_client)  # the script ran: the task is stored, without its job
-    assert scheduled(redis_client) == {}
-    assert kinds(redis_client) == []
-    assert len(spool_files(spool_dir, "voicemail")) == 1
-    assert len(spool_files(spool_dir, "events")) == 1
+    found = only_task(redis_client)
+    assert scheduled(redis_client) == {}  # no job
+    assert kinds(redis_client) == ["VOICEMAIL", "CALLBACKCREATED"]  # written with the task
+    assert spool_files(spool_dir, "voicemail") == []  # nothing to replay
+    assert spool_files(spool_dir, "events") == []
 
-    assert app.extensions["ivr"].spool.drain() == 2
-    assert only_task(redis_client)["voicemails"] == "1"
-    assert list(scheduled(redis_client)) == [release_job_id(found["id"])]
-    assert kinds(redis_client).count("VOICEMAIL") == 1
-    assert kinds(redis_client).count("CALLBACKCREATED") == 1
-    assert run_scheduler_and_worker(redis_client, "2026-12-02 09:00:00+00:00") == 1
+    release = float(found["release_at"])
+    assert release_due(redis_client, release - 60) == [0, 0]  # not yet
+    assert task(redis_client, found["id"])["status"] == "scheduled"
+    assert release_due(redis_client, release + 1) == [0, 1]
     assert task(redis_client, found["id"])["status"] == "open"
+    assert redis_client.zscore("{ivr}:cb:worklist", found["id"]) == float(found["due_at"])
+    assert release_due(redis_client, release + 2) == [0, 0]  # once
+    assert kinds(redis_client) == ["VOICEMAIL", "CALLBACKCREATED", "CALLBACKRELEASED"]
 
 
 @time_machine.travel(CLOSED, tick=False)
@@ -519,8 +526,7 @@ def test_job_lost_between_the_round_trips_is_scheduled_by_the_next_delivery(
     caller.recording_ready(status_url, rec)  # Twilio's second report: a duplicate, job missing
     found = only_task(redis_client)
     assert list(scheduled(redis_client)) == [release_job_id(found["id"])]
-    assert app.extensions["ivr"].spool.drain() == 2  # the job exists now: the replay adds none
-    assert list(scheduled(redis_client)) == [release_job_id(found["id"])]
+    assert app.extensions["ivr"].spool.drain() == 0  # nothing was spooled
     assert only_task(redis_client)["voicemails"] == "1"
     assert kinds(redis_client).count("CALLBACKCREATED") == 1
 
@@ -530,7 +536,7 @@ def test_deliveries_racing_past_the_script_still_make_one_job(app, redis_client)
     """Action and callback at the same moment: both scripts run before either MULTI/EXEC, both
     see no job; the fixed job id makes the second write land on the first job."""
     from ivr.calendar import callback_window
-    from voicemail.flow import commit_voicemail
+    from voicemail.flow import schedule_job
     from voicemail.tasks import Voicemail, save_voicemail
 
     ivr = app.extensions["ivr"]
@@ -543,8 +549,8 @@ def test_deliveries_racing_past_the_script_still_make_one_job(app, redis_client)
     assert (first.outcome, second.outcome) == ("created", "duplicate")
     assert first.needs_job and second.needs_job
     for saved in (first, second):
-        assert commit_voicemail(ivr.batch(vm.call_sid, MOBILE, now.timestamp()),
-                                ivr.callbacks, vm, saved)
+        assert schedule_job(ivr.batch(vm.call_sid, MOBILE, now.timestamp()),
+                            ivr.callbacks, saved)
     assert list(scheduled(redis_client)) == [release_job_id(first.task_id)]
     assert not save_voicemail(ivr.redis, vm, window).needs_job  # a third delivery: job found
     assert kinds(redis_client) == ["VOICEMAIL", "CALLBACKCREATED"]

@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KEYISH = re.compile(r"ivr}*:")  # a key or pattern of the app, tagged or not
 SCRIPT_MODULES = (store, agents, offer, agent_context, callbacks, tasks, jobs, events)
 FRAGMENTS = {offer.LEAVE_IDLE_LUA, offer._REDIS_NOW, callbacks._COMMON,
-             events.LUA_ADD}  # only ever run inside other scripts
+             events.LUA_ADD, tasks.LUA_RELEASE}  # only ever run inside other scripts
 KEY_MODULES = (store, agents, callbacks, tasks, "ivr.events", "ivr.console.auth",
                "ivr.console.work", "ivr.console.session", "flows.agent_line")
 
@@ -130,28 +130,25 @@ def rq_apart():
 
 
 @time_machine.travel(OPEN, tick=False)
-def test_rq_apart_writes_the_state_first_and_a_lost_job_keeps_the_voicemail(
+def test_rq_apart_writes_the_state_first_and_a_lost_job_costs_nothing(
         make_app, redis_client, rq_apart):
-    """RQ on a Redis of its own (as on a cluster): the task is stored before its job, and when
-    the job cannot be written the voicemail stays in the spool; the replay writes the job,
-    and the events are written once."""
+    """RQ on a Redis of its own (as on a cluster): the task and its events are stored in one
+    script before the job is tried; when the job cannot be written nothing is lost or spooled,
+    and the task is released from its release time all the same."""
     with time_machine.travel(OPEN, tick=False) as traveller:
         rq_down = make_app(RQ_REDIS_URL=DOWN_REDIS_URL, IVR_REDIS_CLUSTER="", staffed=False)
         task_id = leave_voicemail(lambda number: Caller(rq_down.test_client(), from_=number),
                                   traveller, "2026-12-01 11:00:00+00:00", MOBILE, "council_tax")
-    assert load_task(redis_client, task_id)["status"] == "scheduled"
-    spool = rq_down.extensions["ivr"].spool
-    # kept for the replay: by the <Record> action and again by the recording's callback
-    assert [p.name.split("-")[1] for p in spool.pending()] == ["voicemail", "voicemail"]
-    job_key = Job.key_for(tasks.release_job_id(task_id))
-    assert not rq_apart.exists(job_key)
-
-    rq_up = make_app(RQ_REDIS_URL=RQ_APART_URL, IVR_REDIS_CLUSTER="", staffed=False)
-    assert rq_up.extensions["ivr"].spool.drain() == 2
-    assert rq_apart.exists(job_key)
-    assert not redis_client.keys("rq:*")  # RQ's keys stay on RQ's Redis
+    found = load_task(redis_client, task_id)
+    assert found["status"] == "scheduled"
+    assert rq_down.extensions["ivr"].spool.pending() == []
+    assert not rq_apart.exists(Job.key_for(tasks.release_job_id(task_id)))
     events = [e["event"] for e in read_all(redis_client)]
     assert events.count("VOICEMAIL") == events.count("CALLBACKCREATED") == 1
+
+    assert tasks.release_due(redis_client, float(found["release_at"]) + 1) == [0, 1]
+    assert load_task(redis_client, task_id)["status"] == "open"
+    assert not redis_client.keys("rq:*")  # RQ's keys stay on RQ's Redis
 
 
 # -- on a real cluster ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import time_machine
-from caller import BASE, Caller, sign, written_keys
+from caller import ACCOUNT_SID, BASE, Caller, sign, written_keys
 
 from ivr import events
 from voicemail.tasks import load_task
@@ -246,11 +246,19 @@ def test_failing_status_callback_returns_an_empty_response(caller, monkeypatch):
 
 
 @time_machine.travel(CLOSED, tick=False)
-def test_failing_recording_callback_returns_an_empty_response(caller, monkeypatch, caplog):
+def test_failing_recording_callback_asks_twilio_to_retry(caller, monkeypatch, caplog):
+    """Not known to be stored: 503, so Twilio may deliver it again (storing is idempotent)."""
     record = caller.post("/voicemail/start?dept=general").first("Record")
     monkeypatch.setattr("voicemail.flow.store_voicemail", boom)
-    doc = caller.recording_ready(record.get("recordingStatusCallback"), "RE" + "3" * 32)
-    assert doc.verbs == []
+    url = record.get("recordingStatusCallback")
+    sid = "RE" + "3" * 32
+    form = {"AccountSid": ACCOUNT_SID, "CallSid": caller.sid, "RecordingSid": sid,
+            "RecordingUrl": f"https://api.twilio.com/x/Recordings/{sid}",
+            "RecordingStatus": "completed", "RecordingDuration": "9"}
+    parts = urlsplit(url)
+    response = caller.client.post(parts.path + "?" + parts.query, data=form,
+                                  headers={"X-Twilio-Signature": sign(url, form, caller.token)})
+    assert response.status_code == 503
     assert "voicemail.recording_status failed" in caplog.text and caller.sid in caplog.text
 
 

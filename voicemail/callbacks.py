@@ -22,13 +22,17 @@ import redis
 
 from ivr import keys
 from ivr.agents import AGENT
+from ivr.events import STREAM
 from voicemail.tasks import (
+    LUA_RELEASE,
     OPEN_BY_NUMBER,
     RECORDING,
     RECORDING_TASK,
+    SCHEDULED,
     TASK,
     TASK_RECORDINGS,
     WORKLIST,
+    release_args,
 )
 
 ATTEMPTS = "{{ivr}}:cb:task:{id}:attempts"   # list of JSON attempts, oldest first
@@ -90,7 +94,9 @@ local function claim(key, id, seconds)
 end
 """
 
-_NEXT = _COMMON + """
+# First releases every task whose release time has passed (``tasks.LUA_RELEASE``), so the
+# worklist an agent takes from follows from the tasks and the clock, job or no job.
+_NEXT = _COMMON + LUA_RELEASE + """
 -- The departments whose callbacks this agent works (nil: all, a supervisor serving all).
 local function wanted(id, fallback)
   local h = redis.call('HMGET', agent_key(id), 'departments', 'role')
@@ -119,6 +125,8 @@ local function with_recordings(task)
 end
 local id = agent_of(KEYS[1], ARGV[1])
 if not id then return {} end
+release_due({scheduled = KEYS[3], worklist = KEYS[2], stream = KEYS[4]}, ARGV[3], ARGV[7],
+            ARGV[8], ARGV[6])
 local depts = wanted(id, ARGV[2])
 local now = tonumber(ARGV[3])
 local passed = {}
@@ -165,8 +173,8 @@ def _claimed(raw: list[Any]) -> Claimed | None:
 
 
 def next_due(pipe: Any, *, index_key: str, agent_id: str = "", departments: Iterable[str],
-             now: float, claim_seconds: int = CLAIM_SECONDS, with_number: bool = False
-             ) -> Callable[[Any], Claimed | None]:
+             now: float, claim_seconds: int = CLAIM_SECONDS, with_number: bool = False,
+             retention_days: int | None = None) -> Callable[[Any], Claimed | None]:
     """Queue the claim of the task due soonest (overdue first) that this agent may work now;
     returns the parser of its reply (None when nothing is due).
 
@@ -176,11 +184,14 @@ def next_due(pipe: Any, *, index_key: str, agent_id: str = "", departments: Iter
     and return it with its recordings, so reading, deciding and claiming is one round trip and
     two agents never hold the same task. The agent is ``agent_id``, else the one ``index_key``
     (an agent-line call's link) names. ``with_number``: only tasks with a number to dial (the
-    phone cannot work the others; they stay for the console).
+    phone cannot work the others; they stay for the console). Tasks whose release time has
+    passed are released first, in the same script (their events trimmed to
+    ``retention_days``).
     """
-    keys.eval_script(pipe, _NEXT, 2, index_key or keys.UNUSED, WORKLIST, agent_id,
-                     ",".join(departments), f"{now:.3f}", int(with_number), claim_seconds,
-                     SCAN_LIMIT)
+    _, ms, minid = release_args(now, retention_days)
+    keys.eval_script(pipe, _NEXT, 4, index_key or keys.UNUSED, WORKLIST, SCHEDULED, STREAM,
+                     agent_id, ",".join(departments), f"{now:.3f}", int(with_number),
+                     claim_seconds, SCAN_LIMIT, ms, minid)
     return _claimed
 
 

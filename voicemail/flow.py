@@ -2,9 +2,12 @@
 
 A withheld, invalid or uncallable caller ID means we first ask for a number on the keypad,
 check it, read it back digit by digit and ask to confirm. Both the <Record> action and the
-recording status callback store the voicemail, in two round trips (the task's script, then one
-MULTI/EXEC with its release job and the events); storing is idempotent per recording, and a
-voicemail that either round trip fails to store is spooled to disk, so none is ever lost.
+recording status callback store the voicemail: one atomic script writes the task, its indexes
+and its events (idempotent per recording), then a second round trip schedules its release job,
+which only makes the release prompt. A voicemail the script cannot store is spooled to disk;
+one neither Redis nor the disk can take is logged for recovery, answered with an error on the
+recording callback (so Twilio may retry it) and recovered from Twilio's recordings by the
+reconciler, and the caller is thanked rather than asked to record into the same failure.
 """
 
 from __future__ import annotations
@@ -15,14 +18,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, Response, request, url_for
 from redis.exceptions import RedisError
 from rq import Queue
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.common import Turn, arg_int, external, form_int
 from ivr.calendar import callback_window
-from ivr.events import Event
 from ivr.phone import check_caller_id, check_keyed_number, mask, spoken_digits
 from ivr.store import Batch
 from ivr.twiml import empty, render
@@ -178,23 +180,24 @@ def _voicemail_from_request(turn: Turn, source: str) -> Voicemail:
     )
 
 
-def store_voicemail(turn: Turn, vm: Voicemail) -> None:
-    """Store the voicemail as a callback task with its release job, or spool it to disk."""
+def store_voicemail(turn: Turn, vm: Voicemail) -> bool:
+    """Store the voicemail as a callback task with its events (one atomic script), then its
+    release job; or spool it to disk. False only when neither Redis nor the disk took it."""
     ivr = turn.ivr
     try:
-        saved = save_voicemail(ivr.redis, vm, callback_window(turn.now, ivr.hours))
-        stored = commit_voicemail(turn.batch(), ivr.callbacks, vm, saved)
+        saved = save_voicemail(ivr.redis, vm, callback_window(turn.now, ivr.hours),
+                               ivr.config.events.retention_days)
     except Exception as exc:  # noqa: BLE001 - whatever failed, the voicemail must not be lost
-        spool_voicemail(turn, vm, exc)
-        return
-    if not stored:
-        # Replayed later, the stored task comes back a duplicate still missing its job.
-        spool_voicemail(turn, vm, "its release job and events were not written")
+        return spool_voicemail(turn, vm, exc)
+    schedule_job(turn.batch(), ivr.callbacks, saved)
+    return True
 
 
-def spool_voicemail(turn: Turn, vm: Voicemail, problem: object) -> None:
+def spool_voicemail(turn: Turn, vm: Voicemail, problem: object) -> bool:
     """Keep the voicemail on disk for the spool's replay; logs why (with the traceback of an
-    unexpected error, when called from its ``except`` block)."""
+    unexpected error, when called from its ``except`` block). When the disk refuses it too,
+    logs what an operator (or the reconciler, from Twilio's recordings) needs to recover it
+    and returns False."""
     unexpected = isinstance(problem, Exception) and not isinstance(problem, RedisError)
     (log.exception if unexpected else log.warning)(
         "voicemail for call %s from %s spooled (not stored: %s)",
@@ -202,55 +205,38 @@ def spool_voicemail(turn: Turn, vm: Voicemail, problem: object) -> None:
         mask(vm.number or turn.call.from_),
         problem,
     )
-    turn.ivr.spool.write("voicemail", vm.to_json())
+    try:
+        turn.ivr.spool.write("voicemail", vm.to_json())
+    except OSError as exc:
+        log.error(
+            "VOICEMAIL NOT STORED: recording %s of call %s (department %s, callback number "
+            "%s) is neither in Redis nor in the spool (%s); `ivr reconcile` recovers it from "
+            "Twilio's recordings",
+            vm.recording_id, vm.call_sid, vm.department, mask(vm.number or turn.call.from_),
+            exc,
+        )
+        return False
+    return True
 
 
-def commit_voicemail(batch: Batch, queue: Queue, vm: Voicemail, saved: Saved) -> bool:
-    """The second round trip: a new voicemail's events and the task's release job if it has
-    none yet, all in one MULTI/EXEC. False when Redis failed (the batch spooled the events)."""
-    if saved.outcome != "duplicate":
-        for kind, details in _events(vm, saved):
-            batch.event(kind, vm.department, **details)
+def schedule_job(batch: Batch, queue: Queue, saved: Saved) -> bool:
+    """The second round trip, only to make the release prompt: the task's release job if it
+    has none yet. Its loss costs nothing (the task is released from its own release time by
+    whoever looks first), so it is never spooled. False when Redis failed."""
     schedule_release(batch, queue, saved)
-    return batch.commit("voicemail") is not None
-
-
-def _events(vm: Voicemail, saved: Saved) -> list[tuple[Event, dict]]:
-    """What a newly stored voicemail adds to the event stream."""
-    kind = Event.CALLBACK_CREATED if saved.outcome == "created" else Event.CALLBACK_MERGED
-    return [
-        (
-            Event.VOICEMAIL,
-            {
-                "recording": vm.recording_id,
-                "duration": vm.duration,
-                "status": vm.recording_status,
-                "task": saved.task_id,
-                "source": vm.source,
-            },
-        ),
-        (
-            kind,
-            {
-                "task": saved.task_id,
-                "relay": vm.relay,
-                "has_number": bool(vm.number),
-                "due_at": saved.due_at,
-            },
-        ),
-    ]
+    return batch.commit("voicemail release job") is not None
 
 
 def replay_voicemail(ivr: Ivr) -> Callable[[dict], None]:
-    """Spool handler: store a spooled voicemail (job and events too) as of the time it was left."""
+    """Spool handler: store a spooled voicemail (events and job too) as of the time it was
+    left; raises RedisError (the item stays spooled) only when the task was not stored."""
 
     def handler(payload: dict) -> None:
         vm = Voicemail(**payload)
         left = datetime.fromtimestamp(vm.left_at, UTC)
-        saved = save_voicemail(ivr.redis, vm, callback_window(left, ivr.hours))
-        batch = ivr.batch(vm.call_sid, vm.number, vm.left_at)
-        if not commit_voicemail(batch, ivr.callbacks, vm, saved):
-            raise RedisError("release job not written: the voicemail stays in the spool")
+        saved = save_voicemail(ivr.redis, vm, callback_window(left, ivr.hours),
+                               ivr.config.events.retention_days)
+        schedule_job(ivr.batch(vm.call_sid, vm.number, vm.left_at), ivr.callbacks, saved)
 
     return handler
 
@@ -275,7 +261,10 @@ def recorded():
 def recording_status():
     """recordingStatusCallback: the recording is ready (or failed); store it idempotently."""
     turn = Turn.begin()
-    store_voicemail(turn, _voicemail_from_request(turn, "recording_status"))
+    if not store_voicemail(turn, _voicemail_from_request(turn, "recording_status")):
+        # Neither Redis nor the disk took it: an error, so Twilio may deliver it again.
+        return Response("voicemail not stored; please retry", status=503,
+                        mimetype="text/plain")
     return empty()
 
 

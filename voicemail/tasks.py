@@ -1,9 +1,14 @@
 """Callback tasks: each voicemail becomes (or joins) one task due by the next working day.
 
-Stored atomically by one Lua script so that Twilio delivering the same recording twice yields
-one task, and a second voicemail from a number with an open callback joins that task. The
-script also says whether the task still lacks its RQ release job, so a webhook costs two round
-trips: the script, then one MULTI/EXEC with the job and the events (``schedule_release``).
+Stored by one Lua script: the task, its indexes and the voicemail's events are written in one
+atomic step, so a crash leaves all of it or nothing. Twilio delivering the same recording twice
+yields one task, and a second voicemail from a number with an open callback joins that task.
+
+A task's place in the worklist follows from its own state and the clock, not from a job having
+run: a task whose release time has passed is released (status ``open``, moved from
+``SCHEDULED`` to ``WORKLIST``, one ``CALLBACKRELEASED`` event) by whichever comes first: its
+RQ release job at the opening of its callback day, an advisor asking for the next callback,
+the console's worklist, or the reconciler (``LUA_RELEASE``). The job only makes it prompt.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ import logging
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 import redis
 from rq import Queue, Retry
 
-from ivr import keys
+from ivr import events, keys
 from ivr.calendar import CallbackWindow
+from ivr.events import Event
 from ivr.store import Batch
 
 log = logging.getLogger(__name__)
@@ -63,10 +70,12 @@ class Saved:
 
 
 # KEYS: this recording's task index and hash, the caller's open task (unused without a
-# number), the new task's hash and recordings list, the scheduled set. A task found from the
-# index or the number is built from ARGV[2..4] (``TASK``'s prefix, ``TASK_RECORDINGS``'s
-# suffix), in the same ``{ivr}`` slot (``ivr.keys``).
-_SAVE = """
+# number), the new task's hash and recordings list, the scheduled set, the event stream. A task
+# found from the index or the number is built from ARGV[2..4] (``TASK``'s prefix,
+# ``TASK_RECORDINGS``'s suffix), in the same ``{ivr}`` slot (``ivr.keys``). ARGV[5] is the
+# events' JSON: the fields common to both, the stream's trim MINID, and each event's details;
+# the task id is added here, since only the script knows whether the voicemail joins a task.
+_SAVE = events.LUA_ADD + """
 local a = cjson.decode(ARGV[1])
 local function task_key(task) return ARGV[2] .. task .. ARGV[3] end
 local function recordings_key(task) return ARGV[2] .. task .. ARGV[4] end
@@ -75,6 +84,11 @@ local function result(task, outcome)
   local needs_job = 0
   if h[1] == 'scheduled' and not h[4] then needs_job = 1 end
   return {task, outcome, h[1] or '', h[2] or '', h[3] or '', needs_job}
+end
+local function event(e, kind, details, task)
+  details.task = task
+  add_event(KEYS[7], e.ms, e.minid, {'event', kind, 'call', e.call, 'ts', e.ts, 'dept', e.dept,
+                                     'data', cjson.encode(details)})
 end
 local rec_key, rec_hash = KEYS[1], KEYS[2]
 local task = redis.call('GET', rec_key)
@@ -107,6 +121,10 @@ redis.call('HSET', rec_hash, 'task', task)
 redis.call('RPUSH', recordings, a.recording_id)
 redis.call('HINCRBY', t, 'voicemails', 1)
 redis.call('SET', rec_key, task)
+local e = cjson.decode(ARGV[5])
+if outcome ~= 'created' then e.callback.due_at = tonumber(redis.call('HGET', t, 'due_at')) end
+event(e, e.voicemail_kind, e.voicemail, task)
+event(e, outcome == 'created' and e.created_kind or e.merged_kind, e.callback, task)
 return result(task, outcome)
 """
 
@@ -115,9 +133,14 @@ def release_job_id(task_id: str) -> str:
     return f"callback-release-{task_id}"
 
 
-def save_voicemail(r: redis.Redis, vm: Voicemail, window: CallbackWindow) -> Saved:
-    """Create or join the caller's callback task (one round trip); ``needs_job`` says whether
-    ``schedule_release`` must follow.
+def save_voicemail(r: redis.Redis, vm: Voicemail, window: CallbackWindow,
+                   retention_days: int | None = None) -> Saved:
+    """Create or join the caller's callback task with its events, in one atomic script (one
+    round trip); ``needs_job`` says whether ``schedule_release`` should follow.
+
+    Once this returns, the voicemail is safe: the task is released from its release time by
+    whoever looks first (``LUA_RELEASE``), with or without its job. ``retention_days`` trims
+    the event stream as every other writer does.
 
     Whether the task has its release job is read from the task's ``release_job`` mark, which
     ``schedule_release`` writes with the job: RQ's own keys are outside the state's slot
@@ -156,11 +179,23 @@ def save_voicemail(r: redis.Redis, vm: Voicemail, window: CallbackWindow) -> Sav
             "source": vm.source,
         },
     }
+    own_ms = int(vm.left_at * 1000)
+    evs = {
+        "call": vm.call_sid, "ts": f"{vm.left_at:.3f}", "dept": vm.department, "ms": own_ms,
+        "minid": events.min_id(own_ms, retention_days),
+        "voicemail_kind": str(Event.VOICEMAIL), "created_kind": str(Event.CALLBACK_CREATED),
+        "merged_kind": str(Event.CALLBACK_MERGED),
+        "voicemail": {"recording": vm.recording_id, "duration": vm.duration,
+                      "status": vm.recording_status, "source": vm.source},
+        "callback": {"relay": vm.relay, "has_number": bool(vm.number),
+                     "due_at": float(int(window.due_at.timestamp()))},
+    }
     task_head, task_tail = keys.around(TASK)
-    reply = keys.eval_script(r, _SAVE, 6, RECORDING_TASK.format(id=vm.recording_id),
+    reply = keys.eval_script(r, _SAVE, 7, RECORDING_TASK.format(id=vm.recording_id),
                    RECORDING.format(id=vm.recording_id), OPEN_BY_NUMBER.format(number=vm.number),
                    TASK.format(id=task_id), TASK_RECORDINGS.format(id=task_id), SCHEDULED,
-                   json.dumps(args), task_head, task_tail, keys.around(TASK_RECORDINGS)[1])
+                   events.STREAM, json.dumps(args), task_head, task_tail,
+                   keys.around(TASK_RECORDINGS)[1], json.dumps(evs))
     task, outcome, status, release_at, due_at, needs_job = (
         x.decode() if isinstance(x, bytes) else str(x) for x in reply
     )
@@ -192,6 +227,71 @@ def schedule_release(batch: Batch, queue: Queue, saved: Saved) -> None:
     )
     key, job_id = TASK.format(id=saved.task_id), release_job_id(saved.task_id)
     batch.job_record(lambda p: p.hset(key, "release_job", job_id))
+
+
+# Lua: release(task, now, ms, minid) puts one scheduled task on the worklist (status open,
+# scored by its due time) with its CALLBACKRELEASED event, and returns whether it did (a task
+# released, closed or gone is left alone, so every path may call it any number of times);
+# release_due(now, ms, minid, limit) releases every task whose release time has passed.
+# Scripts that include it pass the scheduled set, the worklist and the stream as
+# ``RELEASE_KEYS`` and define nothing else under these names; task keys are built from
+# ``TASK``'s prefix (generated here, never written in Lua).
+_TASK_HEAD, _TASK_TAIL = keys.around(TASK)
+LUA_RELEASE = f"""
+local function release_task_key(id) return '{_TASK_HEAD}' .. id .. '{_TASK_TAIL}' end
+local RELEASED = '{Event.CALLBACK_RELEASED}'
+""" + events.LUA_ADD + """
+local function release(rk, task, now, ms, minid)
+  local t = release_task_key(task)
+  local f = redis.call('HMGET', t, 'status', 'due_at', 'department', 'release_at')
+  redis.call('ZREM', rk.scheduled, task)
+  if f[1] ~= 'scheduled' then return false end
+  redis.call('HSET', t, 'status', 'open', 'released_at', now)
+  redis.call('ZADD', rk.worklist, f[2], task)
+  local data = cjson.encode({task = task, release_at = tonumber(f[4])})
+  add_event(rk.stream, ms, minid,
+            {'event', RELEASED, 'call', '', 'ts', now, 'dept', f[3] or '', 'data', data})
+  return true
+end
+local function release_due(rk, now, ms, minid, limit)
+  local n = 0
+  for _, task in ipairs(redis.call('ZRANGEBYSCORE', rk.scheduled, '-inf', now,
+                                   'LIMIT', 0, limit)) do
+    if release(rk, task, now, ms, minid) then n = n + 1 end
+  end
+  return n
+end
+"""
+RELEASE_LIMIT = 500  # tasks released by one call at most (the rest by the next)
+
+
+def release_args(now: float, retention_days: int | None) -> list[str | int]:
+    """ARGV for ``LUA_RELEASE``'s functions: the time, its ms and the stream's trim MINID."""
+    own = int(now * 1000)
+    return [f"{now:.3f}", own, events.min_id(own, retention_days)]
+
+
+RELEASE_KEYS = (SCHEDULED, WORKLIST, events.STREAM)
+
+# KEYS: RELEASE_KEYS, then the task to release whatever its time (the job's own; UNUSED for
+# none). ARGV: release_args, the limit.
+_RELEASE_DUE = LUA_RELEASE + """
+local rk = {scheduled = KEYS[1], worklist = KEYS[2], stream = KEYS[3]}
+local now, ms, minid = ARGV[1], ARGV[2], ARGV[3]
+local own = 0
+if ARGV[5] ~= '' and release(rk, ARGV[5], now, ms, minid) then own = 1 end
+return {own, release_due(rk, now, ms, minid, tonumber(ARGV[4]))}
+"""
+
+
+def release_due(target: Any, now: float, retention_days: int | None = None,
+                task_id: str = "") -> Any:
+    """Release every task whose release time has passed (and ``task_id`` whatever its time):
+    on a client, returns (1 if ``task_id`` was released now, others released); on a
+    pipeline, queues it. Idempotent: a task is released once, with one event."""
+    own = TASK.format(id=task_id) if task_id else keys.UNUSED
+    return keys.eval_script(target, _RELEASE_DUE, 4, *RELEASE_KEYS, own,
+                            *release_args(now, retention_days), RELEASE_LIMIT, task_id)
 
 
 def load_task(r: redis.Redis, task_id: str) -> dict[str, str]:

@@ -19,7 +19,15 @@ from ivr.agents import Agent
 from ivr.console.base import department_name, ivr, may_see, phone_display, when
 from ivr.twiml import Call, Speaker
 from voicemail.callbacks import ATTEMPTS, SCAN_LIMIT, Outcome
-from voicemail.tasks import RECORDING, SCHEDULED, TASK, TASK_RECORDINGS, WORKLIST, load_task
+from voicemail.tasks import (
+    RECORDING,
+    SCHEDULED,
+    TASK,
+    TASK_RECORDINGS,
+    WORKLIST,
+    load_task,
+    release_due,
+)
 
 CLOSED = "{ivr}:cb:closed"  # zset: task -> time closed (done or unreachable), recent first
 RECENT_SECONDS = 7 * 86400
@@ -145,10 +153,13 @@ def worklist(viewer: Agent, at: float) -> Worklist:
     app = ivr()
     r = app.redis
     pipe = r.pipeline(transaction=False)
+    # Tasks whose release time has passed are released first (job or no job), then read.
+    release_due(pipe, at, app.config.events.retention_days)
     pipe.zrange(WORKLIST, 0, SCAN_LIMIT - 1)
     pipe.zrange(SCHEDULED, 0, SCAN_LIMIT - 1)
     pipe.zrevrangebyscore(CLOSED, "+inf", at - RECENT_SECONDS, start=0, num=RECENT_SHOWN)
-    open_ids, scheduled_ids, closed_ids = ([x.decode() for x in ids] for ids in pipe.execute())
+    open_ids, scheduled_ids, closed_ids = ([x.decode() for x in ids]
+                                           for ids in pipe.execute()[1:])
     ids = list(dict.fromkeys(open_ids + scheduled_ids + closed_ids))
     out = Worklist()
     for row in load_rows(ids, at):

@@ -16,9 +16,9 @@ Two sources, each the truth for what it holds:
 Callbacks due / overdue / scheduled (``callbacks_now``):
 
 * **overdue**: an open task past its ``due_at`` (close of the next working day), whether it was
-  released to the worklist or is still scheduled because its release job never ran;
-* **due**: released to the worklist and not yet overdue (released at the opening of the
-  callback day, so due today);
+  released to the worklist or is still scheduled because nothing has looked since;
+* **due**: released to the worklist, or scheduled with its release time passed (the next look
+  releases it), and not yet overdue (released at the opening of the callback day);
 * **scheduled**: not yet released (due on a later day).
 
 ``ivr.report``'s next-working-day figures are the period's history from the events; the
@@ -109,18 +109,21 @@ def serving_any(staff: Iterable[Agent], departments: Iterable[str]) -> list[Agen
     return [a for a in staff if any(a.serves(d) for d in depts)]
 
 
-def callbacks_now(worklist: Iterable[tuple[str, float]], scheduled: Iterable[str],
+def callbacks_now(worklist: Iterable[tuple[str, float]],
+                  scheduled: Iterable[tuple[str, float]],
                   tasks: dict[str, tuple[str, float | None]], at: float) -> dict[str, Backlog]:
     """Per department, from the worklist zsets: ``worklist`` is (task, due_at) pairs,
-    ``scheduled`` task ids, ``tasks`` task -> (department, due_at or None) from the hashes."""
+    ``scheduled`` (task, release_at) pairs, ``tasks`` task -> (department, due_at or None)
+    from the hashes. A scheduled task whose release time has passed counts as released: the
+    next look at the worklist releases it (``voicemail.tasks.LUA_RELEASE``)."""
     out: dict[str, dict[str, int]] = {}
     for task, due in worklist:
         row = out.setdefault(tasks.get(task, ("", None))[0], dict(due=0, overdue=0, scheduled=0))
         row[callback_status(True, due, at)] += 1
-    for task in scheduled:
+    for task, release in scheduled:
         dept, due = tasks.get(task, ("", None))
         row = out.setdefault(dept, dict(due=0, overdue=0, scheduled=0))
-        row[callback_status(False, due, at)] += 1
+        row[callback_status(release <= at, due, at)] += 1
     return {d: Backlog(**row) for d, row in sorted(out.items())}
 
 
@@ -158,13 +161,13 @@ def read_now(redis, departments: Sequence[str], at: float, *, staff: bool = True
         pipe.smembers(agents.AGENTS)
     if callbacks:
         pipe.zrange(WORKLIST, 0, -1, withscores=True)
-        pipe.zrange(SCHEDULED, 0, -1)
+        pipe.zrange(SCHEDULED, 0, -1, withscores=True)
     absorb = _extra(pipe) if _extra else None
     replies = iter(pipe.execute())
     queues = {d: queue_now(next(replies), next(replies), at) for d in departments}
     ids = sorted(_text(x) for x in next(replies)) if staff else []
     listed = [(_text(t), float(s)) for t, s in next(replies)] if callbacks else []
-    waiting = [_text(t) for t in next(replies)] if callbacks else []
+    waiting = [(_text(t), float(s)) for t, s in next(replies)] if callbacks else []
     if absorb:
         absorb(list(replies))
     if not ids and not listed and not waiting:
@@ -172,7 +175,7 @@ def read_now(redis, departments: Sequence[str], at: float, *, staff: bool = True
     pipe = redis.pipeline(transaction=False)
     for agent_id in ids:
         pipe.hgetall(agents.AGENT.format(id=agent_id))
-    task_ids = list(dict.fromkeys([t for t, _ in listed] + waiting))
+    task_ids = list(dict.fromkeys([t for t, _ in listed] + [t for t, _ in waiting]))
     for task in task_ids:
         pipe.hmget(TASK.format(id=task), "department", "due_at")
     replies = iter(pipe.execute())
