@@ -133,6 +133,52 @@ def replay_spool(args: argparse.Namespace) -> int:  # noqa: ARG001
     return 0 if done == before else 1
 
 
+def reconcile_command(args: argparse.Namespace) -> int:
+    """Find and mend what crashes and outages left behind (``ivr.reconcile``): once, or every
+    ``--every`` seconds until stopped (as ``ivr serve`` runs it)."""
+    from redis.exceptions import RedisError
+
+    from ivr import reconcile
+
+    if args.every is not None and not 1 <= args.every <= 3600:
+        print("error: --every takes seconds from 1 to 3600", file=sys.stderr)
+        return 2
+    ivr = create_app().extensions["ivr"]
+    stopping = False
+
+    def stop(signum, frame):  # noqa: ARG001
+        nonlocal stopping
+        stopping = True
+
+    if args.every is not None:
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    while True:
+        status = 0
+        try:
+            results = reconcile.run_once(
+                ivr, lock_seconds=0 if args.every is None else args.every * 0.8)
+        except RedisError as exc:
+            print(f"reconcile: Redis unavailable ({exc}); nothing checked", file=sys.stderr,
+                  flush=True)
+            status = 1
+        else:
+            if results and (args.every is None or any(m.fixed or m.errors
+                                                      for m in results.values())):
+                print("reconcile: " + ", ".join(
+                    f"{name} {m.fixed} mended" + (f" ({m.errors} not checked)" if m.errors
+                                                  else "")
+                    for name, m in results.items()), flush=True)
+            status = 1 if any(m.errors for m in results.values()) else 0
+        if args.every is None:
+            return status
+        deadline = time.monotonic() + args.every
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if stopping:
+            return 0
+
+
 def _redis_and_config():
 
     from ivr.app import DEFAULT_REDIS_URL
@@ -292,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=check_config)
     p = sub.add_parser("replay-spool", help="write spooled voicemails/events into Redis")
     p.set_defaults(func=replay_spool)
+    p = sub.add_parser("reconcile", help="find and mend what crashes and outages left behind")
+    p.add_argument("--every", type=float, metavar="SECONDS",
+                   help="run every SECONDS until stopped (default: once)")
+    p.set_defaults(func=reconcile_command)
     p = sub.add_parser("agents", help="manage advisors (stored in Redis)")
     p.set_defaults(func=agents_command)
     actions = p.add_subparsers(dest="action", required=True)

@@ -45,6 +45,7 @@ class Event(StrEnum):
     CALLBACK_CREATED = "CALLBACKCREATED"
     CALLBACK_MERGED = "CALLBACKMERGED"  # a further voicemail joined an open callback
     CALLBACK_RELEASED = "CALLBACKRELEASED"
+    CALLBACK_OVERDUE = "CALLBACKOVERDUE"  # open past its due time (noted once, by reconcile)
     CALL_END = "CALLEND"  # final status and duration
     FAILSAFE = "FAILSAFE"  # a handler failed and the caller was routed on
     NO_AGENTS = "NOAGENTS"  # no agent signed in for the department: voicemail offered

@@ -202,9 +202,11 @@ class Caller:
         return doc, rec_sid, status_url
 
     def recording_ready(
-        self, status_url: str, recording_sid: str, duration: int = 12, status: str = "completed"
-    ) -> Doc:
-        """Twilio's recordingStatusCallback (may come more than once)."""
+        self, status_url: str, recording_sid: str, duration: int = 12, status: str = "completed",
+        expect: int = 200,
+    ) -> Doc | None:
+        """Twilio's recordingStatusCallback (may come more than once); None when the app
+        answered ``expect``, an error status (Twilio may then deliver it again)."""
         url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{recording_sid}"
         params = {
             "AccountSid": ACCOUNT_SID,
@@ -216,7 +218,7 @@ class Caller:
             "RecordingChannels": "1",
             "RecordingSource": "RecordVerb",
         }
-        return self._callback(status_url, params)
+        return self._callback(status_url, params, expect)
 
     def hang_up(self, duration: int = 60, status: str = "completed") -> Doc:
         """The status callback at the end of the call."""
@@ -229,13 +231,15 @@ class Caller:
         }
         return self._callback(BASE + "/voice/status", params)
 
-    def _callback(self, url: str, params: dict[str, str]) -> Doc:
+    def _callback(self, url: str, params: dict[str, str], expect: int = 200) -> Doc | None:
         parts = urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         response = self.client.post(
             path, data=params, headers={"X-Twilio-Signature": sign(url, params, self.token)}
         )
-        assert response.status_code == 200, response.get_data(as_text=True)
+        assert response.status_code == expect, response.get_data(as_text=True)
+        if expect != 200:
+            return None
         xml = response.get_data(as_text=True)
         doc = Doc(url, xml, validate(xml, "status"))
         self.history.append(doc)

@@ -536,8 +536,7 @@ def test_deliveries_racing_past_the_script_still_make_one_job(app, redis_client)
     """Action and callback at the same moment: both scripts run before either MULTI/EXEC, both
     see no job; the fixed job id makes the second write land on the first job."""
     from ivr.calendar import callback_window
-    from voicemail.flow import schedule_job
-    from voicemail.tasks import Voicemail, save_voicemail
+    from voicemail.tasks import Voicemail, commit_release, save_voicemail
 
     ivr = app.extensions["ivr"]
     now = utc(CLOSED)
@@ -549,7 +548,7 @@ def test_deliveries_racing_past_the_script_still_make_one_job(app, redis_client)
     assert (first.outcome, second.outcome) == ("created", "duplicate")
     assert first.needs_job and second.needs_job
     for saved in (first, second):
-        assert schedule_job(ivr.batch(vm.call_sid, MOBILE, now.timestamp()),
+        assert commit_release(ivr.batch(vm.call_sid, MOBILE, now.timestamp()),
                             ivr.callbacks, saved)
     assert list(scheduled(redis_client)) == [release_job_id(first.task_id)]
     assert not save_voicemail(ivr.redis, vm, window).needs_job  # a third delivery: job found

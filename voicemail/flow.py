@@ -20,15 +20,13 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, request, url_for
 from redis.exceptions import RedisError
-from rq import Queue
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.common import Turn, arg_int, external, form_int
 from ivr.calendar import callback_window
 from ivr.phone import check_caller_id, check_keyed_number, mask, spoken_digits
-from ivr.store import Batch
 from ivr.twiml import empty, render
-from voicemail.tasks import Saved, Voicemail, save_voicemail, schedule_release
+from voicemail.tasks import Voicemail, commit_release, save_voicemail
 
 if TYPE_CHECKING:
     from ivr.services import Ivr
@@ -189,7 +187,7 @@ def store_voicemail(turn: Turn, vm: Voicemail) -> bool:
                                ivr.config.events.retention_days)
     except Exception as exc:  # noqa: BLE001 - whatever failed, the voicemail must not be lost
         return spool_voicemail(turn, vm, exc)
-    schedule_job(turn.batch(), ivr.callbacks, saved)
+    commit_release(turn.batch(), ivr.callbacks, saved)
     return True
 
 
@@ -219,14 +217,6 @@ def spool_voicemail(turn: Turn, vm: Voicemail, problem: object) -> bool:
     return True
 
 
-def schedule_job(batch: Batch, queue: Queue, saved: Saved) -> bool:
-    """The second round trip, only to make the release prompt: the task's release job if it
-    has none yet. Its loss costs nothing (the task is released from its own release time by
-    whoever looks first), so it is never spooled. False when Redis failed."""
-    schedule_release(batch, queue, saved)
-    return batch.commit("voicemail release job") is not None
-
-
 def replay_voicemail(ivr: Ivr) -> Callable[[dict], None]:
     """Spool handler: store a spooled voicemail (events and job too) as of the time it was
     left; raises RedisError (the item stays spooled) only when the task was not stored."""
@@ -236,7 +226,7 @@ def replay_voicemail(ivr: Ivr) -> Callable[[dict], None]:
         left = datetime.fromtimestamp(vm.left_at, UTC)
         saved = save_voicemail(ivr.redis, vm, callback_window(left, ivr.hours),
                                ivr.config.events.retention_days)
-        schedule_job(ivr.batch(vm.call_sid, vm.number, vm.left_at), ivr.callbacks, saved)
+        commit_release(ivr.batch(vm.call_sid, vm.number, vm.left_at), ivr.callbacks, saved)
 
     return handler
 

@@ -294,6 +294,44 @@ def release_due(target: Any, now: float, retention_days: int | None = None,
                             *release_args(now, retention_days), RELEASE_LIMIT, task_id)
 
 
+# KEYS: the worklist, the stream. ARGV: release_args, the limit. Each open task past its due
+# time gets ``overdue_at`` and one CALLBACKOVERDUE event, once.
+_NOTE_OVERDUE = LUA_RELEASE + f"""
+local OVERDUE = '{Event.CALLBACK_OVERDUE}'
+""" + """
+local n = 0
+for _, task in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0,
+                                 tonumber(ARGV[4]))) do
+  local t = release_task_key(task)
+  local f = redis.call('HMGET', t, 'status', 'overdue_at', 'department', 'due_at', 'attempts')
+  if f[1] == 'open' and not f[2] then
+    redis.call('HSET', t, 'overdue_at', ARGV[1])
+    local data = cjson.encode({task = task, due_at = tonumber(f[4]),
+                               attempts = tonumber(f[5]) or 0})
+    add_event(KEYS[2], ARGV[2], ARGV[3],
+              {'event', OVERDUE, 'call', '', 'ts', ARGV[1], 'dept', f[3] or '', 'data', data})
+    n = n + 1
+  end
+end
+return n
+"""
+
+
+def note_overdue(r: Any, now: float, retention_days: int | None = None) -> int:
+    """Note each open task past its due time once (``overdue_at``, a CALLBACKOVERDUE event):
+    the next-working-day promise broken is an event, not only an absence. Returns how many."""
+    return int(keys.eval_script(r, _NOTE_OVERDUE, 2, WORKLIST, events.STREAM,
+                                *release_args(now, retention_days), RELEASE_LIMIT))
+
+
+def commit_release(batch: Batch, queue: Queue, saved: Saved) -> bool:
+    """Send the task's release job (``schedule_release``) in its own round trip. Its loss
+    costs nothing: the task is released from its release time by whoever looks first, so
+    it is never spooled. False when Redis failed."""
+    schedule_release(batch, queue, saved)
+    return batch.commit("voicemail release job") is not None
+
+
 def load_task(r: redis.Redis, task_id: str) -> dict[str, str]:
     """A task with its recordings (for agents, reports and tests)."""
     raw = r.hgetall(TASK.format(id=task_id))

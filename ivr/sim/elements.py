@@ -26,6 +26,9 @@ def recorded(engine: Engine, leg: Leg, el: ET.Element, doc: Doc, sid: str, url: 
     """Keep the recording and schedule its status callback(s), as Twilio does later
     (``source``/``channels``: a ``<Dial record>`` reports ``DialVerb``, 2 when dual)."""
     engine.recordings[sid] = seconds
+    engine.recording_info[sid] = {"call_sid": leg.sid, "date_created": started + seconds,
+                                  "duration": seconds, "source": source,
+                                  "status": "completed" if seconds > 0 else "absent"}
     if engine.rest is not None and seconds > 0:  # the media, for the app to fetch like Twilio's
         engine.rest.recordings[sid] = b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(seconds * 16)
     engine.notify(leg, notice, sid, seconds=seconds)

@@ -111,6 +111,7 @@ class Engine(Webhooks):
         self.after_request: list[Callable[[], None]] = []
         self.requests: list[Logged] = []
         self.recordings: dict[str, float] = {}  # RecordingSid -> seconds
+        self.recording_info: dict[str, dict] = {}  # RecordingSid -> facts REST lists
         self.rest: Any = None  # the REST stand-in serving this engine, if any
         self.keep_requests = True  # every request in ``requests`` (switch off for long runs)
 

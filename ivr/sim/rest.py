@@ -27,6 +27,13 @@ _RECORDING = re.compile(r"^Recordings/(?P<sid>RE[0-9a-fA-F]{32})$")
 _MEDIA_TYPES = {"mp3": "audio/mpeg", "wav": "audio/x-wav"}
 
 
+def _iso(value: str | None) -> float | None:
+    """Epoch seconds of an ISO 8601 UTC time as twilio-python sends filters (or None)."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
 def _sid(prefix: str) -> str:
     return prefix + uuid.uuid4().hex
 
@@ -52,6 +59,9 @@ class TwilioRestStandIn(HttpClient):
     fail_next: int = 0
     fail_status: int = 503
     engine: Any = None  # an ivr.sim.engine.Engine: then Calls and Queues are live (rest_calls)
+    # RecordingSid -> its resource's facts (call_sid, date_created epoch s, duration, source,
+    # status), as Twilio lists them; the engine keeps its own (``Engine.recording_info``).
+    recording_info: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__init__(logger=logging.getLogger(__name__), is_async=False)
@@ -77,6 +87,8 @@ class TwilioRestStandIn(HttpClient):
         recording = _RECORDING.match(match["rest"])
         if method == "DELETE" and recording:
             return self._delete_recording(recording["sid"])
+        if method == "GET" and match["rest"] == "Recordings":
+            return self._list_recordings(auth[0], {k: str(v) for k, v in (params or {}).items()})
         if self.engine is not None:
             from ivr.sim.rest_calls import handle
 
@@ -107,6 +119,34 @@ class TwilioRestStandIn(HttpClient):
             self.calls.append(call | {"params": flat})
             return Response(201, json.dumps(call))
         return _error(404, 20404, f"The stand-in does not serve {method} {match['rest']}")
+
+    def _list_recordings(self, account: str, query: dict[str, str]) -> Response:
+        """``GET Recordings.json`` as Twilio pages it, newest first, filtered by
+        ``DateCreated>`` / ``DateCreated<`` (ISO 8601, UTC) and ``CallSid``; deleted ones are
+        not listed."""
+        known = dict(self.engine.recording_info) if self.engine is not None else {}
+        known |= self.recording_info
+        after, before = (_iso(query.get(k)) for k in ("DateCreated>", "DateCreated<"))
+        items = []
+        for sid, info in known.items():
+            created = float(info["date_created"])
+            if sid in self.deleted or (after is not None and created < after) or (
+                    before is not None and created >= before) or (
+                    query.get("CallSid") and query["CallSid"] != info.get("call_sid")):
+                continue
+            items.append({
+                "sid": sid, "account_sid": account, "call_sid": info.get("call_sid"),
+                "date_created": format_datetime(datetime.fromtimestamp(created, UTC)),
+                "duration": str(int(info.get("duration", 0))),
+                "source": info.get("source", "RecordVerb"),
+                "status": info.get("status", "completed"), "channels": 1,
+                "uri": f"/2010-04-01/Accounts/{account}/Recordings/{sid}.json"})
+        items.sort(key=lambda x: known[x["sid"]]["date_created"], reverse=True)
+        uri = f"/2010-04-01/Accounts/{account}/Recordings.json"
+        return Response(200, json.dumps({
+            "recordings": items, "uri": uri, "first_page_uri": uri, "page": 0,
+            "page_size": max(50, len(items)), "start": 0, "end": max(0, len(items) - 1),
+            "next_page_uri": None, "previous_page_uri": None}))
 
     def _delete_recording(self, sid: str) -> Response:
         """Like Twilio: 204 and no body when it held the recording, else 404 (already gone)."""
