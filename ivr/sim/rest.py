@@ -24,6 +24,7 @@ _PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>AC[0-9a-zA-Z]+)/(?P<rest>.
 _MEDIA = re.compile(r"/2010-04-01/Accounts/(?P<account>AC[0-9a-zA-Z]+)/Recordings/"
                     r"(?P<sid>RE[0-9a-fA-F]{32})\.(?P<ext>mp3|wav)$")
 _RECORDING = re.compile(r"^Recordings/(?P<sid>RE[0-9a-fA-F]{32})$")
+_CALL = re.compile(r"^Calls/(?P<sid>CA[0-9a-fA-F]{32})$")
 _MEDIA_TYPES = {"mp3": "audio/mpeg", "wav": "audio/x-wav"}
 
 
@@ -62,6 +63,9 @@ class TwilioRestStandIn(HttpClient):
     # RecordingSid -> its resource's facts (call_sid, date_created epoch s, duration, source,
     # status), as Twilio lists them; the engine keeps its own (``Engine.recording_info``).
     recording_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # CallSid -> its resource (from, to, direction, status) for ``GET Calls/{CA}`` without an
+    # engine (which serves its own live calls)
+    call_info: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__init__(logger=logging.getLogger(__name__), is_async=False)
@@ -87,6 +91,13 @@ class TwilioRestStandIn(HttpClient):
         recording = _RECORDING.match(match["rest"])
         if method == "DELETE" and recording:
             return self._delete_recording(recording["sid"])
+        call = _CALL.match(match["rest"])
+        if method == "GET" and call and self.engine is None:
+            if call["sid"] not in self.call_info:
+                return _error(404, 20404, f"The requested resource Calls/{call['sid']} was "
+                                          "not found")
+            return Response(200, json.dumps({"sid": call["sid"], "account_sid": auth[0]}
+                                            | self.call_info[call["sid"]]))
         if method == "GET" and match["rest"] == "Recordings":
             return self._list_recordings(auth[0], {k: str(v) for k, v in (params or {}).items()})
         if self.engine is not None:
