@@ -165,17 +165,25 @@ PASSES: dict[str, Pass] = {
     "tasks": tasks_pass,
     "recordings": recordings_pass,
 }
+# Seconds between runs of a pass, when longer than the run's own interval: listing two days
+# of Twilio's recordings is paged REST work, and a recording is given 10 minutes anyway.
+EVERY: dict[str, float] = {"recordings": 300}
 
 
 def run_once(ivr: Ivr, now: float | None = None, *, lock_seconds: float = 20) -> dict[str, Mended]:
-    """Every pass once (a pass that fails is counted and the others still run); the heartbeat
-    and totals are written to ``HEALTH``. Returns {} when another run holds the lock."""
+    """Every pass once (a pass that fails is counted and the others still run; one with a
+    longer period in ``EVERY`` only when that has passed); the heartbeat and totals are
+    written to ``HEALTH``. Returns {} when another run holds the lock."""
     now = time.time() if now is None else now
     if lock_seconds and not ivr.redis.set(LOCK, f"{now:.3f}", nx=True,
                                           px=int(lock_seconds * 1000)):
         return {}
     results: dict[str, Mended] = {}
+    last = {_text(k): _text(v) for k, v in ivr.redis.hgetall(HEALTH).items()}
     for name, fn in PASSES.items():
+        ran_at = float(last.get(f"{name}:at") or 0)
+        if name in EVERY and ran_at <= now < ran_at + EVERY[name]:
+            continue
         try:
             results[name] = fn(ivr, now)
         except RedisError:
@@ -186,6 +194,7 @@ def run_once(ivr: Ivr, now: float | None = None, *, lock_seconds: float = 20) ->
     pipe = ivr.redis.pipeline(transaction=False)
     pipe.hset(HEALTH, "at", f"{now:.3f}")
     for name, mended in results.items():
+        pipe.hset(HEALTH, f"{name}:at", f"{now:.3f}")
         pipe.hincrby(HEALTH, f"{name}:fixed", mended.fixed)
         pipe.hincrby(HEALTH, f"{name}:errors", mended.errors)
     pipe.execute()
@@ -196,6 +205,6 @@ def health(r: Any) -> tuple[float | None, dict[str, Mended]]:
     """The last run's time and each pass's totals, for ``/metrics``."""
     raw = {_text(k): _text(v) for k, v in r.hgetall(HEALTH).items()}
     at = float(raw["at"]) if raw.get("at") else None
-    names = {k.split(":")[0] for k in raw if ":" in k}
+    names = {k.split(":")[0] for k in raw if k.endswith((":fixed", ":errors"))}
     return at, {n: Mended(int(raw.get(f"{n}:fixed", 0)), int(raw.get(f"{n}:errors", 0)))
                 for n in sorted(names)}
