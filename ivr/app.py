@@ -73,7 +73,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from voicemail.flow import replay_voicemail
 
     spool.handlers["events"] = store.replay_events(r, config.events.retention_days)
-    spool.handlers["voicemail"] = replay_voicemail(ivr)
+    voicemail_handler = replay_voicemail(ivr)  # idempotent by recording SID: needs no item id
+    spool.handlers["voicemail"] = lambda payload, _item_id: voicemail_handler(payload)
 
     from flows import register
     from ivr.console import register as register_console
@@ -89,6 +90,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             redis_ok = bool(r.ping())
         except redis.RedisError:
             redis_ok = False
-        return {"ok": True, "redis": redis_ok, "spooled": len(spool.pending())}
+        return {"ok": True, "redis": redis_ok, "spooled": spool.size()}
 
     return app

@@ -126,14 +126,31 @@ def check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def replay_spool(args: argparse.Namespace) -> int:  # noqa: ARG001
-    """Write spooled voicemails and events into Redis (also done by the app automatically)."""
+def replay_spool(args: argparse.Namespace) -> int:
+    """Write spooled voicemails and events into Redis, each once, whoever else is replaying
+    (the web workers do it on their next call). Exit 1 only when Redis failed."""
     app = create_app()
     spool = app.extensions["ivr"].spool
-    before = len(spool.pending())
-    done = spool.drain()
-    print(f"replayed {done} of {before} spooled item(s); {len(spool.pending())} left")
-    return 0 if done == before else 1
+    result = spool.replay(wait=args.wait)
+    if result.busy:
+        who = f"process {result.holder}" if result.holder else "another process"
+        print(f"{who} is replaying the spool ({spool.directory}); "
+              f"{spool.size()} item(s) left to it")
+        return 0
+    left = spool.size()
+    if result.error is not None:
+        import redis
+
+        unreachable = isinstance(result.error, (redis.ConnectionError, redis.TimeoutError))
+        print(f"error: {'cannot reach Redis' if unreachable else 'Redis refused a write'} "
+              f"({result.error}); replayed {result.done} item(s), {left} left in "
+              f"{spool.directory} for the next replay", file=sys.stderr)
+        return 1
+    print(f"replayed {result.done} spooled item(s); {left} left")
+    if result.set_aside:
+        print(f"warning: {result.set_aside} item(s) could not be replayed and were kept as "
+              f"*.json.failed in {spool.directory} for a person to check", file=sys.stderr)
+    return 0
 
 
 def reconcile_command(args: argparse.Namespace) -> int:
@@ -340,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("path", nargs="?", default=os.environ.get("IVR_CONFIG", "config.yaml"))
     p.set_defaults(func=check_config)
     p = sub.add_parser("replay-spool", help="write spooled voicemails/events into Redis")
+    p.add_argument("--wait", type=float, default=10.0,
+                   help="seconds to wait for another process's replay to finish (default 10)")
     p.set_defaults(func=replay_spool)
     p = sub.add_parser("reconcile", help="find and mend what crashes and outages left behind")
     p.add_argument("--every", type=float, metavar="SECONDS",

@@ -3,7 +3,8 @@
 The vocabulary follows Asterisk's ``queue_log`` where a counterpart exists (ENTERQUEUE, CONNECT,
 ABANDON, EXITWITHTIMEOUT, EXITWITHKEY, FULL ...) so supervisors who know contact-centre tools
 feel at home. Writing an event never breaks a call: callers batch them into the request's one
-pipeline, and a failed pipeline spools them to disk for replay.
+pipeline, and a failed pipeline spools them to disk for replay, which writes each spooled batch
+once (``add_once``) however often it is replayed.
 
 One clock: the web server's. An event's ``ts`` is when it happened by the process clock, and
 its stream id is taken from that same ``ts`` (``<ms>-*``), not from Redis's clock (``*``), so
@@ -24,6 +25,7 @@ from redis.exceptions import ResponseError
 from ivr import keys
 
 STREAM = "{ivr}:events"
+REPLAYED = "{{ivr}}:events:replayed:{id}"  # string: that spooled batch is in the stream
 
 
 class Event(StrEnum):
@@ -96,18 +98,33 @@ local function add_event(stream, ms, minid, fields)
 end
 """
 
-# KEYS[1] the stream; ARGV[1] the trim MINID, then per event: its ms, its number of field
-# and value strings, and those strings.
-_ADD = LUA_ADD + """
-local i, added = 2, 0
-while i <= #ARGV do
-  local ms, n = ARGV[i], tonumber(ARGV[i + 1])
-  local fields = {}
-  for j = 1, n do fields[j] = ARGV[i + 1 + j] end
-  add_event(KEYS[1], ms, ARGV[1], fields)
-  i, added = i + 2 + n, added + 1
+# add_from(stream, minid, first): the events in ARGV from index ``first``, each as its ms,
+# its number of field and value strings, and those strings. Returns how many were added.
+LUA_ADD_FROM = LUA_ADD + """
+local function add_from(stream, minid, first)
+  local i, added = first, 0
+  while i <= #ARGV do
+    local ms, n = ARGV[i], tonumber(ARGV[i + 1])
+    local fields = {}
+    for j = 1, n do fields[j] = ARGV[i + 1 + j] end
+    add_event(stream, ms, minid, fields)
+    i, added = i + 2 + n, added + 1
+  end
+  return added
 end
-return added
+"""
+
+# KEYS[1] the stream; ARGV[1] the trim MINID, then the events (``add_from``).
+_ADD = LUA_ADD_FROM + """
+return add_from(KEYS[1], ARGV[1], 2)
+"""
+
+# KEYS[1] the stream, KEYS[2] the batch's marker; ARGV[1] the marker's life in seconds,
+# ARGV[2] the trim MINID, then the events. The marker is set first: Redis does not undo a
+# script's writes, so a script stopped half-way leaves the batch written at most once.
+_ADD_ONCE = LUA_ADD_FROM + """
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return -1 end
+return add_from(KEYS[1], ARGV[2], 3)
 """
 
 
@@ -150,11 +167,33 @@ def add_all(pipe, batch: list[dict[str, str]], retention_days: int | None) -> No
     if not batch:
         return
     argv: list[str | int] = [min_id(max(ms(e) for e in batch), retention_days)]
+    keys.eval_script(pipe, _ADD, 1, STREAM, *argv, *_flat(batch))
+
+
+def add_once(r, batch_id: str, batch: list[dict[str, str]], retention_days: int) -> bool:
+    """Write a spooled batch of events unless the batch ``batch_id`` is written already: its
+    marker and its events in one script, so a batch replayed twice (by two processes, or after
+    a crash between the write and the removal of its file) is in the stream once.
+
+    The marker lasts as long as events are kept. True if written now, False if it was before.
+    """
+    if not batch:
+        return False
+    argv: list[str | int] = [retention_days * 86400,
+                             min_id(max(ms(e) for e in batch), retention_days)]
+    argv += _flat(batch)
+    added = keys.eval_script(r, _ADD_ONCE, 2, STREAM, REPLAYED.format(id=batch_id), *argv)
+    return int(added) >= 0
+
+
+def _flat(batch: list[dict[str, str]]) -> list[str | int]:
+    """Events as the scripts' ARGV takes them: ms, number of strings, the strings."""
+    out: list[str | int] = []
     for event in batch:
-        argv += (ms(event), 2 * len(event))
+        out += (ms(event), 2 * len(event))
         for name, value in event.items():
-            argv += (name, value)
-    keys.eval_script(pipe, _ADD, 1, STREAM, *argv)
+            out += (name, value)
+    return out
 
 
 def decode(entry: dict) -> dict[str, Any]:

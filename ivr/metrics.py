@@ -55,7 +55,7 @@ class LiveCollector:
         now = time.time()
         up = GaugeMetricFamily("ivr_redis_up", "1 if Redis answered this scrape")
         spool = GaugeMetricFamily("ivr_spool_items", "Items waiting on disk for Redis")
-        spool.add_metric([], len(ivr.spool.pending()))
+        spool.add_metric([], ivr.spool.size())
         try:
             depts = list(ivr.config.departments)
             live = report_live.read_now(r, depts, now)

@@ -287,13 +287,13 @@ class Batch:
                 log.warning("could not undo after %s (call %s): %s", what, self.call_sid, again)
 
 
-def replay_events(r: redis.Redis, retention_days: int) -> Callable[[list[dict[str, str]]], None]:
-    """Spool handler: write spooled events back with their original times."""
+def replay_events(r: redis.Redis,
+                  retention_days: int) -> Callable[[list[dict[str, str]], str], None]:
+    """Spool handler: write a spooled batch of events back with their original times, once
+    per spool item id (``events.add_once``), however many processes replay it or how often."""
 
-    def handler(items: list[dict[str, str]]) -> None:
-        pipe = r.pipeline(transaction=False)
-        events.add_all(pipe, items, retention_days)
-        pipe.execute()
+    def handler(items: list[dict[str, str]], item_id: str) -> None:
+        events.add_once(r, item_id, items, retention_days)
 
     return handler
 

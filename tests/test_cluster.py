@@ -54,7 +54,8 @@ ROOT = Path(__file__).resolve().parent.parent
 KEYISH = re.compile(r"ivr}*:")  # a key or pattern of the app, tagged or not
 SCRIPT_MODULES = (store, agents, offer, agent_context, callbacks, tasks, jobs, events)
 FRAGMENTS = {offer.LEAVE_IDLE_LUA, offer._REDIS_NOW, callbacks._COMMON,
-             events.LUA_ADD, tasks.LUA_RELEASE}  # only ever run inside other scripts
+             events.LUA_ADD, events.LUA_ADD_FROM,
+             tasks.LUA_RELEASE}  # only ever run inside other scripts
 KEY_MODULES = (store, agents, callbacks, tasks, "ivr.events", "ivr.console.auth",
                "ivr.console.work", "ivr.console.session", "flows.agent_line")
 
@@ -258,7 +259,7 @@ def test_the_journey_runs_on_the_cluster(app, state, redis_client, priya, make_c
 
 # Scripts the journey above does not reach; ``test_every_script_runs_on_the_cluster`` runs them.
 _DIRECT_ONLY = {"ivr.agents.offer._LEAVE_IDLE", "ivr.agents.offer._CONFIRM",
-                "ivr.agents.offer._RELEASE"}
+                "ivr.agents.offer._RELEASE", "ivr.events._ADD_ONCE"}
 
 
 @time_machine.travel(OPEN, tick=False)
@@ -299,6 +300,14 @@ def test_every_script_runs_on_the_cluster(app, state, redis_client, priya, ran, 
     batch.event("CALLEND")  # written after the leave, though it happened earlier
     assert batch.commit("test") == []  # no ops; the event took a second round trip
     assert [e["event"] for e in read_all(state)] == ["ABANDON", "CALLEND"]
+    spool.handlers["events"] = store.replay_events(state, 30)
+    spool.write("events", [events.fields("FAILSAFE", caller_sid, now - 2)])
+    pending = spool.pending()[0]
+    again = pending.read_text()
+    assert spool.drain() == 1
+    pending.write_text(again)  # its removal lost: replayed again, written once
+    assert spool.drain() == 1
+    assert [e["event"] for e in read_all(state)] == ["ABANDON", "CALLEND", "FAILSAFE"]
 
     vm = tasks.Voicemail(call_sid=caller_sid, recording_id="RE1", recording_url="https://x/RE1",
                          duration=5, recording_status="completed", number=MOBILE, relay=False,
