@@ -259,7 +259,8 @@ def test_the_journey_runs_on_the_cluster(app, state, redis_client, priya, make_c
 
 # Scripts the journey above does not reach; ``test_every_script_runs_on_the_cluster`` runs them.
 _DIRECT_ONLY = {"ivr.agents.offer._LEAVE_IDLE", "ivr.agents.offer._CONFIRM",
-                "ivr.agents.offer._RELEASE", "ivr.events._ADD_ONCE"}
+                "ivr.agents.offer._RELEASE", "ivr.events._ADD_ONCE",
+                "voicemail.tasks._NOTE_OVERDUE"}
 
 
 @time_machine.travel(OPEN, tick=False)
@@ -323,11 +324,14 @@ def test_every_script_runs_on_the_cluster(app, state, redis_client, priya, ran, 
     assert batch.commit("voicemail") is not None
     assert not tasks.save_voicemail(state, vm, window).needs_job
     assert run_due_jobs(redis_client, "callbacks", saved.release_at + 1) == 1
+    assert tasks.release_due(state, saved.release_at + 2) == [0, 0]  # released once
 
     index = agents.AGENT_CALL.format(sid=line_sid)
     claimed, held, logged = _work(state, index, saved.task_id, saved.due_at + 1)
     assert claimed.task["id"] == saved.task_id and held.held and logged.logged
     assert logged.status == "open"  # busy: tried again later
+    assert tasks.note_overdue(state, saved.due_at + 1) == 1
+    assert tasks.note_overdue(state, saved.due_at + 2) == 0
     late = callbacks.log_attempt(state, saved.task_id, agent_id=priya, outcome="answered",
                                  now=saved.due_at + 7200, retry_gap=3600, max_attempts=3,
                                  keep_closed=86400)
