@@ -64,6 +64,26 @@ class _Shown:
         return clean(repr(self.value))
 
 
+class _ShownMapping(Mapping):
+    """Mapping arguments (``%(name)s``), each value shown through ``_safe_arg`` as it is
+    looked up: the mapping's own lookup is kept (gunicorn's access log answers "-" for any
+    header it was not sent)."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Mapping) -> None:
+        self.inner = inner
+
+    def __getitem__(self, key: Any) -> Any:
+        return _safe_arg(self.inner[key])
+
+    def __iter__(self):
+        return iter(self.inner)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+
 def _safe_arg(value: Any) -> Any:
     if value is None or isinstance(value, numbers.Number):
         return value  # %d, %.3f; and a number's text has no control characters
@@ -84,7 +104,7 @@ class SafeRecords(logging.Filter):
         else:
             record.msg = clean(record.msg, MESSAGE_LIMIT)
         if isinstance(args, Mapping):
-            record.args = {key: _safe_arg(value) for key, value in args.items()}
+            record.args = _ShownMapping(args)
         elif isinstance(args, tuple):
             record.args = tuple(_safe_arg(value) for value in args)
         record.ivr_safe = True

@@ -88,6 +88,18 @@ def test_records_are_made_safe(msg, args, shown):
     assert record(msg, *args).getMessage() == shown
 
 
+class Atoms(dict):
+    """Like gunicorn's access-log atoms: any header not sent reads as "-"."""
+
+    def __getitem__(self, key):
+        return super().__getitem__(key) if key in self else "-"
+
+
+def test_a_mapping_keeps_its_own_lookup():
+    made = record('%(r)s "%({x-forwarded-for}i)s" %(s)d', Atoms(r="POST /a\nFORGED", s=200))
+    assert made.getMessage() == 'POST /a\\nFORGED "-" 200'
+
+
 def test_a_record_is_made_safe_once():
     made = record("%s", HUGE)
     logsafe.SafeRecords().filter(made)
