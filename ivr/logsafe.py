@@ -6,9 +6,9 @@ choosing, and a 100 kB value would be written whole. So, for every record of the
 
 - ``SafeRecords`` (a ``logging.Filter``, run on every record as it is made once ``install``
   has been called: ``create_app`` does) writes control characters in the message and its
-  arguments as escapes (``\\r``, ``\\n``, ``\\t``, ``\\x1b``, ``\\x85``, ``\\u2028``) and cuts
-  each text argument to ``ARG_LIMIT`` characters with a marker saying how much was left out.
-  Numbers stay numbers, so ``%d`` and ``%.3f`` still work.
+  arguments as escapes (``\\r``, ``\\n``, ``\\t``, ``\\x1b``, ``\\x85``, ``\\u2028``,
+  ``\\u202e``) and cuts each text argument to ``ARG_LIMIT`` characters with a marker saying
+  how much was left out. Numbers stay numbers, so ``%d`` and ``%.3f`` still work.
 - ``SafeFormatter`` (the production handler's: ``configure``, called by ``ivr.wsgi``, the
   entry ``ivr serve`` runs under gunicorn) escapes the finished line as well, traceback
   included, and bounds it, so one record is one line.
@@ -33,7 +33,10 @@ LINE_LIMIT = 16_000  # one formatted record, traceback included
 FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_CONTROL = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029]
+# C0, DEL, C1 (NEL among them); Unicode's line and paragraph separators; the bidirectional
+# controls, which can make a line read in another order than it was written.
+_CONTROL = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029,
+            0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
 ESCAPES = {
     code: _NAMED.get(chr(code)) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
     for code in _CONTROL

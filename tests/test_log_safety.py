@@ -41,6 +41,7 @@ BOUND = 1_000  # a record's message with a few cut values stays well under this
         ("nul\x00 esc\x1b[31m del\x7f", "nul\\x00 esc\\x1b[31m del\\x7f"),
         ("nel\x85 csi\x9b", "nel\\x85 csi\\x9b"),
         ("line\u2028para\u2029", "line\\u2028para\\u2029"),
+        ("\u202egnp.exe", "\\u202egnp.exe"),  # right-to-left override
         ("caf\u00e9 \u00a35 \u20ac", "caf\u00e9 \u00a35 \u20ac"),  # printable text untouched
         (MASKED, MASKED),
         (12, "12"),
