@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from flows.common import Turn, external
 from ivr.agents import offer
 from ivr.agents.jobs import OFFER_CALLER
+from ivr.logsafe import clean
 from ivr.store import Batch
 
 
@@ -40,5 +41,5 @@ def send(turn: Turn, batch: Batch, claim: Claim) -> None:
     caller = batch.call_sid
     batch.enqueue(turn.ivr.messages, OFFER_CALLER, claim.agent, claim.line, caller,
                   external("agent_calls.take_next", offer=caller),
-                  description=f"offer caller {caller} to agent {claim.agent}")
+                  description=f"offer caller {clean(caller)} to agent {claim.agent}")
     batch.if_lost(lambda: offer.release(turn.ivr.redis, claim.agent, caller))

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from flask import current_app, request, url_for
 
-from ivr import clock
+from ivr import clock, params
 from ivr.calendar import callback_window, is_open, spoken_day
 from ivr.services import Ivr
 from ivr.store import Batch
@@ -54,18 +54,14 @@ class Turn:
 
 
 def form_int(name: str, default: int) -> int:
-    """An integer Twilio parameter, or ``default`` if missing or odd (never an error)."""
-    try:
-        return int(float(request.values.get(name, default)))
-    except (TypeError, ValueError):
-        return default
+    """A numeric Twilio parameter (``ivr.params.RANGES``), or ``default`` if missing, odd or
+    out of range (never an error)."""
+    return params.parameter(name, request.values.get(name), default)
 
 
 def arg_int(name: str, default: int = 0) -> int:
-    try:
-        return max(0, int(request.args.get(name, default)))
-    except (TypeError, ValueError):
-        return default
+    """A count in one of the app's own URLs (``miss``, ``tries``...), bounded like ``form_int``."""
+    return params.parameter(name, request.args.get(name), default)
 
 
 def external(endpoint: str, **values) -> str:

@@ -76,15 +76,17 @@ def safe_response(turn: Turn) -> VoiceResponse:
     return response
 
 
-def _hold_on(turn: Turn) -> VoiceResponse:
-    """A failed hold document: keep holding (briefly) until the limit, then leave the queue."""
-    limit = turn.config.queue.voicemail_after
+def _hold_on(config) -> VoiceResponse:
+    """A failed hold document (a waitUrl: only Say, Play, Pause, Redirect, Leave, Hangup or
+    Gather may run there): keep holding, briefly, until the limit, then leave the queue, and
+    the Enqueue action takes the caller on. Needs only the config and ``QueueTime``."""
+    limit = config.queue.voicemail_after
     remaining = limit - form_int("QueueTime", 0)
     response = VoiceResponse()
     if remaining <= 0:
         response.leave()
     else:
-        response.pause(length=max(1, min(turn.config.queue.max_overrun, remaining)))
+        response.pause(length=max(1, min(config.queue.max_overrun, remaining)))
     return response
 
 
@@ -97,6 +99,57 @@ def _agent_rescue(turn: Turn, endpoint: str) -> VoiceResponse:
         response.hangup()
     else:
         response.redirect(url_for("agent_line.menu"), method="POST")
+    return response
+
+
+GONE = ("hangup", "bridged", "redirected", "redirected-from-bridged")
+
+
+def _rescue(turn: Turn, endpoint: str) -> VoiceResponse:
+    """The answer for a failed ``endpoint``, valid where Twilio runs it."""
+    if endpoint == "queue.wait":
+        return _hold_on(turn.config)
+    if endpoint.startswith("agent_"):
+        return _agent_rescue(turn, endpoint)
+    if endpoint == "queue.left":
+        if request.values.get("QueueResult", "") in GONE:
+            return VoiceResponse()  # the caller is gone or another document drives the call
+        response = VoiceResponse()
+        turn.say(response, turn.messages.error_apology)
+        add_safe_voicemail(turn, response, turn.config.menu.fallback_department)
+        return response
+    if endpoint == "voicemail.recorded" and request.values.get("RecordingUrl"):
+        # The message is recorded at Twilio: its recording callback or the reconciler stores
+        # it. Asking the caller to record again would meet the same failure.
+        response = VoiceResponse()
+        turn.say(response, turn.messages.voicemail_thanks.format(day=turn.callback_day_spoken()))
+        response.hangup()
+        return response
+    if endpoint.startswith("voicemail."):
+        response = VoiceResponse()
+        turn.say(response, turn.messages.error_apology)
+        add_safe_voicemail(turn, response, turn.config.menu.fallback_department)
+        return response
+    return safe_response(turn)
+
+
+def _last_resort(endpoint: str) -> VoiceResponse:
+    """When the rescue failed too: the plainest TwiML that keeps the call, from the config
+    alone, and still valid where Twilio runs it (never an ``<Enqueue>`` in a hold document,
+    never an agent put in a caller's queue)."""
+    config = current_app.extensions["ivr"].config
+    if endpoint == "queue.wait":
+        return _hold_on(config)
+    response = VoiceResponse()
+    if endpoint == "queue.left" and request.values.get("QueueResult", "") in GONE:
+        return response
+    speech = {"voice": config.speech.voice, "language": config.speech.language}
+    response.say(config.messages.error_apology, **speech)
+    if endpoint.startswith("agent_"):
+        response.hangup()  # the agent's line; they ring back in
+        return response
+    response.say(config.messages.recording_notice, **speech)
+    response.enqueue(config.department(config.menu.fallback_department).queue)
     return response
 
 
@@ -128,40 +181,10 @@ def handler_for(blueprint: str):
                 ).commit("fail-safe")
             except Exception:  # noqa: BLE001 - recording the failure must not stop the rescue
                 log.exception("could not record the fail-safe event for call %s", sid)
-            if endpoint == "queue.wait":
-                return render(_hold_on(turn))
-            if endpoint.startswith("agent_"):
-                return render(_agent_rescue(turn, endpoint))
-            if endpoint == "queue.left":
-                result = request.values.get("QueueResult", "")
-                if result in ("hangup", "bridged", "redirected", "redirected-from-bridged"):
-                    return empty()  # the caller is gone or another document drives the call
-                response = VoiceResponse()
-                turn.say(response, turn.messages.error_apology)
-                add_safe_voicemail(turn, response, turn.config.menu.fallback_department)
-                return render(response)
-            if endpoint == "voicemail.recorded" and request.values.get("RecordingUrl"):
-                # The message is recorded at Twilio: its recording callback or the reconciler
-                # stores it. Asking the caller to record again would meet the same failure.
-                response = VoiceResponse()
-                turn.say(response, turn.messages.voicemail_thanks.format(
-                    day=turn.callback_day_spoken()))
-                response.hangup()
-                return render(response)
-            if endpoint.startswith("voicemail."):
-                response = VoiceResponse()
-                turn.say(response, turn.messages.error_apology)
-                add_safe_voicemail(turn, response, turn.config.menu.fallback_department)
-                return render(response)
-            return render(safe_response(turn))
+            return render(_rescue(turn, endpoint))
         except Exception:  # noqa: BLE001 - last resort: the plainest TwiML that keeps the call
             log.exception("fail-safe itself failed for call %s", sid)
-            config = current_app.extensions["ivr"].config
-            response = VoiceResponse()
-            for text in (config.messages.error_apology, config.messages.recording_notice):
-                response.say(text, voice=config.speech.voice, language=config.speech.language)
-            response.enqueue(config.department(config.menu.fallback_department).queue)
-            return render(response)
+            return render(_last_resort(endpoint))
 
     handle.__name__ = f"failsafe_{blueprint}"
     return handle

@@ -9,6 +9,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from flows import queue
 from flows.common import Turn
 from ivr.events import Event
+from ivr.logsafe import clean
 from ivr.messaging import SEND_SMS
 from ivr.store import Batch
 from ivr.twiml import render
@@ -75,7 +76,7 @@ def _add_text_link(turn: Turn, dept: str, batch: Batch) -> bool:
         body,
         turn.config.council.sms_from,
         retry=Retry(max=3, interval=[30, 120, 600]),
-        description=f"online link for call {turn.call.sid}",
+        description=f"online link for call {clean(turn.call.sid)}",  # the worker logs it
     )
     batch.job_event(Event.SMS_LINK, dept)  # not spooled if the job is not written
     return True

@@ -6,7 +6,7 @@ from flask import Blueprint, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.closed import add_closed
-from flows.common import Turn
+from flows.common import Turn, form_int
 from flows.menu import add_menu
 from flows.queue import add_enqueue
 from ivr.events import Event
@@ -43,7 +43,7 @@ def result():
         Event.TRANSFER_RESULT,
         line="payment",
         status=status,
-        duration=request.values.get("DialCallDuration", ""),
+        duration=form_int("DialCallDuration", 0),
     ).commit("payment result")
     response = VoiceResponse()
     if status in CONNECTED:

@@ -176,7 +176,7 @@ def wait(dept: str):
     dept = turn.config.department_id(dept)
     q = turn.config.queue
     queue_time = form_int("QueueTime", 0)
-    position = max(1, form_int("QueuePosition", 1))
+    position = form_int("QueuePosition", 1)
     response = VoiceResponse()
     if queue_time >= q.voicemail_after:
         response.leave()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
-from flows.common import Turn
+from flows.common import Turn, form_int
 from flows.payments import CONNECTED
 from flows.queue import add_enqueue
 from ivr.events import Event
@@ -40,7 +40,7 @@ def result():
         Event.TRANSFER_RESULT,
         line="text_phone",
         status=status,
-        duration=request.values.get("DialCallDuration", ""),
+        duration=form_int("DialCallDuration", 0),
     ).commit("text result")
     response = VoiceResponse()
     if status in CONNECTED:

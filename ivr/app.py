@@ -14,7 +14,7 @@ import redis
 from flask import Flask
 from rq import Queue
 
-from ivr import connections, metrics, store
+from ivr import connections, logsafe, metrics, store
 from ivr.config import Config, load_config
 from ivr.services import Ivr
 from ivr.spool import Spool
@@ -30,7 +30,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     Never connects to Redis here, so a Redis outage cannot stop the app from starting.
     ``overrides`` (tests) may replace any of those settings or pass a ready ``config``.
+    Every log record of the process is made safe from here on (``ivr.logsafe.install``).
     """
+    logsafe.install()
     settings: dict[str, Any] = {
         "IVR_CONFIG": os.environ.get("IVR_CONFIG", "config.yaml"),
         "REDIS_URL": os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),

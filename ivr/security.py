@@ -16,17 +16,51 @@ from twilio.request_validator import RequestValidator
 log = logging.getLogger(__name__)
 
 
-def public_url() -> str:
-    """The URL Twilio requested: PUBLIC_BASE_URL (behind a proxy) plus the raw path and query.
+def sent_target(environ: dict, query_string: bytes = b"") -> str | None:
+    """The path and query exactly as the request line carried them, percent-encoding intact:
+    gunicorn's ``RAW_URI``, or ``REQUEST_URI`` (werkzeug's servers, uWSGI, mod_wsgi). None
+    when the server gives neither, or something that is not a path.
 
-    The scheme and Host header as sent, not werkzeug's ``host_url`` (which re-encodes the
-    whole URL as an IRI on every request, a tenth of a webhook's own time): Twilio signs the
-    URL it requested, in ASCII."""
+    An absolute-form target (``POST http://host/path``) gives its path and query. A target
+    without its query (werkzeug's test client given ``query_string=`` apart) gets
+    ``query_string`` (QUERY_STRING, as sent) back."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+    if "://" in raw.partition("?")[0]:
+        raw = "/" + raw.partition("://")[2].partition("/")[2]
+    if not raw.startswith("/"):
+        return None
+    if "?" not in raw and query_string:
+        raw += "?" + query_string.decode("latin-1")
+    return raw
+
+
+def public_url() -> str:
+    """The URL Twilio requested, which is the URL it signed: PUBLIC_BASE_URL (behind a proxy)
+    or the scheme and Host header as sent, then the path and query as sent.
+
+    Twilio signs the URL it requested, byte for byte: werkzeug's ``request.path`` has its
+    ``%XX`` decoded, so ``/a%2Bb`` and ``/a+b`` would look alike. The target as sent
+    (``sent_target``) is used; without one, the decoded path and the raw query stand in.
+    The app's own mount point (SCRIPT_NAME) is part of the base, as before: PUBLIC_BASE_URL
+    names it, or ``request.script_root`` does. (Not werkzeug's ``host_url``, which re-encodes
+    the whole URL as an IRI on every request, a tenth of a webhook's own time.)"""
     base = current_app.extensions["ivr"].public_base_url or (
         f"{request.scheme}://{request.host}{request.script_root}"
     )
-    query = request.query_string.decode("latin-1")
-    return base.rstrip("/") + request.path + (f"?{query}" if query else "")
+    target = sent_target(request.environ, request.query_string)
+    if target is None:
+        query = request.query_string.decode("latin-1")
+        target = request.path + (f"?{query}" if query else "")
+    else:
+        target = _below(target, request.script_root)
+    return base.rstrip("/") + target
+
+
+def _below(target: str, mount: str) -> str:
+    """``target`` less the mount point it starts with (the base carries it)."""
+    if mount and target.startswith(mount) and target[len(mount):][:1] in ("", "/", "?"):
+        return target[len(mount):]
+    return target
 
 
 def signature_matches(validator: RequestValidator, url: str, params, signature: str) -> bool:
@@ -36,11 +70,25 @@ def signature_matches(validator: RequestValidator, url: str, params, signature: 
     port) because Twilio is inconsistent about ports; the URL as requested is always one of
     the two, and is the one Twilio signed in practice, so trying it alone first halves the
     cost of the usual request. A miss falls back to the full rules, so nothing is accepted
-    that ``validate`` would refuse and nothing refused that it would accept."""
+    that ``validate`` would refuse and nothing refused that it would accept. A raw body
+    (``signed_params``) is ``validate``'s alone: it checks the body against ``bodySHA256``."""
+    if isinstance(params, str):
+        return validator.validate(url, params, signature)
     computed = validator.compute_signature(url, params).encode()
     if hmac.compare_digest(computed, signature.encode("utf-8", "replace")):
         return True
     return validator.validate(url, params, signature)
+
+
+def signed_params():
+    """What the signature covers besides the URL: the form of a POST; or, when the query has
+    ``bodySHA256`` (Twilio's JSON requests), the body itself, for ``RequestValidator`` to
+    check against that hash."""
+    if request.method != "POST":
+        return {}
+    if "bodySHA256" in request.args and request.mimetype != "application/x-www-form-urlencoded":
+        return request.get_data(as_text=True)
+    return request.form
 
 
 def check_signature() -> None:
@@ -53,8 +101,8 @@ def check_signature() -> None:
     if not ivr.auth_token or not signature:
         log.warning("unsigned request to %s refused", request.path)
         abort(403)
-    params = request.form if request.method == "POST" else {}
-    if not signature_matches(RequestValidator(ivr.auth_token), public_url(), params, signature):
+    if not signature_matches(RequestValidator(ivr.auth_token), public_url(), signed_params(),
+                             signature):
         log.warning("bad Twilio signature on %s refused", request.path)
         abort(403)
 

@@ -238,6 +238,56 @@ def test_failing_wait_document_at_the_limit_leaves_the_queue(caller, monkeypatch
     assert caller.hold(queue_time).verbs == ["Leave"]
 
 
+@pytest.mark.parametrize("queue_time", ["inf", "1e400", "nan", "-5", "999999999999999999999"])
+@time_machine.travel(OPEN, tick=False)
+def test_failing_wait_document_with_an_odd_queue_time_keeps_holding(caller, monkeypatch,
+                                                                     queue_time):
+    caller.post("/voice/queue/housing/enter")
+    monkeypatch.setattr("flows.queue.plan_hold", boom)
+    doc = caller.post(caller.enqueue().get("waitUrl"), context="wait", QueueTime=queue_time,
+                      QueuePosition="1")
+    assert doc.verbs == ["Pause"] and doc.first("Pause").get("length") == "5"
+
+
+@pytest.mark.parametrize(
+    ("queue_time", "expected"),
+    [("0", ["Pause"]), ("119", ["Pause"]), ("120", ["Leave"]), ("inf", ["Pause"]),
+     ("1e400", ["Pause"])],
+)
+@time_machine.travel(OPEN, tick=False)
+def test_when_the_wait_rescue_fails_too_it_is_still_a_hold_document(
+    caller, monkeypatch, caplog, queue_time, expected
+):
+    """Even the last resort answers a waitUrl with a hold document: never an <Enqueue> there."""
+    caller.post("/voice/queue/housing/enter")
+    monkeypatch.setattr("ivr.clock.now", boom)  # every Turn fails, the rescue's own included
+    doc = caller.post(caller.enqueue().get("waitUrl"), context="wait", QueueTime=queue_time,
+                      QueuePosition="1")
+    assert doc.verbs == expected
+    assert "fail-safe itself failed" in caplog.text
+
+
+@pytest.mark.parametrize("result", ["hangup", "bridged", "redirected"])
+@time_machine.travel(OPEN, tick=False)
+def test_when_the_rescue_fails_a_caller_who_is_gone_is_not_queued_again(caller, monkeypatch,
+                                                                        result):
+    caller.post("/voice/queue/housing/enter")
+    monkeypatch.setattr("ivr.clock.now", boom)
+    assert caller.leave_queue(result, 30).verbs == []
+
+
+@time_machine.travel(OPEN, tick=False)
+def test_when_the_rescue_fails_on_the_agent_line_the_agent_is_not_queued(make_caller,
+                                                                         monkeypatch):
+    """The agent's own line: an apology and the end of the call, not a caller's queue."""
+    agent = make_caller("+447911123401", to="+441206282299")
+    monkeypatch.setattr("ivr.clock.now", boom)
+    for path in ("/agent/incoming", "/agent/menu/choice"):
+        doc = agent.post(path, Digits="1")
+        assert doc.verbs == ["Say", "Hangup"]
+        assert doc.text == APOLOGY
+
+
 @time_machine.travel(OPEN, tick=False)
 def test_failing_status_callback_returns_an_empty_response(caller, monkeypatch):
     caller.ring()

@@ -6,11 +6,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
+from urllib.parse import unquote
 
 import pytest
 import time_machine
 from caller import ACCOUNT_SID, AUTH_TOKEN, Caller, sign, written_keys
+from twilio.request_validator import RequestValidator
+
+from ivr.security import sent_target
 
 OPEN = "2026-12-01 10:00:00+00:00"
 PUBLIC = "https://ivr.example.org"
@@ -250,3 +255,132 @@ def test_health_check_needs_no_signature(app):
     response = app.test_client().get("/healthz")
     assert response.status_code == 200
     assert response.get_json()["ok"] is True
+
+
+# -- the URL as Twilio sent it: percent-encoding intact -----------------------------------------
+
+# (path and query as requested, the form, what the page must say). Werkzeug decodes %XX in the
+# path before routing; Twilio signed the encoded URL it requested.
+ENCODED = [
+    ("/voice/dept/council%5Ftax", {}, b"council tax"),
+    ("/voice/dept/council%20tax", {}, b"<Response>"),  # no such department: the fallback one
+    ("/voice/queue/council%2Btax/wait?x=%2F", {"QueueTime": "10", "QueuePosition": "1"},
+     b"You are number 1 in the queue."),
+    ("/voicemail/recorded?dept=general&number=%2B447911123456&note=a%2Fb%20c",
+     {"RecordingUrl": "https://api.twilio.com/x/Recordings/RE" + "1" * 32,
+      "RecordingDuration": "12"}, b"We've got your message"),
+]
+ENCODED_IDS = ["underscore", "space", "plus-and-slash", "query"]
+
+
+def post_signed(client, path: str, form: dict[str, str], signed_for: str, **kwargs):
+    return client.post(path, data=form, headers={"X-Twilio-Signature": sign(signed_for, form)},
+                       **kwargs)
+
+
+@pytest.mark.parametrize(("path", "extra", "said"), ENCODED, ids=ENCODED_IDS)
+def test_signed_over_the_url_as_sent_is_accepted(app, path, extra, said):
+    form = twilio_form(**extra)
+    response = post_signed(app.test_client(), path, form, "http://localhost" + path)
+    assert response.status_code == 200
+    assert said in response.data
+
+
+@pytest.mark.parametrize(("path", "extra", "said"), ENCODED, ids=ENCODED_IDS)
+def test_signed_over_the_decoded_url_is_refused(app, redis_client, path, extra, said):
+    form = twilio_form(**extra)
+    decoded = "http://localhost" + unquote(path)
+    assert decoded != "http://localhost" + path
+    response = post_signed(app.test_client(), path, form, decoded)
+    assert response.status_code == 403
+    assert written_keys(redis_client) == 0
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"RAW_URI": "/voice/dept/council%5Ftax", "REQUEST_URI": ""},  # gunicorn
+        {"RAW_URI": "", "REQUEST_URI": "/voice/dept/council%5Ftax"},  # uWSGI, mod_wsgi
+        {"RAW_URI": "http://localhost/voice/dept/council%5Ftax", "REQUEST_URI": ""},  # absolute
+    ],
+    ids=["RAW_URI", "REQUEST_URI", "absolute-form"],
+)
+def test_each_servers_raw_uri_is_used(app, environ):
+    form = twilio_form()
+    client = app.test_client()
+    signed = "http://localhost/voice/dept/council%5Ftax"
+    response = post_signed(client, "/voice/dept/council_tax", form, signed,
+                           environ_overrides=environ)
+    assert response.status_code == 200
+    response = post_signed(client, "/voice/dept/council_tax", form,
+                           "http://localhost/voice/dept/council_tax", environ_overrides=environ)
+    assert response.status_code == 403
+
+
+def test_without_a_raw_uri_the_decoded_path_and_raw_query_stand_in(app):
+    """A server that gives neither RAW_URI nor REQUEST_URI: the URL rebuilt as before."""
+    form = twilio_form()
+    none = {"RAW_URI": "", "REQUEST_URI": ""}
+    path = "/voice/dept/council%5Ftax?x=%2B44"
+    response = post_signed(app.test_client(), path, form,
+                           "http://localhost/voice/dept/council_tax?x=%2B44",
+                           environ_overrides=none)
+    assert response.status_code == 200
+
+
+def test_behind_a_proxy_the_public_base_and_the_path_as_sent(make_app):
+    app = make_app(PUBLIC_BASE_URL=PUBLIC)
+    path, extra, said = ENCODED[0]
+    form = twilio_form(**extra)
+    client = app.test_client()
+    assert post_signed(client, path, form, PUBLIC + path).status_code == 200
+    assert post_signed(client, path, form, PUBLIC + unquote(path)).status_code == 403
+
+
+def test_mounted_below_a_path_the_mount_is_part_of_the_url(app):
+    """SCRIPT_NAME=/ivr (gunicorn): RAW_URI is the whole path; the URL is not doubled."""
+    form = twilio_form()
+    environ = {"RAW_URI": "/ivr/voice/dept/council%5Ftax", "REQUEST_URI": ""}
+    response = post_signed(app.test_client(), "/voice/dept/council_tax", form,
+                           "http://localhost/ivr/voice/dept/council%5Ftax",
+                           base_url="http://localhost/ivr/", environ_overrides=environ)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("environ", "query", "expected"),
+    [
+        ({"RAW_URI": "/a%2Fb?x=%2B1"}, b"x=%2B1", "/a%2Fb?x=%2B1"),
+        ({"REQUEST_URI": "/a%20b"}, b"", "/a%20b"),
+        ({"RAW_URI": "/a", "REQUEST_URI": "/b"}, b"", "/a"),
+        ({"REQUEST_URI": "/a"}, b"x=1", "/a?x=1"),  # werkzeug's test client, query apart
+        ({"RAW_URI": "/a?"}, b"", "/a?"),
+        ({"RAW_URI": "https://h.example:8443/a%2F?q=1"}, b"q=1", "/a%2F?q=1"),
+        ({"RAW_URI": "http://h.example"}, b"", "/"),
+        ({"RAW_URI": "/next?u=http://x/y"}, b"u=http://x/y", "/next?u=http://x/y"),
+        ({"RAW_URI": "*"}, b"", None),
+        ({}, b"x=1", None),
+    ],
+)
+def test_sent_target(environ, query, expected):
+    assert sent_target(environ, query) == expected
+
+
+# -- JSON bodies: bodySHA256 -------------------------------------------------------------------
+
+
+def test_a_json_body_is_checked_against_its_body_hash(app):
+    """Twilio's JSON requests sign the URL with ``bodySHA256`` and no parameters; the body
+    must match that hash (RequestValidator checks it when given the body)."""
+    validator = RequestValidator(AUTH_TOKEN)
+    body = json.dumps({"CallSid": "CA" + "a" * 32, "CallStatus": "completed"})
+    path = f"/voice/status?bodySHA256={validator.compute_hash(body)}"
+    signature = validator.compute_signature("http://localhost" + path, {})
+    client = app.test_client()
+    sent = client.post(path, data=body, content_type="application/json",
+                       headers={"X-Twilio-Signature": signature})
+    assert sent.status_code == 200
+    tampered = client.post(path, data=body.replace("completed", "busy"),
+                           content_type="application/json",
+                           headers={"X-Twilio-Signature": signature})
+    assert tampered.status_code == 403

@@ -163,7 +163,7 @@ def overdue_text(t: CallbackTask, attempts: int) -> str:
 def _int(value: Any, default: int = 0) -> int:
     try:
         return int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # "inf" in an old event, say
         return default
 
 
