@@ -34,6 +34,7 @@ run webhooks 300
 run flat_cost 600
 run round_trips 120
 run memory 600
+run durability 300
 if [ "$skip_sim" = 0 ]; then
     run sim_speed 1200
 fi
