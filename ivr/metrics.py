@@ -26,9 +26,10 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from redis.exceptions import RedisError
 
+from ivr import reconcile
 from ivr.report import live as report_live
 
 WEBHOOK_LATENCY = Histogram(
@@ -80,6 +81,29 @@ class LiveCollector:
         for state, count in report_live.by_state(live.agents).items():
             by_state.add_metric([state.value], count)
         yield from (up, spool, waiting, oldest, callbacks, by_state)
+        yield from _reconcile_metrics(r, now)
+
+
+def _reconcile_metrics(r, now: float):
+    """The reconciler's heartbeat and what each pass has mended (``ivr.reconcile.HEALTH``):
+    an age that keeps growing means nothing is mending what a crash leaves behind."""
+    try:
+        at, totals = reconcile.health(r)
+    except RedisError:
+        REDIS_ERRORS.labels("metrics").inc()
+        return
+    age = GaugeMetricFamily("ivr_reconcile_last_run_age_seconds",
+                            "Seconds since the reconciler last ran (absent: never)")
+    if at is not None:
+        age.add_metric([], max(0.0, now - at))
+    mended = CounterMetricFamily("ivr_reconcile_mended", "What each reconcile pass mended",
+                                 labels=["pass"])
+    errors = CounterMetricFamily("ivr_reconcile_errors", "What a reconcile pass could not check",
+                                 labels=["pass"])
+    for name, found in totals.items():
+        mended.add_metric([name], found.fixed)
+        errors.add_metric([name], found.errors)
+    yield from (age, mended, errors)
 
 
 def _allowed() -> bool:

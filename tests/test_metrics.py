@@ -68,3 +68,16 @@ def test_without_a_token_only_loopback_may_scrape(app):
     client = app.test_client()
     assert client.get("/metrics", environ_base={"REMOTE_ADDR": "10.0.0.8"}).status_code == 403
     assert client.get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
+
+
+def test_the_reconciler_heartbeat_and_what_it_mended(app, redis_client):
+    from ivr import reconcile
+
+    m = scrape(app)
+    assert ("ivr_reconcile_last_run_age_seconds", ()) not in m  # never ran
+    now = time.time()
+    reconcile.run_once(app.extensions["ivr"], now - 30, lock_seconds=0)
+    m = scrape(app)
+    assert 29 <= m[("ivr_reconcile_last_run_age_seconds", ())] <= 60
+    assert m[("ivr_reconcile_mended_total", (("pass", "tasks"),))] == 0
+    assert m[("ivr_reconcile_errors_total", (("pass", "spool"),))] == 0
