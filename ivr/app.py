@@ -72,7 +72,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from voicemail.flow import replay_voicemail
 
-    spool.handlers["events"] = store.replay_events(r, config.events.retention_days)
+    spool.handlers["events"] = store.replay_events(
+        r, config.events.retention_days, keep_calls=config.callbacks.keep_finished_calls)
     spool.handlers["voicemail"] = replay_voicemail(ivr)
 
     from flows import register
