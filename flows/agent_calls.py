@@ -213,31 +213,23 @@ def wrap_up(turn: Turn, ctx: Context):
 
 
 def agent_hung_up(turn: Turn, agent: Agent, batch: Batch) -> None:
-    """The agent's line ended (the caller marked it so, once: ``agent_context.load``): mid-call
-    (or in the wrap-up after one) means wrap-up for the configured time, after which the
-    agent, being off the line, is signed out (see ``ivr.agents.jobs.end_wrap_up``). The writes
-    and the job join ``batch``."""
+    """The agent's line ended (the caller marked it so, once: ``agent_context.load``): what it
+    means for them is ``agents.after_line_end`` (the live reconcile follows it too); a wrap-up
+    is ended by a job, which, the agent being off the line, signs them out
+    (``ivr.agents.jobs.end_wrap_up``). The writes and the job join ``batch``."""
     now = turn.now.timestamp()
-    if agent.call_sid not in ("", turn.call.sid):
-        return  # the agent is busy on another call now: that one decides
-    if agent.state is State.ON_CALL:
-        agents.set_state(batch, agent, State.WRAP_UP, now, call_sid=turn.call.sid,
-                         reason="agent hung up")
+    end = agents.after_line_end(agent, turn.call.sid, now)
+    if end.state is not None:
+        agents.set_state(batch, agent, end.state, now,
+                         call_sid="" if end.state is State.SIGNED_OUT else turn.call.sid,
+                         reason=end.reason)
+    if end.completes_call:
         batch.event(Event.COMPLETE_AGENT, agent=agent.id)
-        since = now
-    elif agent.state is State.WRAP_UP:
-        since = agent.state_since  # the call ended first; the agent hung up at the prompt
-    elif agent.state in (State.AVAILABLE, State.ON_BREAK):
-        # Off the line an agent cannot take queued calls: counting them on duty would keep
-        # callers waiting two minutes for nobody.
-        agents.set_state(batch, agent, State.SIGNED_OUT, now, reason="left the agent line")
-        return
-    else:
-        return
-    batch.enqueue_at(turn.ivr.callbacks,
-                     turn.now + timedelta(seconds=turn.config.agents.wrap_up_seconds),
-                     END_WRAP_UP, agent.id, since,
-                     description=f"end wrap-up for agent {agent.id}")
+    if end.wrap_up_since is not None:
+        batch.enqueue_at(turn.ivr.callbacks,
+                         turn.now + timedelta(seconds=turn.config.agents.wrap_up_seconds),
+                         END_WRAP_UP, agent.id, end.wrap_up_since,
+                         description=f"end wrap-up for agent {agent.id}")
 
 
 @bp.post("/agent/status")

@@ -74,7 +74,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from voicemail.flow import replay_voicemail
 
-    spool.handlers["events"] = store.replay_events(r, config.events.retention_days)
+    spool.handlers["events"] = store.replay_events(
+        r, config.events.retention_days, keep_calls=config.callbacks.keep_finished_calls)
     voicemail_handler = replay_voicemail(ivr)  # idempotent by recording SID: needs no item id
     spool.handlers["voicemail"] = lambda payload, _item_id: voicemail_handler(payload)
 

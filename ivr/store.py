@@ -287,13 +287,24 @@ class Batch:
                 log.warning("could not undo after %s (call %s): %s", what, self.call_sid, again)
 
 
-def replay_events(r: redis.Redis,
-                  retention_days: int) -> Callable[[list[dict[str, str]], str], None]:
-    """Spool handler: write a spooled batch of events back with their original times, once
-    per spool item id (``events.add_once``), however many processes replay it or how often."""
+def replay_events(r: redis.Redis, retention_days: int, *,
+                  keep_calls: int) -> Callable[[list[dict[str, str]], str], None]:
+    """Spool handler: write a spooled batch of events back with their original times, once.
+
+    A caller's leaving a queue goes through the once-only leave (``record_leave``), as when it
+    was first reported: it takes them out of our record of the queue too, and writes nothing
+    if their leaving is recorded meanwhile (by the live reconcile, ``ivr.live_reconcile``, or
+    a commit that had applied before failing). The other events are written once per spool
+    item id (``events.add_once``), however many processes replay it or how often."""
 
     def handler(items: list[dict[str, str]], item_id: str) -> None:
-        events.add_once(r, item_id, items, retention_days)
+        leaves = [ev for ev in items if is_leave(ev)]
+        if leaves:
+            pipe = r.pipeline(transaction=False)
+            for ev in leaves:
+                record_leave(pipe, ev, retention_days, keep_calls)
+            pipe.execute()
+        events.add_once(r, item_id, [ev for ev in items if not is_leave(ev)], retention_days)
 
     return handler
 
@@ -307,6 +318,10 @@ add_event(KEYS[3], ARGV[8], ARGV[6], cjson.decode(ARGV[7]))
 return 1
 """
 
+# The events that record a caller leaving a queue (``leave_queue``), each with its reason.
+LEAVE_KINDS = frozenset({Event.CONNECT, Event.ABANDON, Event.EXIT_TIMEOUT, Event.FULL,
+                          Event.EXIT_ERROR})
+
 
 def leave_queue(batch: Batch, dept: str, reason: str, waited: int, event: Event,
                 **details: Any) -> None:
@@ -317,24 +332,38 @@ def leave_queue(batch: Batch, dept: str, reason: str, waited: int, event: Event,
     """
     ev = events.fields(event, batch.call_sid, batch.now, dept, reason=reason, wait=waited,
                        **details)
-    flat = [x for kv in ev.items() for x in kv]
-    min_ms = events.min_id(events.ms(ev), batch.retention_days)
     batch.spool_if_lost(ev)
-    batch.op(
-        lambda p: keys.eval_script(
-            p,
-            _LEAVE,
-            3,
-            call_key(batch.call_sid),
-            queue_key(dept),
-            events.STREAM,
-            reason,
-            waited,
-            f"{batch.now:.3f}",
-            batch.keep_calls,
-            batch.call_sid,
-            min_ms,
-            json.dumps(flat),
-            events.ms(ev),
-        )
+    batch.op(lambda p: record_leave(p, ev, batch.retention_days, batch.keep_calls))
+
+
+def is_leave(ev: dict[str, str]) -> bool:
+    """Is this (flat) event a caller leaving a queue, as ``leave_queue`` writes it?"""
+    if ev.get("event") not in LEAVE_KINDS or not ev.get("call") or not ev.get("dept"):
+        return False
+    data = json.loads(ev.get("data") or "{}")
+    return "reason" in data and "wait" in data
+
+
+def record_leave(target: Any, ev: dict[str, str], retention_days: int | None,
+                 keep_calls: int) -> Any:
+    """The once-only leave that ``ev`` (a ``leave_queue`` event: its call, department, time,
+    reason and wait) records, on a pipeline (queued) or a client (run: 1 if recorded now, 0
+    if the caller's leaving was already recorded). The event is written only with it."""
+    data = json.loads(ev["data"])
+    flat = [x for kv in ev.items() for x in kv]
+    return keys.eval_script(
+        target,
+        _LEAVE,
+        3,
+        call_key(ev["call"]),
+        queue_key(ev["dept"]),
+        events.STREAM,
+        data["reason"],
+        data["wait"],
+        ev["ts"],
+        keep_calls,
+        ev["call"],
+        events.min_id(events.ms(ev), retention_days),
+        json.dumps(flat),
+        events.ms(ev),
     )

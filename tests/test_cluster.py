@@ -301,7 +301,7 @@ def test_every_script_runs_on_the_cluster(app, state, redis_client, priya, ran, 
     batch.event("CALLEND")  # written after the leave, though it happened earlier
     assert batch.commit("test") == []  # no ops; the event took a second round trip
     assert [e["event"] for e in read_all(state)] == ["ABANDON", "CALLEND"]
-    spool.handlers["events"] = store.replay_events(state, 30)
+    spool.handlers["events"] = store.replay_events(state, 30, keep_calls=3600)
     spool.write("events", [events.fields("FAILSAFE", caller_sid, now - 2)])
     pending = spool.pending()[0]
     again = pending.read_text()

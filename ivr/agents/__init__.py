@@ -24,11 +24,13 @@ BY_PHONE = "{{ivr}}:agent:phone:{phone}"  # -> agent id
 ON_DUTY = "{{ivr}}:dept:{dept}:signed_in"  # set of signed-in agent ids serving the department
 ON_DUTY_ALL = ON_DUTY.format(dept="*")  # signed-in agents with no departments (they serve all)
 AGENT_CALL = "{{ivr}}:agentcall:{sid}"    # the agent line call leg -> agent id
+LINE_OF = "{{ivr}}:agent:{id}:line"       # agent id -> the call leg they were last linked to
 LINE_ENDED = "{{ivr}}:agentcall:{sid}:ended"  # the agent line call has ended (status callback)
 IDLE = "{ivr}:agents:idle"            # zset: agent id -> since, available and in the line's menu
 IDLE_LINE = "{ivr}:agents:idle:line"  # hash: idle agent id -> their agent-line call SID
 SEQ = "{ivr}:agent:seq"
 FIRST_ID = 1000                     # agent numbers are 4 digits, keyed on the agent line
+LINK_TTL = 16 * 3600                # a link outlives any shift on the line
 
 
 class Role(StrEnum):
@@ -165,6 +167,7 @@ def remove(r: redis.Redis, agent_id: str) -> None:
     pipe.srem(AGENTS, agent_id)
     pipe.zrem(IDLE, agent_id)
     pipe.hdel(IDLE_LINE, agent_id)
+    pipe.delete(LINE_OF.format(id=agent_id))
     for key in agent.duty_keys:
         pipe.srem(key, agent_id)
     if agent.phone:
@@ -198,19 +201,21 @@ def secret_matches(stored: str, secret: str) -> bool:
 
 
 def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: str = "",
-              reason: str = "") -> Agent:
-    """Move an agent to ``state`` and record the change as an AGENTSTATE event.
+              reason: str = "", **details: Any) -> Agent:
+    """Move an agent to ``state`` and record the change as an AGENTSTATE event (``details``
+    join its data, e.g. ``reconciled=True``).
 
     Given a client, the writes go in one pipeline (one round trip); given a pipeline or a
     request's ``Batch``, they join it (the event with the state it describes). Returns the
     agent as it now is, so callers need not read it back.
     """
     if isinstance(r_or_pipe, Batch):
-        r_or_pipe.op(lambda p: set_state(p, agent, state, now, call_sid=call_sid, reason=reason))
+        r_or_pipe.op(lambda p: set_state(p, agent, state, now, call_sid=call_sid, reason=reason,
+                                         **details))
         return _moved(agent, state, now, call_sid)
     if not connections.is_pipeline(r_or_pipe):
         pipe = r_or_pipe.pipeline(transaction=False)
-        moved = set_state(pipe, agent, state, now, call_sid=call_sid, reason=reason)
+        moved = set_state(pipe, agent, state, now, call_sid=call_sid, reason=reason, **details)
         pipe.execute()
         return moved
     r_or_pipe.hset(AGENT.format(id=agent.id), mapping={
@@ -227,7 +232,7 @@ def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: st
     events.add(r_or_pipe, events.fields(
         Event.AGENT_STATE, call_sid, now, None, agent=agent.id, state=str(state),
         previous=str(agent.state), seconds_in_previous=round(now - agent.state_since, 1),
-        reason=reason), None)  # trimmed with the calls' events
+        reason=reason, **details), None)  # trimmed with the calls' events
     return _moved(agent, state, now, call_sid)
 
 
@@ -252,8 +257,17 @@ def count_on_duty(pipe, department: str) -> None:
 
 
 def link_call(r_or_pipe, call_sid: str, agent_id: str) -> None:
-    """Remember which agent is on this agent-line call (for the rest of the call)."""
-    r_or_pipe.set(AGENT_CALL.format(sid=call_sid), agent_id, ex=16 * 3600)
+    """Remember which agent is on this call (for the rest of the call), and that it is the
+    call they are on now (``line_of``: what the live reconcile asks Twilio about)."""
+    r_or_pipe.set(AGENT_CALL.format(sid=call_sid), agent_id, ex=LINK_TTL)
+    r_or_pipe.set(LINE_OF.format(id=agent_id), call_sid, ex=LINK_TTL)
+
+
+def line_of(agent: Agent, linked: str, idle_line: str = "") -> str:
+    """The call an agent is on, as far as we know (pure): the one last linked to them
+    (``link_call``), else (linked before that was recorded) the line they idle on, or the
+    call of their last state change; "" when none is known."""
+    return linked or idle_line or agent.call_sid
 
 
 def for_call(r: redis.Redis, call_sid: str) -> Agent | None:
@@ -267,6 +281,38 @@ def end_line(r_or_pipe, call_sid: str) -> None:
 
 def line_ended(r: redis.Redis, call_sid: str) -> bool:
     return bool(call_sid) and bool(r.exists(LINE_ENDED.format(sid=call_sid)))
+
+
+WRAP_UP_OVER_OFF_LINE = "wrap-up time over; off the agent line"  # the reason for that sign-out
+
+
+@dataclass(frozen=True)
+class LineEnd:
+    """What the end of an agent's call means for them (``after_line_end``)."""
+
+    state: State | None = None  # the state they move to at once (None: no change now)
+    reason: str = ""
+    completes_call: bool = False  # they hung up on a caller: COMPLETEAGENT
+    # In wrap-up (since this time, their ``state_since``): it ends ``agents.wrap_up_seconds``
+    # after the call's end, and then, off the line, they are signed out.
+    wrap_up_since: float | None = None
+
+
+def after_line_end(agent: Agent, call_sid: str, now: float) -> LineEnd:
+    """The agent's call ``call_sid`` ended at ``now`` (pure; the status callback and the live
+    reconcile both follow it). Mid-call means wrap-up for the configured time, then signed
+    out; in wrap-up, the same end; available or on a break means signed out at once, since
+    off the line they cannot take queued calls, and counting them on duty would keep callers
+    waiting two minutes for nobody. An agent busy on another call now is left to that call."""
+    if agent.call_sid not in ("", call_sid):
+        return LineEnd()
+    if agent.state is State.ON_CALL:
+        return LineEnd(State.WRAP_UP, "agent hung up", completes_call=True, wrap_up_since=now)
+    if agent.state is State.WRAP_UP:
+        return LineEnd(wrap_up_since=agent.state_since)
+    if agent.state in (State.AVAILABLE, State.ON_BREAK):
+        return LineEnd(State.SIGNED_OUT, "left the agent line")
+    return LineEnd()
 
 
 def signed_in_departments(agents: Iterable[Agent], every: Iterable[str] = ()) -> set[str]:
@@ -317,6 +363,7 @@ def hold_taking(pipe: Any, dept: str, line_sid: str) -> None:
     keys.eval_script(pipe, _HOLD_TAKING, 1, TAKING.format(dept=dept), line_sid, TAKING_MS)
 
 
-def release_taking(pipe: Any, dept: str, line_sid: str) -> None:
-    """Queue the release of this take's marker (a no-op if it is not this take's)."""
-    keys.eval_script(pipe, _RELEASE_TAKING, 1, TAKING.format(dept=dept), line_sid)
+def release_taking(pipe: Any, dept: str, line_sid: str) -> Any:
+    """Queue the release of this take's marker (a no-op if it is not this take's); run on a
+    client, it returns 1 if it released it."""
+    return keys.eval_script(pipe, _RELEASE_TAKING, 1, TAKING.format(dept=dept), line_sid)

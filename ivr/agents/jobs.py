@@ -27,7 +27,7 @@ def end_wrap_up(agent_id: str, since: float) -> str:
         return "unchanged"
     if agent.call_sid and agents.line_ended(r, agent.call_sid):
         agents.set_state(r, agent, State.SIGNED_OUT, time.time(),
-                         reason="wrap-up time over; off the agent line")
+                         reason=agents.WRAP_UP_OVER_OFF_LINE)
         return "signed_out"
     agents.set_state(r, agent, State.AVAILABLE, time.time(), reason="wrap-up time over")
     return "available"
