@@ -12,7 +12,10 @@ any number of machines:
 * **recordings**: voicemails at Twilio (``RecordVerb`` recordings of the last two days) with
   no task, because their callbacks never reached us or found neither Redis nor the spool,
   become tasks (``source=reconciled``);
-* further passes (jobs, queues, advisors) are registered in ``PASSES`` by their modules.
+* **queues**: our record of who waits against Twilio's queue members: ghosts (callers who
+  left while Redis was down) taken out, callers who joined then added (``ivr.live_reconcile``);
+* **agents**: signed-in advisors whose agent-line call has ended at Twilio signed out (or put
+  through wrap-up), as their lost status callback would have done.
 
 It runs in its own process (``ivr reconcile --every 30``, supervised by ``ivr serve``), not as
 an RQ job: it must keep working when RQ's scheduler is what stalled. Each run leaves a
@@ -31,7 +34,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from twilio.base.exceptions import TwilioException
 
-from ivr import store, twilio_rest
+from ivr import live_reconcile, store, twilio_rest
 from ivr.calendar import callback_window
 from ivr.phone import check_caller_id, mask
 from ivr.services import Ivr
@@ -87,10 +90,9 @@ def tasks_pass(ivr: Ivr, now: float) -> Mended:
 
 def recordings_pass(ivr: Ivr, now: float) -> Mended:
     """Voicemails recorded at Twilio with no task become tasks."""
-    try:
-        client = twilio_rest.client()
-    except twilio_rest.TwilioNotConfigured:
-        return Mended()  # nothing to compare with (a local run); not an error
+    client = _client()
+    if client is None:
+        return Mended()
     after = datetime.fromtimestamp(now - RECORDINGS_LOOKBACK, UTC)
     try:
         listed = [rec for rec in client.recordings.list(date_created_after=after, limit=5000)
@@ -134,6 +136,34 @@ def recordings_pass(ivr: Ivr, now: float) -> Mended:
     return Mended(fixed=fixed, errors=errors)
 
 
+def queues_pass(ivr: Ivr, now: float) -> Mended:
+    """Our record of who waits against Twilio's queue members (``ivr.live_reconcile``)."""
+    client = _client()
+    if client is None:
+        return Mended()
+    found = live_reconcile.reconcile_queues(ivr.redis, client, ivr.config, now)
+    return Mended(fixed=found.removed + found.added + found.takes_cleared, errors=found.errors)
+
+
+def agents_pass(ivr: Ivr, now: float) -> Mended:
+    """Signed-in advisors whose agent-line call has ended at Twilio move on as the status
+    callback would have moved them (``ivr.live_reconcile``)."""
+    client = _client()
+    if client is None:
+        return Mended()
+    found = live_reconcile.reconcile_agents(ivr.redis, client, ivr.config, now)
+    return Mended(fixed=found.signed_out + found.wrapped_up, errors=found.errors)
+
+
+def _client() -> Any:
+    """Twilio's REST client, or None where it is not configured (a local run: nothing to
+    compare with, which is not an error)."""
+    try:
+        return twilio_rest.client()
+    except twilio_rest.TwilioNotConfigured:
+        return None
+
+
 def _recovered(ivr: Ivr, client: Any, rec: Any, caller: str, dept: str,
                relay: bool) -> Voicemail | None:
     """The voicemail a recording stands for, from our call record or else Twilio's call;
@@ -164,6 +194,8 @@ PASSES: dict[str, Pass] = {
     "spool": spool_pass,
     "tasks": tasks_pass,
     "recordings": recordings_pass,
+    "queues": queues_pass,
+    "agents": agents_pass,
 }
 # Seconds between runs of a pass, when longer than the run's own interval: listing two days
 # of Twilio's recordings is paged REST work, and a recording is given 10 minutes anyway.

@@ -526,3 +526,18 @@ def test_a_take_marker_held_by_an_ended_line_is_cleared(
         takes_cleared=1)
     assert not redis_client.exists(agents.TAKING.format(dept="council_tax"))
     assert redis_client.get(agents.TAKING.format(dept="benefits")) == live.sid.encode()
+
+
+def test_the_reconciler_runs_the_live_passes(make_world, redis_client, config, twilio):
+    """``ivr reconcile`` (``ivr.reconcile.run_once``) runs both passes with the app's own
+    REST client: after the outage no ghost survives and every caller who joined is there."""
+    from ivr import reconcile
+
+    world, outage = make_world()
+    gone, joined = thirty_gone_thirty_joined(world, outage, redis_client)
+    results = reconcile.run_once(world.app.extensions["ivr"], world.now, lock_seconds=0)
+    assert results["spool"].fixed > 0  # the spooled hang-ups take the 30 ghosts out first
+    assert results["queues"] == reconcile.Mended(fixed=30)  # the 30 who joined are added
+    assert results["agents"].errors == 0
+    assert set(waiting(redis_client)) == {leg.sid for leg in joined}
+    assert {e["call"] for e in kinds(redis_client, "ABANDON")} == {leg.sid for leg in gone}
