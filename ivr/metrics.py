@@ -3,7 +3,9 @@
 Live figures (queues, oldest wait, agents by state, callbacks due and overdue) are read from
 Redis at scrape time by ``ivr.report.live.read_now`` (the same function the console's live view
 and the wallboard use), so every web process reports the same numbers; the spool size is this
-host's. Webhook latency and Redis errors are counted per process; set
+host's. The jobs' figures (workers' heartbeats, the scheduler, overdue and failed jobs) are read
+from RQ's Redis through RQ's API (``ivr.jobhealth.read``), so a stalled scheduler or a dead
+worker shows. Webhook latency and Redis errors are counted per process; set
 ``PROMETHEUS_MULTIPROC_DIR`` to aggregate them across gunicorn workers (prometheus-client's
 multiprocess mode).
 
@@ -29,7 +31,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from redis.exceptions import RedisError
 
-from ivr import reconcile
+from ivr import jobhealth, reconcile
 from ivr.report import live as report_live
 
 WEBHOOK_LATENCY = Histogram(
@@ -51,9 +53,13 @@ class LiveCollector:
         self.app = app
 
     def collect(self):
+        now = time.time()
+        yield from self.collect_live(now)
+        yield from self.collect_jobs(now)
+
+    def collect_live(self, now: float):
         ivr = self.app.extensions["ivr"]
         r = ivr.redis
-        now = time.time()
         up = GaugeMetricFamily("ivr_redis_up", "1 if Redis answered this scrape")
         spool = GaugeMetricFamily("ivr_spool_items", "Items waiting on disk for Redis")
         spool.add_metric([], ivr.spool.size())
@@ -83,6 +89,44 @@ class LiveCollector:
         yield from (up, spool, waiting, oldest, callbacks, by_state)
         yield from _reconcile_metrics(r, now)
 
+    def collect_jobs(self, now: float):
+        """RQ's side: a separate Redis when ``RQ_REDIS_URL`` is set, so reported apart."""
+        ivr = self.app.extensions["ivr"]
+        names = [ivr.callbacks.name, ivr.messages.name]
+        up = GaugeMetricFamily("ivr_rq_redis_up", "1 if RQ's Redis answered this scrape")
+        try:
+            health = jobhealth.read(ivr.callbacks.connection, names, now)
+        except RedisError:
+            REDIS_ERRORS.labels("metrics-rq").inc()
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        workers = GaugeMetricFamily("ivr_workers", "RQ workers registered on the queues")
+        workers.add_metric([], health.workers)
+        yield from (up, workers)
+        if health.heartbeat_age is not None:
+            age = GaugeMetricFamily("ivr_worker_heartbeat_age_seconds",
+                                    "Seconds since the freshest RQ worker heartbeat")
+            age.add_metric([], health.heartbeat_age)
+            yield age
+        scheduler = GaugeMetricFamily(
+            "ivr_scheduler_up", "1 if a scheduler holds the queue and beat in the last "
+            f"{jobhealth.SCHEDULER_STALE:.0f} s", labels=["queue"])
+        queued = GaugeMetricFamily("ivr_jobs_queued", "Jobs waiting for a worker",
+                                   labels=["queue"])
+        overdue = GaugeMetricFamily(
+            "ivr_jobs_overdue", "Scheduled jobs whose time passed more than "
+            f"{jobhealth.OVERDUE_AFTER:.0f} s ago", labels=["queue"])
+        failed = GaugeMetricFamily("ivr_jobs_failed", "Jobs in RQ's failed registry",
+                                   labels=["queue"])
+        for name, q in health.queues.items():
+            scheduler.add_metric([name], int(q.scheduler_up))
+            queued.add_metric([name], q.queued)
+            overdue.add_metric([name], q.overdue)
+            failed.add_metric([name], q.failed)
+        yield from (scheduler, queued, overdue, failed)
+
 
 def _reconcile_metrics(r, now: float):
     """The reconciler's heartbeat and what each pass has mended (``ivr.reconcile.HEALTH``):
@@ -104,7 +148,6 @@ def _reconcile_metrics(r, now: float):
         mended.add_metric([name], found.fixed)
         errors.add_metric([name], found.errors)
     yield from (age, mended, errors)
-
 
 def _allowed() -> bool:
     token = os.environ.get("IVR_METRICS_TOKEN", "")

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import time_machine
+from conftest import DOWN_REDIS_URL
 from prometheus_client.parser import text_string_to_metric_families
+from rq import Queue, Worker
+from rq.registry import FailedJobRegistry
+from rq.scheduler import RQScheduler
 
 from ivr import agents, store
+from ivr.messaging import SEND_SMS
 from voicemail.tasks import SCHEDULED, WORKLIST
 
 
@@ -81,3 +87,52 @@ def test_the_reconciler_heartbeat_and_what_it_mended(app, redis_client):
     assert 29 <= m[("ivr_reconcile_last_run_age_seconds", ())] <= 60
     assert m[("ivr_reconcile_mended_total", (("pass", "tasks"),))] == 0
     assert m[("ivr_reconcile_errors_total", (("pass", "spool"),))] == 0
+
+
+def test_job_figures_show_workers_the_scheduler_and_stuck_jobs(app, redis_client):
+    """A stalled scheduler shows as ivr_scheduler_up 0 with ivr_jobs_overdue rising; spent
+    retries as ivr_jobs_failed; a dead worker as an old heartbeat, then ivr_workers 0."""
+    now = time.time()
+    m = scrape(app)
+    assert m[("ivr_rq_redis_up", ())] == 1
+    assert m[("ivr_workers", ())] == 0
+    assert ("ivr_worker_heartbeat_age_seconds", ()) not in m
+    assert m[("ivr_scheduler_up", (("queue", "callbacks"),))] == 0
+
+    callbacks = Queue("callbacks", connection=redis_client)
+    callbacks.enqueue_at(datetime.fromtimestamp(now - 300, UTC), SEND_SMS, "+447700900123",
+                         "hello", "+441206282222")  # due 5 minutes ago: nobody moved it
+    callbacks.enqueue_at(datetime.fromtimestamp(now - 30, UTC), SEND_SMS, "+447700900123",
+                         "hello", "+441206282222")  # due, not yet overdue
+    callbacks.enqueue(SEND_SMS, "+447700900123", "hello", "+441206282222")
+    failed = callbacks.enqueue(SEND_SMS, "+447700900123", "hello", "+441206282222")
+    FailedJobRegistry("callbacks", connection=redis_client).add(failed, exc_string="HTTP 500")
+    worker = Worker([callbacks, Queue("messages", connection=redis_client)],
+                    connection=redis_client)
+    worker.register_birth()
+    scheduler = RQScheduler(["callbacks"], connection=redis_client, name="metrics-test")
+    scheduler.acquire_locks()
+    scheduler.register_birth()
+
+    m = scrape(app)
+    assert m[("ivr_workers", ())] == 1
+    assert 0 <= m[("ivr_worker_heartbeat_age_seconds", ())] < 10
+    assert m[("ivr_scheduler_up", (("queue", "callbacks"),))] == 1
+    assert m[("ivr_scheduler_up", (("queue", "messages"),))] == 0  # nobody holds its lock
+    assert m[("ivr_jobs_overdue", (("queue", "callbacks"),))] == 1
+    assert m[("ivr_jobs_overdue", (("queue", "messages"),))] == 0
+    assert m[("ivr_jobs_queued", (("queue", "callbacks"),))] == 2
+    assert m[("ivr_jobs_failed", (("queue", "callbacks"),))] == 1
+    assert m[("ivr_jobs_failed", (("queue", "messages"),))] == 0
+
+    with time_machine.travel(now + 90, tick=False):  # the scheduler has not beaten since
+        m = scrape(app)
+    assert m[("ivr_scheduler_up", (("queue", "callbacks"),))] == 0
+    assert 89 <= m[("ivr_worker_heartbeat_age_seconds", ())] <= 100
+
+
+def test_rq_on_a_redis_that_is_down_is_reported_not_raised(make_app, redis_client):
+    m = scrape(make_app(RQ_REDIS_URL=DOWN_REDIS_URL))
+    assert m[("ivr_redis_up", ())] == 1
+    assert m[("ivr_rq_redis_up", ())] == 0
+    assert ("ivr_workers", ()) not in m
