@@ -5,115 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from ivr import connections, local_token
+from ivr import connections
 from ivr.app import create_app
 from ivr.config import ConfigError, load_config
-
-EMBEDDED_DIR = Path("var/redis")
-
-
-def _start_embedded_redis() -> tuple[subprocess.Popen, str]:
-    """A private redis-server on a unix socket, append-only with ``appendfsync always``: a
-    voicemail the caller was told we have is on disk before the webhook answers, so it
-    survives ``kill -9`` of Redis and a power cut (docs/durability.md; ~0.3 ms a voicemail)."""
-    EMBEDDED_DIR.mkdir(parents=True, exist_ok=True)
-    sock = (EMBEDDED_DIR / "redis.sock").resolve()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-         "--dir", str(EMBEDDED_DIR.resolve()), "--appendonly", "yes",
-         "--appendfsync", "always", "--save", "",
-         "--logfile", str((EMBEDDED_DIR / "redis.log").resolve())],
-        start_new_session=True,
-    )
-    url = f"unix://{sock}?db=0"
-    import redis
-
-    for _ in range(100):
-        try:
-            redis.Redis.from_url(url).ping()
-            return proc, url
-        except redis.RedisError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-    proc.terminate()
-    raise SystemExit(f"embedded redis-server did not start; see {EMBEDDED_DIR}/redis.log")
-
-
-def serve(args: argparse.Namespace) -> int:
-    """Webhooks (gunicorn) and the RQ worker with its scheduler, until Ctrl-C."""
-    try:
-        load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    children: list[subprocess.Popen] = []
-    redis_proc = None
-    url = os.environ.get("REDIS_URL")
-    if url:
-        print(f"Redis: REDIS_URL={url}", flush=True)
-    else:
-        redis_proc, url = _start_embedded_redis()
-        print(f"Redis: no REDIS_URL set, using the embedded default {url} "
-              f"(redis-server, data in {EMBEDDED_DIR}/, append-only, fsync always)", flush=True)
-    env = dict(os.environ, REDIS_URL=url)
-    if (not env.get("TWILIO_AUTH_TOKEN") and env.get("IVR_INSECURE_SKIP_SIGNATURE") != "1"
-            and not local_token.loopback(args.bind)):
-        print("warning: TWILIO_AUTH_TOKEN is not set, so every webhook answers 403.",
-              flush=True)
-    elif not env.get("TWILIO_AUTH_TOKEN") and env.get("IVR_INSECURE_SKIP_SIGNATURE") != "1":
-        env["TWILIO_AUTH_TOKEN"] = local_token.ensure()  # this machine only: see local_token
-        print(f"warning: TWILIO_AUTH_TOKEN is not set: webhooks check signatures against a "
-              f"local token ({local_token.PATH}), so `ivr call --url http://{args.bind}` works "
-              "here and real Twilio requests get 403 until TWILIO_AUTH_TOKEN is set.",
-              flush=True)
-    bin_dir = Path(sys.executable).parent
-    config = load_config(env.get("IVR_CONFIG", "config.yaml"))
-    web = [str(bin_dir / "gunicorn"), "--workers", str(args.workers), "--bind", args.bind,
-           "--access-logfile", "-", "--graceful-timeout", "10", "ivr.wsgi:app"]
-    worker = [str(bin_dir / "rq"), "worker", "--with-scheduler", "--url",
-              connections.rq_url(env, url),
-              config.callbacks.rq_queue, config.callbacks.sms_rq_queue]
-    print(f"Webhooks: http://{args.bind}/voice/incoming (gunicorn, {args.workers} workers)",
-          flush=True)
-    print(f"Worker: rq worker --with-scheduler {config.callbacks.rq_queue} "
-          f"{config.callbacks.sms_rq_queue}", flush=True)
-    stopping = False
-
-    def stop(signum, frame):  # noqa: ARG001
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        for cmd in (web, worker):
-            children.append(subprocess.Popen(cmd, env=env, start_new_session=True))
-        while not stopping:
-            if any(c.poll() is not None for c in children):
-                print("a service process exited; stopping", file=sys.stderr, flush=True)
-                break
-            time.sleep(0.2)
-    finally:
-        print("Stopping...", flush=True)
-        for c in children:
-            if c.poll() is None:
-                c.send_signal(signal.SIGTERM)
-        for c in children:
-            try:
-                c.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                c.kill()
-        if redis_proc is not None:
-            redis_proc.terminate()
-            redis_proc.wait(timeout=10)
-        print("Stopped.", flush=True)
-    return 0 if stopping else 1
+from ivr.serve import scheduler_command, serve
 
 
 def check_config(args: argparse.Namespace) -> int:
@@ -349,10 +248,15 @@ def call_command(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("serve", help="run the webhook server and the RQ worker")
+    p = sub.add_parser("serve", help="run the webhooks, the RQ worker and its scheduler")
     p.add_argument("--bind", default=os.environ.get("IVR_BIND", "127.0.0.1:5000"))
     p.add_argument("--workers", type=int, default=int(os.environ.get("IVR_WORKERS", "2")))
     p.set_defaults(func=serve)
+    p = sub.add_parser("scheduler", help="RQ's scheduler alone (ivr serve runs and restarts it)")
+    p.add_argument("--url", required=True, help="RQ's Redis")
+    p.add_argument("--name", default="", help="the scheduler's RQ name (keep it across restarts)")
+    p.add_argument("queues", nargs="+")
+    p.set_defaults(func=scheduler_command)
     p = sub.add_parser("check-config", help="validate config.yaml")
     p.add_argument("path", nargs="?", default=os.environ.get("IVR_CONFIG", "config.yaml"))
     p.set_defaults(func=check_config)

@@ -20,7 +20,7 @@ class Worker(SimpleWorker):
 
 
 def run_due_jobs(redis_client, queue_name: str, when) -> int:
-    """What ``rq worker --with-scheduler`` does at ``when`` (epoch seconds or ISO text):
+    """What RQ's scheduler and worker (``ivr serve``) do at ``when`` (epoch seconds or ISO text):
     moves the jobs due by then to the queue and runs them. Returns the jobs moved."""
     queue = Queue(queue_name, connection=redis_client)
     with time_machine.travel(when, tick=True):

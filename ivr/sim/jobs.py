@@ -1,10 +1,11 @@
 """The app's RQ jobs in virtual time: run each one when the virtual clock reaches it.
 
-In production ``rq worker --with-scheduler`` moves scheduled jobs (callback releases, the end
-of an agent's wrap-up) onto their queue when due and runs them; here the same RQ code does it
-in this process (``RQScheduler.enqueue_scheduled_jobs`` and a burst ``SimpleWorker``), under
-the engine's time travel, at the virtual moment each job is due. Jobs appear only when a
-webhook (or another job) runs, so the pump looks after requests, at most every 2 virtual s.
+In production RQ's scheduler (``ivr scheduler``) moves scheduled jobs (callback releases, the
+end of an agent's wrap-up) onto their queue when due and ``rq worker`` runs them; here the same
+RQ code does it in this process (``RQScheduler.enqueue_scheduled_jobs`` and a burst
+``SimpleWorker``), under the engine's time travel, at the virtual moment each job is due. Jobs
+appear only when a webhook (or another job) runs, so the pump looks after requests, at most
+every 2 virtual s.
 
 One worker serves the whole run (registered once, as ``rq worker`` is), so RQ's registry
 maintenance runs on its own cadence (every 10 minutes, virtual) rather than at every burst.

@@ -1,0 +1,166 @@
+"""``ivr serve`` and ``ivr scheduler``: the service's processes, kept running by
+``ivr.supervise``.
+
+The children, in start order (``child_specs``): the embedded ``redis-server`` when
+``REDIS_URL`` is unset, the webhooks (gunicorn), the RQ worker and RQ's scheduler. Each one
+that exits is started again after a backoff, so a Redis outage that ends a process costs a
+restart, not the service.
+
+RQ's scheduler runs as a process of its own (``ivr scheduler``), not as the worker's child
+(``rq worker --with-scheduler``): in RQ 3.0 the scheduler process ends at the first Redis
+error (``RQScheduler.work`` catches nothing), and the worker starts it again only in its
+maintenance, every 10 minutes and only between waits for jobs (up to 405 s each), so due jobs
+stalled for 10 to 17 minutes after a blip. Supervised on its own, it is started again within
+the backoff (at most 30 s) of Redis's return, under a name that is stable for this
+``ivr serve`` (``scheduler_name``), so the new process takes over its own queue locks at once
+instead of waiting for the dead one's to expire.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import redis
+
+from ivr import connections, local_token
+from ivr.config import ConfigError, load_config
+from ivr.supervise import ChildDidNotStart, ChildSpec, Supervisor
+
+EMBEDDED_DIR = Path("var/redis")
+# An idle worker beats once per wait for jobs (RQ waits worker_ttl - 15 s): 60 keeps its
+# ``last_heartbeat`` under a minute old (``ivr_worker_heartbeat_age_seconds``), and a dead
+# worker leaves RQ's registry within 2 minutes (RQ's default, 420, takes 8).
+WORKER_TTL = 60
+
+
+def ivr_command(*args: str) -> list[str]:
+    """An ``ivr`` subcommand run by this interpreter (the checkout on ``PYTHONPATH`` wins)."""
+    return [sys.executable, "-m", "ivr.cli", *args]
+
+
+def scheduler_name() -> str:
+    """The scheduler's RQ name for this ``ivr serve``: the same for every restart, so a new
+    scheduler process refreshes the queue locks its predecessor held (RQ's lock holds a name
+    for 61 s after its holder's last beat), and different for another ``ivr serve``."""
+    return f"ivr-{socket.gethostname()}-{os.getpid()}"
+
+
+def embedded_redis() -> tuple[ChildSpec, str]:
+    """A private redis-server on a unix socket, append-only with ``appendfsync always``: a
+    voicemail the caller was told we have is on disk before the webhook answers, so it
+    survives ``kill -9`` of Redis and a power cut (docs/durability.md; ~0.3 ms a voicemail)."""
+    EMBEDDED_DIR.mkdir(parents=True, exist_ok=True)
+    sock = (EMBEDDED_DIR / "redis.sock").resolve()
+    url = f"unix://{sock}?db=0"
+
+    def answers() -> bool:
+        try:
+            return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+    spec = ChildSpec(
+        "redis",
+        ["redis-server", "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+         "--dir", str(EMBEDDED_DIR.resolve()), "--appendonly", "yes",
+         "--appendfsync", "always", "--save", "",
+         "--logfile", str((EMBEDDED_DIR / "redis.log").resolve())],
+        ready=answers, stop_last=True)
+    return spec, url
+
+
+def job_children(rq_url: str, queues: Sequence[str], env: Mapping[str, str],
+                 name: str) -> list[ChildSpec]:
+    """RQ's worker and RQ's scheduler (named ``name``), each a process of its own."""
+    bin_dir = Path(sys.executable).parent
+    return [
+        ChildSpec("worker", [str(bin_dir / "rq"), "worker", "--url", rq_url,
+                             "--worker-ttl", str(WORKER_TTL), *queues], env),
+        ChildSpec("scheduler", ivr_command("scheduler", "--url", rq_url, "--name", name,
+                                           *queues), env),
+    ]
+
+
+def child_specs(bind: str, workers: int, rq_url: str, queues: Sequence[str],
+                env: Mapping[str, str]) -> list[ChildSpec]:
+    """Every process ``ivr serve`` keeps running, in start order (stopped in any order, bar
+    the embedded Redis). A further process is one more entry, for instance
+    ``ChildSpec("reconciler", ivr_command("reconcile", "--every", "30"), env)``."""
+    bin_dir = Path(sys.executable).parent
+    web = ChildSpec("web", [str(bin_dir / "gunicorn"), "--workers", str(workers), "--bind",
+                            bind, "--access-logfile", "-", "--graceful-timeout", "10",
+                            "ivr.wsgi:app"], env)
+    return [web, *job_children(rq_url, queues, env, scheduler_name())]
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Webhooks (gunicorn), the RQ worker and RQ's scheduler, kept running until Ctrl-C."""
+    try:
+        config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    infrastructure: list[ChildSpec] = []
+    url = os.environ.get("REDIS_URL")
+    if url:
+        print(f"Redis: REDIS_URL={url}", flush=True)
+    else:
+        spec, url = embedded_redis()
+        infrastructure.append(spec)
+        print(f"Redis: no REDIS_URL set, using the embedded default {url} "
+              f"(redis-server, data in {EMBEDDED_DIR}/, append-only, fsync always)", flush=True)
+    env = dict(os.environ, REDIS_URL=url)
+    if (not env.get("TWILIO_AUTH_TOKEN") and env.get("IVR_INSECURE_SKIP_SIGNATURE") != "1"
+            and not local_token.loopback(args.bind)):
+        print("warning: TWILIO_AUTH_TOKEN is not set, so every webhook answers 403.",
+              flush=True)
+    elif not env.get("TWILIO_AUTH_TOKEN") and env.get("IVR_INSECURE_SKIP_SIGNATURE") != "1":
+        env["TWILIO_AUTH_TOKEN"] = local_token.ensure()  # this machine only: see local_token
+        print(f"warning: TWILIO_AUTH_TOKEN is not set: webhooks check signatures against a "
+              f"local token ({local_token.PATH}), so `ivr call --url http://{args.bind}` works "
+              "here and real Twilio requests get 403 until TWILIO_AUTH_TOKEN is set.",
+              flush=True)
+    queues = [config.callbacks.rq_queue, config.callbacks.sms_rq_queue]
+    specs = infrastructure + child_specs(args.bind, args.workers,
+                                         connections.rq_url(env, url), queues, env)
+    print(f"Webhooks: http://{args.bind}/voice/incoming (gunicorn, {args.workers} workers)",
+          flush=True)
+    print(f"Worker: rq worker {' '.join(queues)}; scheduler: ivr scheduler (each restarted "
+          "if it exits)", flush=True)
+    supervisor = Supervisor(specs)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    try:
+        supervisor.run()
+    except ChildDidNotStart as exc:
+        where = f"; see {EMBEDDED_DIR}/redis.log" if str(exc) == "redis" else ""
+        print(f"error: {exc} did not start{where}", file=sys.stderr, flush=True)
+        return 1
+    restarted = {k: v for k, v in supervisor.restarts.items() if v}
+    print(f"Stopped.{f' Restarts: {restarted}' if restarted else ''}", flush=True)
+    return 0
+
+
+def scheduler_command(args: argparse.Namespace) -> int:
+    """RQ's scheduler in the foreground: moves due ``enqueue_at`` jobs (and retries) to their
+    queues. It ends at a Redis error; ``ivr serve`` starts it again."""
+    from rq.scheduler import RQScheduler
+
+    # Timeouts: a Redis that stops answering (paused, a dead peer) ends the process too, so
+    # it is started again, instead of leaving it waiting on a socket for good.
+    connection = redis.Redis.from_url(args.url, socket_connect_timeout=5, socket_timeout=10)
+    scheduler = RQScheduler(args.queues, connection=connection, name=args.name or None)
+    print(f"Scheduler {scheduler.name} for {', '.join(args.queues)} (pid {os.getpid()})",
+          flush=True)
+    try:
+        scheduler.work()  # until SIGTERM or SIGINT, which release its locks
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        print(f"scheduler: Redis unreachable ({exc}); exiting", file=sys.stderr, flush=True)
+        return 1
+    return 0
