@@ -19,14 +19,13 @@ from typing import Any
 
 from flask import Blueprint, request, url_for
 from redis.exceptions import RedisError
-from rq import Retry
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.agent_calls import _wrap_up_prompt
 from flows.agent_line import add_agent_menu, not_signed_in
 from flows.common import Turn, external
 from flows.recordings import advisor_recording
-from ivr import agents, recordings, twilio_rest
+from ivr import agents, messaging, recordings, twilio_rest
 from ivr.agents import Agent, State
 from ivr.agents import context as agent_context
 from ivr.agents.context import Context
@@ -247,7 +246,7 @@ def unreachable_sms(turn: Turn, task: dict[str, str], attempts: int, batch: Batc
         attempts=attempts, link=dept.link,
         number=national_format(turn.config.council.main_number))
     batch.enqueue(turn.ivr.messages, SEND_SMS, number, body, turn.config.council.sms_from,
-                  retry=Retry(max=3, interval=[30, 120, 600]),
+                  retry=messaging.RETRY,
                   description=f"unreachable callback {task['id']}")
 
 

@@ -21,7 +21,7 @@ from flows.recordings import advisor_recording
 from ivr import agents, store
 from ivr.agents import Agent, State, offer
 from ivr.agents.context import Context, Front
-from ivr.agents.jobs import END_WRAP_UP
+from ivr.agents.jobs import END_WRAP_UP, END_WRAP_UP_RETRY
 from ivr.events import Event
 from ivr.hold import LeaveReason
 from ivr.phone import check_caller_id, national_format
@@ -228,7 +228,7 @@ def agent_hung_up(turn: Turn, agent: Agent, batch: Batch) -> None:
     if end.wrap_up_since is not None:
         batch.enqueue_at(turn.ivr.callbacks,
                          turn.now + timedelta(seconds=turn.config.agents.wrap_up_seconds),
-                         END_WRAP_UP, agent.id, end.wrap_up_since,
+                         END_WRAP_UP, agent.id, end.wrap_up_since, retry=END_WRAP_UP_RETRY,
                          description=f"end wrap-up for agent {agent.id}")
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, request, url_for
-from rq import Retry
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows import queue
 from flows.common import Turn
+from ivr import messaging
 from ivr.events import Event
 from ivr.logsafe import clean
 from ivr.messaging import SEND_SMS
@@ -75,7 +75,7 @@ def _add_text_link(turn: Turn, dept: str, batch: Batch) -> bool:
         number.e164,
         body,
         turn.config.council.sms_from,
-        retry=Retry(max=3, interval=[30, 120, 600]),
+        retry=messaging.RETRY,
         description=f"online link for call {clean(turn.call.sid)}",  # the worker logs it
     )
     batch.job_event(Event.SMS_LINK, dept)  # not spooled if the job is not written

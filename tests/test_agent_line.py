@@ -21,9 +21,9 @@ from jobs import Worker, run_due_jobs
 from rq import Queue
 
 from flows import agent_callbacks, agent_calls, agent_line
-from ivr import agents, store
+from ivr import agents, messaging, store
 from ivr.agents import Role, State
-from ivr.agents.jobs import END_WRAP_UP
+from ivr.agents.jobs import END_WRAP_UP, END_WRAP_UP_RETRY
 from ivr.events import read_all
 from voicemail import callbacks
 from voicemail.tasks import OPEN_BY_NUMBER, WORKLIST, load_task
@@ -800,6 +800,8 @@ def test_hanging_up_mid_call_is_wrap_up_then_signed_out(make_caller, redis_clien
     assert when == hung_up + config.agents.wrap_up_seconds == hung_up + 60
     job = Queue("callbacks", connection=redis_client).fetch_job(job_id)
     assert (job.func_name, job.args) == (END_WRAP_UP, ("1001", hung_up))
+    assert (job.retries_left, job.retry_intervals) == (END_WRAP_UP_RETRY.max,
+                                                       END_WRAP_UP_RETRY.intervals)
 
     # the call's Dial action arrives after the hang-up: it changes nothing
     assert priya.dial_queue_result("completed", duration=240).verbs == []
@@ -1183,6 +1185,7 @@ def test_after_three_attempts_a_mobile_is_unreachable_and_texted(
     assert sms.name == "messages" and sms.count == 1
     assert twilio.messages == []  # sent by the worker, never inside the webhook
     assert sms.jobs[0].func_name == "ivr.messaging.send_sms"
+    assert sms.jobs[0].retries_left == messaging.RETRY.max
     with time_machine.travel(at(WEDNESDAY) + 7300, tick=True):
         Worker([sms], connection=redis_client).work(burst=True)
     [text] = twilio.messages

@@ -7,6 +7,7 @@ import time_machine
 from jobs import Worker
 from rq import Queue
 
+from ivr import messaging
 from ivr.events import read_all
 
 OPEN = "2026-12-01 10:00:00+00:00"  # Tuesday 10:00 GMT
@@ -336,6 +337,8 @@ def test_pressing_1_sends_the_link_from_a_job(caller, config, redis_client, twil
     assert twilio.messages == []  # nothing is sent inside the webhook
     job = messages.jobs[0]
     assert job.func_name == "ivr.messaging.send_sms"
+    assert (job.retries_left, job.retry_intervals) == (messaging.RETRY.max,
+                                                       messaging.RETRY.intervals)
 
     with time_machine.travel("2026-12-01 10:00:05+00:00", tick=True):
         Worker([messages], connection=redis_client).work(burst=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from rq import get_current_job
+from rq import Retry, get_current_job
 from twilio.base.exceptions import TwilioException
 
 from ivr import agents, connections, twilio_rest
@@ -15,12 +15,17 @@ log = logging.getLogger(__name__)
 
 END_WRAP_UP = "ivr.agents.jobs.end_wrap_up"  # on the ``callbacks`` queue
 OFFER_CALLER = "ivr.agents.jobs.offer_caller"  # on the ``messages`` queue (Twilio REST jobs)
+# Until it runs the advisor stays in wrap-up, taking no calls: tried again soon, five times
+# over about 4 minutes (the job checks the state first, so a repeat changes nothing), then
+# RQ's failed registry (``ivr_jobs_failed``).
+END_WRAP_UP_RETRY = Retry(max=5, interval=[5, 15, 30, 60, 120])
 
 
 def end_wrap_up(agent_id: str, since: float) -> str:
     """End an agent's wrap-up, unless they have moved on meanwhile: available if still on the
     agent line, else signed out, since off the line they cannot take queued calls and counting
-    them on duty would keep callers waiting two minutes for nobody."""
+    them on duty would keep callers waiting two minutes for nobody. Retried
+    (``END_WRAP_UP_RETRY``) if the state cannot be read or written."""
     r = connections.state_for_job(get_current_job().connection)
     agent = agents.get(r, agent_id)
     if agent is None or agent.state is not State.WRAP_UP or abs(agent.state_since - since) > 1e-3:
