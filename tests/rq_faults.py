@@ -1,5 +1,5 @@
-"""Real processes for fault tests: a private ``redis-server`` on a free port that can be stopped
-and started again with its data, and jobs and workers for RQ subprocesses.
+"""Jobs and workers for RQ processes the fault tests start (a redis-server of their own is
+``faults.RedisServer``).
 
 RQ worker processes import this module (``child_env`` puts ``tests/`` on their path), so it
 imports nothing heavier than RQ at the top.
@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -53,49 +51,6 @@ def child_env(**extra: str) -> dict[str, str]:
 
 def rq_command(*args: str) -> list[str]:
     return [str(Path(sys.executable).parent / "rq"), *args]
-
-
-class PrivateRedis:
-    """A redis-server of the test's own, append-only in ``base``: stopped and started again
-    on the same port, it comes back with its data, as production's does."""
-
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        base.mkdir(parents=True, exist_ok=True)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen | None = None
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=5)
-
-    def start(self) -> None:
-        from conftest import real_clock_env
-
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-             str(self.base), "--appendonly", "yes", "--save", "", "--logfile",
-             str(self.base / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=real_clock_env())
-        wait_for(lambda: self.client().ping(), 10, f"redis-server on port {self.port}")
-
-    def stop(self) -> None:
-        """SIGTERM: Redis writes its append-only file and exits, as in a restart."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-
-@contextmanager
-def private_redis(base: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(base)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def kill(proc: subprocess.Popen) -> None:
