@@ -2,9 +2,9 @@
 ``ivr.supervise``.
 
 The children, in start order (``child_specs``): the embedded ``redis-server`` when
-``REDIS_URL`` is unset, the webhooks (gunicorn), the RQ worker and RQ's scheduler. Each one
-that exits is started again after a backoff, so a Redis outage that ends a process costs a
-restart, not the service.
+``REDIS_URL`` is unset, the webhooks (gunicorn), the RQ worker, RQ's scheduler and the
+reconciler (``ivr reconcile --every 30``). Each one that exits is started again after a
+backoff, so a Redis outage that ends a process costs a restart, not the service.
 
 RQ's scheduler runs as a process of its own (``ivr scheduler``), not as the worker's child
 (``rq worker --with-scheduler``): in RQ 3.0 the scheduler process ends at the first Redis
@@ -89,18 +89,21 @@ def job_children(rq_url: str, queues: Sequence[str], env: Mapping[str, str],
 
 def child_specs(bind: str, workers: int, rq_url: str, queues: Sequence[str],
                 env: Mapping[str, str]) -> list[ChildSpec]:
-    """Every process ``ivr serve`` keeps running, in start order (stopped in any order, bar
-    the embedded Redis). A further process is one more entry, for instance
-    ``ChildSpec("reconciler", ivr_command("reconcile", "--every", "30"), env)``."""
+    """Every process ``ivr serve`` keeps running, in start order (stopped together, bar the
+    embedded Redis, which ``serve`` puts first and stops last). A further process is one more
+    entry in this list."""
     bin_dir = Path(sys.executable).parent
     web = ChildSpec("web", [str(bin_dir / "gunicorn"), "--workers", str(workers), "--bind",
                             bind, "--access-logfile", "-", "--graceful-timeout", "10",
                             "ivr.wsgi:app"], env)
-    return [web, *job_children(rq_url, queues, env, scheduler_name())]
+    # ivr.reconcile: what crashes and outages left behind, mended every 30 s
+    reconciler = ChildSpec("reconciler", ivr_command("reconcile", "--every", "30"), env)
+    return [web, *job_children(rq_url, queues, env, scheduler_name()), reconciler]
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Webhooks (gunicorn), the RQ worker and RQ's scheduler, kept running until Ctrl-C."""
+    """Webhooks (gunicorn), the RQ worker, RQ's scheduler and the reconciler, kept running
+    until Ctrl-C."""
     try:
         config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
     except ConfigError as exc:
@@ -131,8 +134,8 @@ def serve(args: argparse.Namespace) -> int:
                                          connections.rq_url(env, url), queues, env)
     print(f"Webhooks: http://{args.bind}/voice/incoming (gunicorn, {args.workers} workers)",
           flush=True)
-    print(f"Worker: rq worker {' '.join(queues)}; scheduler: ivr scheduler (each restarted "
-          "if it exits)", flush=True)
+    print(f"Worker: rq worker {' '.join(queues)}; scheduler: ivr scheduler; reconciler: "
+          "ivr reconcile --every 30 (each started again if it exits)", flush=True)
     supervisor = Supervisor(specs)
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)

@@ -100,10 +100,11 @@ def test_a_child_that_never_answers_at_the_start_stops_the_start():
     assert supervisor.pid("web") is None  # never started
 
 
-def test_serve_runs_the_worker_and_the_scheduler_as_children_of_their_own():
+def test_serve_runs_the_worker_the_scheduler_and_the_reconciler_as_children():
     specs = serve.child_specs("127.0.0.1:5000", 2, "redis://rq:6379/0", ["callbacks", "messages"],
                               {"REDIS_URL": "redis://state:6379/0"})
-    assert [s.name for s in specs] == ["web", "worker", "scheduler"]
+    assert [s.name for s in specs] == ["web", "worker", "scheduler", "reconciler"]
+    assert specs[3].argv[1:] == ["-m", "ivr.cli", "reconcile", "--every", "30"]
     worker, scheduler = specs[1].argv, specs[2].argv
     assert worker[1:] == ["worker", "--url", "redis://rq:6379/0", "--worker-ttl", "60",
                           "callbacks", "messages"]
