@@ -12,6 +12,8 @@ any number of machines:
 * **recordings**: voicemails at Twilio (``RecordVerb`` recordings of the last two days) with
   no task, because their callbacks never reached us or found neither Redis nor the spool,
   become tasks (``source=reconciled``);
+* **jobs**: RQ's scheduled jobs overdue (a stalled scheduler), executions that stopped
+  beating, and jobs a dead worker left in no queue or registry (``ivr.jobhealth``);
 * **queues**: our record of who waits against Twilio's queue members: ghosts (callers who
   left while Redis was down) taken out, callers who joined then added (``ivr.live_reconcile``);
 * **agents**: signed-in advisors whose agent-line call has ended at Twilio signed out (or put
@@ -34,7 +36,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from twilio.base.exceptions import TwilioException
 
-from ivr import live_reconcile, store, twilio_rest
+from ivr import jobhealth, live_reconcile, store, twilio_rest
 from ivr.calendar import callback_window
 from ivr.phone import check_caller_id, mask
 from ivr.services import Ivr
@@ -136,6 +138,14 @@ def recordings_pass(ivr: Ivr, now: float) -> Mended:
     return Mended(fixed=fixed, errors=errors)
 
 
+def jobs_pass(ivr: Ivr, now: float) -> Mended:
+    """RQ's side (``ivr.jobhealth``): scheduled jobs overdue (a stalled scheduler), executions
+    that stopped beating, and jobs a dead worker left in no queue or registry."""
+    queues = [ivr.callbacks.name, ivr.messages.name]
+    found = jobhealth.repair(ivr.callbacks.connection, queues, now=now)
+    return Mended(fixed=found.scheduled + found.abandoned + found.orphans)
+
+
 def queues_pass(ivr: Ivr, now: float) -> Mended:
     """Our record of who waits against Twilio's queue members (``ivr.live_reconcile``)."""
     client = _client()
@@ -194,6 +204,7 @@ PASSES: dict[str, Pass] = {
     "spool": spool_pass,
     "tasks": tasks_pass,
     "recordings": recordings_pass,
+    "jobs": jobs_pass,
     "queues": queues_pass,
     "agents": agents_pass,
 }

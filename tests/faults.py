@@ -89,7 +89,8 @@ class RedisServer:
 
 
 def rq_worker(url: str, *queues: str, scheduler: bool = True) -> subprocess.Popen:
-    """``rq worker`` as ``ivr serve`` runs it, a real process (on the real clock)."""
+    """A real ``rq worker`` process (on the real clock); with ``scheduler``, RQ's own
+    scheduler as its child (``ivr serve`` runs the scheduler as a process of its own)."""
     env = real_clock_env() | {"REDIS_URL": url, "PYTHONPATH": os.pathsep.join(sys.path)}
     cmd = [sys.executable, "-m", "rq.cli", "worker", "--url", url,
            *(["--with-scheduler"] if scheduler else []), *queues]
