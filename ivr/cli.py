@@ -98,6 +98,39 @@ def reconcile_command(args: argparse.Namespace) -> int:
             return 0
 
 
+def audit_command(args: argparse.Namespace) -> int:
+    """The audit trail, newest first: who signed in, played, recorded or changed what."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from redis.exceptions import RedisError
+
+    from ivr import audit
+
+    try:
+        since = (datetime.fromisoformat(args.since).replace(tzinfo=ZoneInfo("Europe/London"))
+                 .timestamp() if args.since else None)
+    except ValueError:
+        print(f"error: --since takes a date, YYYY-MM-DD (got {args.since!r})", file=sys.stderr)
+        return 2
+    if not 1 <= args.limit <= 100_000:
+        print("error: --limit takes 1 to 100000", file=sys.stderr)
+        return 2
+    r, config = _redis_and_config()
+    try:
+        found = audit.read(r, since=since, actor=args.actor, action=args.action,
+                           limit=args.limit)
+    except RedisError as exc:
+        print(f"error: Redis unavailable ({exc})", file=sys.stderr)
+        return 1
+    zone = ZoneInfo(config.hours.timezone)
+    for e in found:
+        when = datetime.fromtimestamp(e.ts, zone).strftime("%Y-%m-%d %H:%M:%S")
+        detail = " ".join(f"{k}={v}" for k, v in sorted(e.detail.items()))
+        print(f"{when}  {e.actor:<10} {e.action:<22} {e.target} {detail}".rstrip())
+    return 0
+
+
 def _redis_and_config():
 
     from ivr.app import DEFAULT_REDIS_URL
@@ -268,6 +301,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=float, metavar="SECONDS",
                    help="run every SECONDS until stopped (default: once)")
     p.set_defaults(func=reconcile_command)
+    p = sub.add_parser("audit", help="the audit trail: who signed in, played, recorded, changed")
+    p.add_argument("--since", help="from this day (YYYY-MM-DD, Europe/London)")
+    p.add_argument("--actor", help="one advisor's agent number (or cli, anonymous)")
+    p.add_argument("--action", help="one action, e.g. voicemail_played")
+    p.add_argument("--limit", type=int, default=200, help="entries at most (default 200)")
+    p.set_defaults(func=audit_command)
     p = sub.add_parser("agents", help="manage advisors (stored in Redis)")
     p.set_defaults(func=agents_command)
     actions = p.add_subparsers(dest="action", required=True)

@@ -283,6 +283,10 @@ class Events(Frozen):
     retention_days: int = Field(ge=1, le=3660)
 
 
+class Audit(Frozen):
+    retention_days: int = Field(default=730, ge=30, le=3660)
+
+
 class Callbacks(Frozen):
     rq_queue: str
     sms_rq_queue: str
@@ -449,6 +453,7 @@ class Config(Frozen):
     agents: Agents
     callbacks_work: CallbacksWork
     events: Events
+    audit: Audit = Audit()
     callbacks: Callbacks
     messages: Messages
 
