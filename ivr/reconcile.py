@@ -200,8 +200,8 @@ def _text(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else (value or "")
 
 
-PASSES: dict[str, Pass] = {
-    "spool": spool_pass,
+LOCAL: dict[str, Pass] = {"spool": spool_pass}  # this host's own: run on every machine
+PASSES: dict[str, Pass] = {  # the shared state's: one machine at a time
     "tasks": tasks_pass,
     "recordings": recordings_pass,
     "jobs": jobs_pass,
@@ -214,16 +214,26 @@ EVERY: dict[str, float] = {"recordings": 300}
 
 
 def run_once(ivr: Ivr, now: float | None = None, *, lock_seconds: float = 20) -> dict[str, Mended]:
-    """Every pass once (a pass that fails is counted and the others still run; one with a
-    longer period in ``EVERY`` only when that has passed); the heartbeat and totals are
-    written to ``HEALTH``. Returns {} when another run holds the lock."""
+    """Every pass once: this host's (``LOCAL``) always, the shared ones (``PASSES``) unless
+    another machine's run holds the lock (they are idempotent; the lock only saves work). A
+    pass that fails is counted and the others still run; one with a longer period in
+    ``EVERY`` runs only when that has passed. The heartbeat and totals go to ``HEALTH``."""
     now = time.time() if now is None else now
+    results = _run(ivr, LOCAL, now, {})
     if lock_seconds and not ivr.redis.set(LOCK, f"{now:.3f}", nx=True,
                                           px=int(lock_seconds * 1000)):
-        return {}
-    results: dict[str, Mended] = {}
+        _record(ivr, results, now, heartbeat=False)
+        return results
     last = {_text(k): _text(v) for k, v in ivr.redis.hgetall(HEALTH).items()}
-    for name, fn in PASSES.items():
+    results |= _run(ivr, PASSES, now, last)
+    _record(ivr, results, now, heartbeat=True)
+    return results
+
+
+def _run(ivr: Ivr, passes: dict[str, Pass], now: float,
+         last: dict[str, str]) -> dict[str, Mended]:
+    results: dict[str, Mended] = {}
+    for name, fn in passes.items():
         ran_at = float(last.get(f"{name}:at") or 0)
         if name in EVERY and ran_at <= now < ran_at + EVERY[name]:
             continue
@@ -234,14 +244,18 @@ def run_once(ivr: Ivr, now: float | None = None, *, lock_seconds: float = 20) ->
         except Exception:  # noqa: BLE001 - one broken pass must not stop the others
             log.exception("reconcile: the %s pass failed", name)
             results[name] = Mended(errors=1)
+    return results
+
+
+def _record(ivr: Ivr, results: dict[str, Mended], now: float, *, heartbeat: bool) -> None:
     pipe = ivr.redis.pipeline(transaction=False)
-    pipe.hset(HEALTH, "at", f"{now:.3f}")
+    if heartbeat:
+        pipe.hset(HEALTH, "at", f"{now:.3f}")
     for name, mended in results.items():
         pipe.hset(HEALTH, f"{name}:at", f"{now:.3f}")
         pipe.hincrby(HEALTH, f"{name}:fixed", mended.fixed)
         pipe.hincrby(HEALTH, f"{name}:errors", mended.errors)
     pipe.execute()
-    return results
 
 
 def health(r: Any) -> tuple[float | None, dict[str, Mended]]:
