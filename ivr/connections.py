@@ -81,6 +81,44 @@ def state_for_job(job_connection: redis.Redis, env: Mapping[str, str] | None = N
     return _state[url]
 
 
+def durability_problem(appendonly: str | None, appendfsync: str | None) -> str:
+    """Why a Redis with these persistence settings may lose an answered voicemail ("" when
+    it will not): a voicemail is on disk before the reply only with ``appendfsync always``."""
+    if appendonly is None:
+        return "its persistence settings could not be read (CONFIG GET refused)"
+    if appendonly != "yes":
+        return "appendonly is off: a restart loses every voicemail since the last snapshot"
+    if appendfsync != "always":
+        return (f"appendfsync is {appendfsync}: a crash can lose the voicemails answered "
+                "in the last second or more")
+    return ""
+
+
+def durability_check(client: Any) -> str:
+    """``durability_problem`` of a running Redis (its CONFIG GET), or why it could not ask."""
+    try:
+        found = client.config_get("append*")
+    except redis.ResponseError:
+        return durability_problem(None, None)
+    except redis.RedisError as exc:
+        return f"Redis did not answer ({exc})"
+    text = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes)
+            else v) for k, v in found.items()}
+    return durability_problem(text.get("appendonly"), text.get("appendfsync"))
+
+
+def safe_url(url: str) -> str:
+    """A Redis URL fit for a log line: any password replaced by ``***``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    netloc = f"{user}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def is_pipeline(target: Any) -> bool:
     """A pipeline (plain or cluster) rather than a client: its commands answer at ``execute``.
     (A ``ClusterPipeline`` is a ``RedisCluster`` subclass, so a client check would not do.)"""

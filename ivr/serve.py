@@ -112,7 +112,15 @@ def serve(args: argparse.Namespace) -> int:
     infrastructure: list[ChildSpec] = []
     url = os.environ.get("REDIS_URL")
     if url:
-        print(f"Redis: REDIS_URL={url}", flush=True)
+        print(f"Redis: REDIS_URL={connections.safe_url(url)}", flush=True)
+        try:
+            problem = connections.durability_check(
+                connections.connect(url, cluster=connections.cluster_mode(os.environ)))
+        except Exception as exc:  # noqa: BLE001 - a start-up check must not stop the service
+            problem = f"it could not be checked ({exc})"
+        if problem:
+            print(f"warning: Redis durability: {problem}; set appendonly yes and appendfsync "
+                  "always (docs/reliability.md)", flush=True)
     else:
         spec, url = embedded_redis()
         infrastructure.append(spec)
