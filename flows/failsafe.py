@@ -17,6 +17,7 @@ from ivr import store
 from ivr.events import Event
 from ivr.phone import mask
 from ivr.twiml import empty, render
+from voicemail.urls import record_args
 
 log = logging.getLogger(__name__)
 bp = Blueprint("failsafe", __name__)
@@ -34,10 +35,8 @@ def add_safe_voicemail(turn: Turn, response: VoiceResponse, dept: str) -> None:
     """A voicemail straight away, with no callback-number questions (they need no Redis)."""
     vm = turn.config.voicemail
     number = turn.call.callback_number(turn.config)
-    from voicemail.flow import relay_arg
-
     own_number = "" if turn.call.relay else (number.e164 or "")  # relay: agents listen for it
-    params = {"dept": dept, "number": own_number, "relay": relay_arg(turn)}
+    params = record_args(turn, dept, own_number)  # sealed: needs no Redis either
     turn.say(response, turn.messages.voicemail_intro.format(day=turn.callback_day_spoken()))
     response.record(
         action=url_for("voicemail.recorded", **params),

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from typing import Any
 
 import redis
 from flask import Flask
 from rq import Queue
 
-from ivr import connections, logsafe, metrics, store
+from ivr import connections, local_token, logsafe, metrics, store
 from ivr.config import Config, load_config
+from ivr.sealed import Sealer
 from ivr.services import Ivr
 from ivr.spool import Spool
 
@@ -64,6 +66,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         account_sid=settings["TWILIO_ACCOUNT_SID"],
         public_base_url=settings["PUBLIC_BASE_URL"],
         skip_signature=bool(settings["IVR_INSECURE_SKIP_SIGNATURE"]),
+        sealer=Sealer.from_secret(_sealing_secret(settings)),
         on_redis_error=metrics.count_redis_error,
     )
     app.extensions["ivr"] = ivr
@@ -96,3 +99,17 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         return {"ok": True, "redis": redis_ok, "spooled": spool.size()}
 
     return app
+
+
+def _sealing_secret(settings: dict[str, Any]) -> str:
+    """The secret the keys for personal data in our URLs derive from (``ivr.sealed``): the
+    Twilio auth token, which every web process already shares (it checks each signature with
+    it), on every host, and ``ivr serve``'s local token on loopback. With the signature check
+    switched off and no token, the local token file (``ivr.local_token``) stands in, so this
+    machine's processes still agree; with neither, every webhook is refused and nothing is
+    sealed, so a throwaway secret does."""
+    if settings["TWILIO_AUTH_TOKEN"]:
+        return settings["TWILIO_AUTH_TOKEN"]
+    if settings["IVR_INSECURE_SKIP_SIGNATURE"]:
+        return local_token.ensure()
+    return secrets.token_hex(16)

@@ -35,17 +35,31 @@ def read(path: Path = PATH) -> str | None:
 
 def ensure(path: Path = PATH) -> str:
     """The local token, made (32 hex digits, mode 0600 in a 0700 directory) when there is
-    none or the file could have been read by others."""
+    none or the file could have been read by others.
+
+    Processes starting together (gunicorn's workers, when the app needs it itself) agree on
+    one token: each writes a candidate under a name of its own and links it into place only
+    if no token is there yet, so the first one made is the one every process reads back."""
     token = read(path)
     if token:
         return token
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)  # a loose or empty file is replaced, not reused
-    token = secrets.token_hex(16)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    candidate = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     os.fchmod(fd, 0o600)  # whatever the umask
     with os.fdopen(fd, "w") as out:
-        out.write(token + "\n")
+        out.write(secrets.token_hex(16) + "\n")
+    try:
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            if read(path) is None:
+                os.replace(candidate, path)  # a loose or empty file is replaced, not reused
+    finally:
+        candidate.unlink(missing_ok=True)
+    token = read(path)
+    if token is None:  # pragma: no cover - the file was made owner-only just above
+        raise OSError(f"{path}: the local token could not be made owner-only")
     return token
 
 

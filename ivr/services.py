@@ -15,6 +15,7 @@ from rq import Queue
 from ivr import store
 from ivr.calendar import OpeningHours
 from ivr.config import Config
+from ivr.sealed import Sealer
 from ivr.spool import Spool
 
 
@@ -32,6 +33,7 @@ class Ivr:
     account_sid: str
     public_base_url: str
     skip_signature: bool
+    sealer: Sealer  # personal data in the app's own URLs (``ivr.sealed``)
     on_redis_error: Callable[[str], None] | None = None  # counts failed commits (``/metrics``)
 
     def batch(self, call_sid: str, caller: str, now: float) -> store.Batch:

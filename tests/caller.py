@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 from xml.etree import ElementTree as ET
 
 from twilio.request_validator import RequestValidator
 from twiml_schema import validate, verbs
+
+from ivr.sealed import Sealer
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
@@ -52,6 +54,21 @@ class Doc:
 
 def sign(url: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:
     return RequestValidator(token).compute_signature(url, params)
+
+
+PERSONAL_ARGS = {"number", "relay", "caller", "from", "to", "digits"}
+
+
+def sealed_number(url: str, call_sid: str, token: str = AUTH_TOKEN) -> str:
+    """The callback number one of our voicemail URLs carries, opened as the app opens it
+    (sealed in ``cb`` for ``call_sid``; "" when it carries none); fails if anything personal
+    is written in the URL as it is."""
+    query = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    assert not PERSONAL_ARGS & {k.lower() for k in query}, url
+    [sealed] = query["cb"]
+    opened = Sealer.from_secret(token).open(sealed, call_sid)
+    assert opened is not None, f"{url} does not open for {call_sid}"
+    return opened[1:]
 
 
 class Caller:

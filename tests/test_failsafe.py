@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import time_machine
-from caller import ACCOUNT_SID, BASE, Caller, sign, written_keys
+from caller import ACCOUNT_SID, BASE, Caller, sealed_number, sign, written_keys
 
 from ivr import events
 from voicemail.tasks import load_task
@@ -53,13 +53,14 @@ def assert_safe_queue(doc, dept: str = "general", queue: str = "general") -> Non
     assert enqueue.get("waitUrl") == f"/voice/queue/{dept}/wait"
 
 
-def assert_safe_voicemail(doc, day: str, number: str = MOBILE) -> None:
+def assert_safe_voicemail(doc, sid: str, day: str, number: str = MOBILE) -> None:
     """The rescue out of hours: apology, the promise, the tone."""
     assert doc.verbs == ["Say", "Say", "Record", "Say"]
     assert doc.text == f"{APOLOGY} {INTRO.format(day=day)} {GOODBYE}"
     record = doc.first("Record")
     assert record.get("maxLength") == "180" and record.get("finishOnKey") == "#"
-    assert query(record.get("action"))["number"] == [number]
+    assert sealed_number(record.get("action"), sid) == number
+    assert sealed_number(record.get("recordingStatusCallback"), sid) == number
     assert record.get("recordingStatusCallback").startswith(BASE + "/voicemail/recording?")
 
 
@@ -121,12 +122,36 @@ def test_whole_journey_out_of_hours_with_redis_down(down_app, spool_dir):
     doc = caller.press("01206282300")
     assert "0 1 2 0 6, 2 8 2 3 0 0" in doc.text
     doc = caller.press("1")
-    assert query(doc.first("Record").get("action"))["number"] == ["+441206282300"]
+    assert sealed_number(doc.first("Record").get("action"), caller.sid) == "+441206282300"
     doc, rec, status_url = caller.record(digits="hangup")
     assert doc.verbs == []
     assert caller.recording_ready(status_url, rec).verbs == []
     assert caller.hang_up().verbs == []
     assert sum("-voicemail-" in p.name for p in spool_dir.iterdir()) == 2
+
+
+@time_machine.travel(CLOSED, tick=False)
+def test_a_keyed_number_outlives_an_outage_that_starts_after_it_was_keyed(
+    app, down_app, spool_dir, redis_client
+):
+    """The number is keyed while Redis answers; the message, the <Record> action and the
+    recording callback come during the outage (to another process with the same token): the
+    sealed number in their URLs is what the spooled voicemail keeps, and the task gets."""
+    caller = Caller(app.test_client(), from_="anonymous")
+    caller.post("/voicemail/start?dept=housing")
+    caller.press("01206500600")
+    doc = caller.press("1")
+    assert doc.has("Record") and task_ids(redis_client) == []
+    caller.client = down_app.test_client()
+    doc, rec, status_url = caller.record()
+    assert doc.text.startswith("Thank you. We've got your message")
+    assert caller.recording_ready(status_url, rec).verbs == []
+    assert sum("-voicemail-" in p.name for p in spool_dir.iterdir()) == 2
+    assert app.extensions["ivr"].spool.drain() == 2
+    [task_id] = task_ids(redis_client)
+    task = load_task(redis_client, task_id)
+    assert (task["number"], task["needs_number"], task["department"]) == (
+        "+441206500600", "0", "housing")
 
 
 @time_machine.travel(OPEN, tick=False)
@@ -182,7 +207,7 @@ def test_failing_menu_choice_after_closing_goes_to_voicemail(caller, monkeypatch
     monkeypatch.setattr("flows.menu.choose", boom)
     with time_machine.travel("2026-11-27 17:00:10+00:00", tick=False):  # closed by the choice
         doc = caller.press("2")
-        assert_safe_voicemail(doc, day="Monday 30 November")
+        assert_safe_voicemail(doc, caller.sid, day="Monday 30 November")
         monkeypatch.undo()
         doc, rec, status_url = caller.record()
     assert doc.text.startswith("Thank you. We've got your message")
@@ -212,7 +237,7 @@ def test_failing_voicemail_step_records_a_message_anyway(make_caller, monkeypatc
         caller.post("/voicemail/start?dept=general")
         monkeypatch.setattr("voicemail.flow.check_keyed_number", boom)
         doc = caller.press("01206282300")
-    assert_safe_voicemail(doc, day="tomorrow", number="")
+    assert_safe_voicemail(doc, caller.sid, day="tomorrow", number="")
 
 
 @pytest.mark.parametrize(
@@ -401,7 +426,7 @@ def test_fallback_url_in_hours_queues_for_an_advisor(caller, caplog):
 
 @time_machine.travel(CLOSED, tick=False)
 def test_fallback_url_out_of_hours_takes_a_message(caller):
-    assert_safe_voicemail(caller.post("/voice/fallback", **FALLBACK), day="tomorrow")
+    assert_safe_voicemail(caller.post("/voice/fallback", **FALLBACK), caller.sid, day="tomorrow")
 
 
 @pytest.mark.parametrize("at", [OPEN, CLOSED])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +59,27 @@ def test_made_owner_only_whatever_the_umask(tmp_path):
 ])
 def test_only_a_loopback_service_uses_the_local_token(bind, local):
     assert local_token.loopback(bind) is local
+
+
+def _ensure_when_all_are_ready(path: str, ready, made) -> None:
+    ready.wait()
+    made.put(local_token.ensure(Path(path)))
+
+
+def test_processes_starting_together_agree_on_one_token(tmp_path):
+    """gunicorn's workers, when the app makes the token itself (signatures off, no token)."""
+    path = tmp_path / "var" / "local-auth-token"
+    fork = multiprocessing.get_context("fork")
+    for _ in range(5):
+        path.unlink(missing_ok=True)
+        ready, made = fork.Barrier(8), fork.Queue()
+        racers = [fork.Process(target=_ensure_when_all_are_ready, args=(str(path), ready, made))
+                  for _ in range(8)]
+        for racer in racers:
+            racer.start()
+        tokens = [made.get(timeout=30) for _ in racers]
+        for racer in racers:
+            racer.join(timeout=30)
+        assert [r.exitcode for r in racers] == [0] * 8
+        assert len(set(tokens)) == 1 and local_token.read(path) == tokens[0]
+        assert [p.name for p in path.parent.iterdir()] == ["local-auth-token"]  # no candidates

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import time_machine
+from caller import sealed_number
 
 from ivr import events
 from voicemail.tasks import load_task
@@ -100,8 +101,8 @@ def test_callable_caller_goes_straight_to_the_promise_and_the_tone(caller, at, d
     )
     assert "completed" in record.get("recordingStatusCallbackEvent").split()
     assert urlsplit(record.get("action")).path == "/voicemail/recorded"
-    assert query(record.get("action"))["number"] == [MOBILE]
-    assert query(record.get("recordingStatusCallback"))["number"] == [MOBILE]
+    assert sealed_number(record.get("action"), caller.sid) == MOBILE
+    assert sealed_number(record.get("recordingStatusCallback"), caller.sid) == MOBILE
     # Should Twilio skip the action (an empty recording), the caller is still not dropped.
     assert doc.first("Redirect").text == record.get("action")
 
@@ -190,8 +191,8 @@ def test_keyed_number_is_read_back_and_confirmed(make_caller, redis_client, digi
     doc = caller.press("1")
     assert doc.text == INTRO.format(day="tomorrow")
     record = doc.first("Record")
-    assert query(record.get("action"))["number"] == [e164]
-    assert query(record.get("recordingStatusCallback"))["number"] == [e164]
+    assert sealed_number(record.get("action"), caller.sid) == e164
+    assert sealed_number(record.get("recordingStatusCallback"), caller.sid) == e164
     doc, rec, status_url = caller.record()
     caller.recording_ready(status_url, rec)
     task = only_task(redis_client)
@@ -208,7 +209,7 @@ def test_press_2_enters_the_number_again(make_caller, redis_client):
     doc = caller.press("07911123456")
     assert "0 7 9 1 1, 1 2 3 4 5 6" in doc.text
     doc = caller.press("1")
-    assert query(doc.first("Record").get("action"))["number"] == [MOBILE]
+    assert sealed_number(doc.first("Record").get("action"), caller.sid) == MOBILE
     caller.record()
     assert only_task(redis_client)["number"] == MOBILE
 
@@ -270,7 +271,7 @@ def test_after_three_attempts_the_caller_records_without_a_number(
     doc = caller.press(attempts[-1])
     assert doc.verbs == ["Say", "Say", "Record", "Redirect"]
     assert doc.text == f"{GIVEN_UP} {INTRO.format(day='tomorrow')}"
-    assert query(doc.first("Record").get("action"))["number"] == [""]
+    assert sealed_number(doc.first("Record").get("action"), caller.sid) == ""
     doc, rec, status_url = caller.record()
     caller.recording_ready(status_url, rec)
     task = only_task(redis_client)
@@ -289,7 +290,7 @@ def test_re_entering_counts_towards_the_attempts(make_caller, redis_client):
     caller.press("01206282300")
     doc = caller.press("2")
     assert doc.text.startswith(GIVEN_UP)
-    assert query(doc.first("Record").get("action"))["number"] == [""]
+    assert sealed_number(doc.first("Record").get("action"), caller.sid) == ""
 
 
 @time_machine.travel(CLOSED, tick=False)
@@ -305,7 +306,7 @@ def test_silence_at_the_confirm_prompt_asks_once_more_then_records(make_caller):
     doc = caller.silence()
     # Heard twice: the number stands and the caller records.
     assert doc.verbs == ["Say", "Record", "Redirect"]
-    assert query(doc.first("Record").get("action"))["number"] == ["+441206282300"]
+    assert sealed_number(doc.first("Record").get("action"), caller.sid) == "+441206282300"
 
 
 @pytest.mark.parametrize(
@@ -325,7 +326,7 @@ def test_odd_keys_at_the_confirm_prompt(make_caller, keys, records):
     assert doc.text.startswith(NOT_CAUGHT) and not doc.has("Record")
     doc = caller.press(keys[1])
     if records:
-        assert query(doc.first("Record").get("action"))["number"] == ["+441206282300"]
+        assert sealed_number(doc.first("Record").get("action"), caller.sid) == "+441206282300"
     else:
         assert doc.text == NUMBER_PROMPT and not doc.has("Record")
 
@@ -391,3 +392,67 @@ def test_recording_action_without_a_recording_url(caller, redis_client):
     doc = caller.post(record.get("action"), RecordingDuration="0", Digits="#")
     assert doc.text.startswith("Sorry, we didn't hear a message.")
     assert only_task(redis_client)["recordings"][0]["status"] == "none"
+
+
+# -- the callback in our own URLs: sealed, never written as it is ------------------------------
+
+
+RELAY = "+448000223388"  # listed under relay.caller_ids
+
+
+@time_machine.travel(CLOSED, tick=False)
+def test_a_relay_callers_urls_do_not_say_they_came_through_relay(make_caller, redis_client):
+    """Relay UK use says something about the caller's hearing or speech: sealed with the
+    number, and still known to the recording callback, which carries no ``From``."""
+    caller = make_caller(from_=RELAY)
+    doc = to_voicemail(caller)
+    doc = caller.press("01206500600")
+    assert "relay" not in doc.first("Gather").get("action")
+    doc = caller.press("1")
+    record = doc.first("Record")
+    for url in (record.get("action"), record.get("recordingStatusCallback")):
+        assert sealed_number(url, caller.sid) == "+441206500600"
+        assert "relay" not in url
+    rec = "RE" + "4" * 32
+    caller.recording_ready(record.get("recordingStatusCallback"), rec)  # before the action
+    task = only_task(redis_client)
+    assert (task["number"], task["relay"]) == ("+441206500600", "1")
+
+
+@pytest.mark.parametrize(("from_", "number", "needs"), [(MOBILE, MOBILE, "0"),
+                                                         ("anonymous", "", "1")])
+@time_machine.travel(CLOSED, tick=False)
+def test_a_seal_that_does_not_open_falls_back_to_the_caller_id(
+    make_caller, redis_client, caplog, from_, number, needs
+):
+    """Sealed with another key (the auth token was changed during the call) or for another
+    call: the caller ID when it can be called back, else no number; never a wrong number."""
+    caller = make_caller(from_=from_)
+    other = make_caller(from_=from_)
+    other.post("/voicemail/start?dept=benefits")
+    if not other.doc.has("Record"):
+        other.press("01206500600")
+        other.press("1")
+    foreign = other.doc.first("Record").get("action")  # another call's sealed callback
+    doc = caller.post(foreign, RecordingUrl="https://api.twilio.com/x/Recordings/RE" + "5" * 32,
+                      RecordingDuration="9", Digits="#")
+    assert doc.text.startswith("Thank you. We've got your message")
+    task = only_task(redis_client)
+    assert (task["number"], task["needs_number"], task["department"]) == (
+        number, needs, "benefits")
+    assert f"voicemail callback details for call {caller.sid} could not be opened" in caplog.text
+    assert "01206500600" not in caplog.text and "+441206500600" not in caplog.text
+
+
+@time_machine.travel(CLOSED, tick=False)
+def test_a_url_from_before_sealing_is_still_understood(make_caller, redis_client):
+    """A call in progress across the upgrade comes back to URLs the release before wrote."""
+    caller = make_caller(from_="anonymous")
+    caller.post("/voicemail/start?dept=housing")
+    doc = caller.post("/voicemail/recorded?dept=housing&number=%2B441206500600&relay=1",
+                      RecordingUrl="https://api.twilio.com/x/Recordings/RE" + "6" * 32,
+                      RecordingDuration="9", Digits="#")
+    assert doc.text.startswith("Thank you. We've got your message")
+    task = only_task(redis_client)
+    assert (task["number"], task["relay"], task["department"]) == ("+441206500600", "1",
+                                                                    "housing")

@@ -8,6 +8,9 @@ which only makes the release prompt. A voicemail the script cannot store is spoo
 one neither Redis nor the disk can take is logged for recovery, answered with an error on the
 recording callback (so Twilio may retry it) and recovered from Twilio's recordings by the
 reconciler, and the caller is thanked rather than asked to record into the same failure.
+
+The callback number and the Relay UK mark reach the later steps sealed in our own URLs
+(``voicemail.urls``), so no log shows them and they need no Redis.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from flows.common import Turn, arg_int, external, form_int
 from ivr.calendar import callback_window
-from ivr.phone import check_caller_id, check_keyed_number, mask, spoken_digits
+from ivr.phone import check_keyed_number, mask, spoken_digits
 from ivr.twiml import empty, render
 from voicemail.tasks import Voicemail, commit_release, save_voicemail
+from voicemail.urls import callback_arg, record_args, sealed
 
 if TYPE_CHECKING:
     from ivr.services import Ivr
@@ -41,25 +45,10 @@ def _dept(turn: Turn) -> str:
     return turn.config.department_id(request.args.get("dept"))
 
 
-def _number_arg(turn: Turn) -> str:
-    """The callback number carried in our own URL, re-checked (it is only ever E.164)."""
-    check = check_caller_id(request.args.get("number", ""), turn.config.withheld_caller_ids)
-    return check.e164 or ""
-
-
-def relay_arg(turn: Turn) -> int | None:
-    """``relay=1`` for our recording URLs: Twilio's recording callback carries no ``From``."""
-    return 1 if turn.call.relay else None
-
-
-def _relay(turn: Turn) -> bool:
-    return turn.call.relay or request.args.get("relay") == "1"
-
-
 def add_record(turn: Turn, response: VoiceResponse, dept: str, number: str) -> None:
     """The promise, the beep, and a <Record> whose results reach us twice (action + callback)."""
     vm = turn.config.voicemail
-    params = {"dept": dept, "number": number, "relay": relay_arg(turn)}
+    params = record_args(turn, dept, number)
     turn.say(response, turn.messages.voicemail_intro.format(day=turn.callback_day_spoken()))
     response.record(
         action=url_for("voicemail.recorded", **params),
@@ -111,7 +100,8 @@ def number():
     response = VoiceResponse()
     m = turn.messages
     if check.callable and check.e164:
-        action = url_for("voicemail.confirm", dept=dept, number=check.e164, tries=tries)
+        action = url_for("voicemail.confirm", dept=dept, cb=sealed(turn, check.e164),
+                         tries=tries)
         readback = m.number_readback.format(digits=spoken_digits(check.e164))
         turn.speaker.ask(response, action, readback)
         return render(response)
@@ -130,7 +120,7 @@ def confirm():
     """Gather action after the read-back: 1 records, 2 re-enters; silence asks once more."""
     turn = Turn.begin()
     dept = _dept(turn)
-    number = _number_arg(turn)
+    number = callback_arg(turn).number
     tries = arg_int("tries")
     asked = arg_int("asked") + 1
     digits = (request.values.get("Digits") or "").strip()
@@ -146,7 +136,8 @@ def confirm():
         # Heard twice without an answer: they have heard the number; keep it and record.
         add_record(turn, response, dept, number)
         return render(response)
-    action = url_for("voicemail.confirm", dept=dept, number=number, tries=tries, asked=asked)
+    action = url_for("voicemail.confirm", dept=dept, cb=sealed(turn, number), tries=tries,
+                     asked=asked)
     readback = turn.messages.number_readback.format(digits=spoken_digits(number))
     turn.speaker.ask(response, action, turn.messages.not_caught, readback)
     return render(response)
@@ -164,14 +155,15 @@ def _voicemail_from_request(turn: Turn, source: str) -> Voicemail:
         # No message was kept: the "absent" callback and the <Redirect> after <Record> (Twilio
         # skips the action) report the same non-recording, so they share one stand-in id.
         sid = ""
+    callback = callback_arg(turn)
     return Voicemail(
         call_sid=turn.call.sid,
         recording_id=sid or f"{turn.call.sid}-no-recording",
         recording_url=url,
         duration=form_int("RecordingDuration", 0),
         recording_status=status,
-        number=_number_arg(turn),
-        relay=_relay(turn),
+        number=callback.number,
+        relay=callback.relay,
         department=_dept(turn),
         left_at=turn.now.timestamp(),
         source=source,
