@@ -95,7 +95,9 @@ def child_specs(bind: str, workers: int, rq_url: str, queues: Sequence[str],
     bin_dir = Path(sys.executable).parent
     web = ChildSpec("web", [str(bin_dir / "gunicorn"), "--workers", str(workers), "--bind",
                             bind, "--access-logfile", "-", "--graceful-timeout", "10",
-                            "ivr.wsgi:app"], env)
+                            # gunicorn 27's control socket is one path per user: two services
+                            # on a host would share (and take over) each other's
+                            "--no-control-socket", "ivr.wsgi:app"], env)
     # ivr.reconcile: what crashes and outages left behind, mended every 30 s
     reconciler = ChildSpec("reconciler", ivr_command("reconcile", "--every", "30"), env)
     return [web, *job_children(rq_url, queues, env, scheduler_name()), reconciler]

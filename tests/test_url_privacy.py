@@ -80,8 +80,6 @@ class Served:
         assert argv[argv.index("--access-logfile") + 1] == "-"  # as ivr serve: the access log
         argv[argv.index("--access-logfile") + 1] = str(self.access_log)
         argv[argv.index("ivr.wsgi:app")] = "served_app:app"
-        # gunicorn's control socket defaults to one path per user (~/.gunicorn): its own here
-        argv[1:1] = ["--control-socket", str(workdir / f"gunicorn-{name}.ctl")]
         self.requests = 0
         with self.app_log.open("wb") as out:
             self.proc = subprocess.Popen(argv, env=env, cwd=workdir, stdout=out,
