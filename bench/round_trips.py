@@ -206,13 +206,16 @@ class Journey:
 def run_journey(j: Journey, r: redis.Redis, now: float, departments: list[str]) -> None:
     from ivr import agents
 
-    agent_phone = "+447911999001"
-    agents.add(r, name="Alex Advisor", departments=departments, phone=agent_phone,
-               role=agents.Role.AGENT, now=now)
+    agent_phone, pin = "+447911999001", "730519"
+    alex = agents.add(r, name="Alex Advisor", departments=departments, phone=agent_phone,
+                      role=agents.Role.AGENT, now=now)
+    agents.set_secret(r, alex.id, "pin_hash", pin)
     c.add_answers(r, DEPT, now)
     agent = c.standard(c.new_sid(), agent_phone, to=c.AGENT_LINE)
 
-    doc = j.post("agent line: incoming (signed in by phone)", "/agent/incoming", agent)
+    doc = j.post("agent line: incoming (phone recognised: PIN asked)", "/agent/incoming", agent)
+    doc = j.post("agent line: PIN (signed in)", c.twiml_attr(doc, "Gather", "action"),
+                 agent | {"Digits": pin, "FinishedOnKey": "#"})
     menu_action = c.twiml_attr(doc, "Gather", "action")
 
     # Caller A: a mobile, accepts the text link, is answered.

@@ -1,7 +1,11 @@
 """The agent line: advisors sign in by phone, hear the queues, and choose their next piece of work.
 
-Known agent phones are recognised by caller ID; anyone else keys an agent number and PIN
-(three tries, then goodbye; repeated failures from one caller ID lock it out for a while).
+Caller ID never signs anyone in on its own, since it is trivially spoofed: a known agent phone
+only saves its advisor keying their agent number (they are asked just the PIN, and told so);
+anyone else keys an agent number and PIN. Three tries, then goodbye; failures lock out the
+caller ID and, from any caller IDs, the agent number for a while (``ivr.agents.lockout``), and
+every one is in the audit trail. A right PIN that the rules now refuse (``ivr.credentials``:
+too short, too easy) signs nobody in: the advisor is told to have a supervisor set a new one.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from flask import Blueprint, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.common import Turn, arg_int
-from ivr import agents
-from ivr.agents import Agent, State, offer
+from ivr import agents, audit, credentials
+from ivr.agents import Agent, State, lockout, offer
 from ivr.agents import context as agent_context
 from ivr.agents.context import Context
+from ivr.audit import Action
 from ivr.events import Event
 from ivr.phone import mask
 from ivr.store import Batch
@@ -25,7 +30,7 @@ from ivr.twiml import render
 log = logging.getLogger(__name__)
 bp = Blueprint("agent_line", __name__)
 
-FAILS = "{{ivr}}:agentfail:{caller}"
+FAILS = lockout.CALLER_FAILS  # a caller ID's failures (the key's name where it used to live)
 
 
 def spoken_duration(seconds: float) -> str:
@@ -83,36 +88,44 @@ def takes_front(agent: Agent, queues: Context) -> bool:
 
 
 def sign_in(turn: Turn, ctx: Context, response: VoiceResponse, batch: Batch) -> None:
-    """Link this call to the agent, make them available, and give the menu (in ``batch``)."""
+    """The agent keyed the right PIN: forget the failures, link this call to them, make them
+    available, record it in the audit trail, and give the menu (all in ``batch``)."""
     agent = ctx.agent
-    batch.op(lambda p: agents.link_call(p, turn.call.sid, agent.id))
+    caller, sid, now = turn.call.from_, turn.call.sid, turn.now.timestamp()
+    by = "phone" if agent.phone and agent.phone == caller else "agent number"
+    batch.op(lambda p: lockout.clear_failures(p, caller, agent.id))
+    batch.op(lambda p: agents.link_call(p, sid, agent.id))
+    batch.op(lambda p: audit.record(p, agent.id, Action.LINE_SIGNIN, agent.id, now=now,
+                                    retention_days=turn.config.audit.retention_days,
+                                    caller=mask(caller), call=sid, by=by))
     if agent.state is State.SIGNED_OUT:
-        agent = agents.set_state(batch, agent, State.AVAILABLE, turn.now.timestamp(),
-                                 reason="agent line")
+        agent = agents.set_state(batch, agent, State.AVAILABLE, now, reason="agent line")
     turn.say(response, turn.messages.agent.hello.format(first_name=agent.first_name))
     add_agent_menu(turn, response, agent, batch, ctx)
 
 
-def fails_key(turn: Turn) -> str:
-    return FAILS.format(caller=turn.call.from_ or "unknown")
+def limits(turn: Turn) -> lockout.Limits:
+    return lockout.Limits.of(turn.config.agents)
 
 
-def locked_out(turn: Turn) -> bool:
-    fails = turn.ivr.redis.get(fails_key(turn))
-    return int(fails or 0) >= turn.config.agents.lockout_failures
-
-
-def record_failure(turn: Turn) -> bool:
-    """Count a failed sign-in against the caller ID (one round trip); True if now locked out."""
-    key = fails_key(turn)
-    count: list[int] = []
-    batch = turn.batch().event(Event.AGENT_LOGIN_FAILED, caller=mask(turn.call.from_))
-    batch.op(lambda p: p.incr(key), then=lambda n: count.append(int(n)))
-    batch.op(lambda p: p.expire(key, turn.config.agents.lockout_window))
+def record_failure(turn: Turn, agent_id: str, reason: str) -> bool:
+    """Count a failed sign-in against the caller ID and the agent number, with its event and
+    audit entries (one round trip); True if either is now locked out."""
+    bounds = limits(turn)
+    caller, sid, now = turn.call.from_, turn.call.sid, turn.now.timestamp()
+    result: list[lockout.Failure] = []
+    batch = turn.batch().event(Event.AGENT_LOGIN_FAILED, caller=mask(caller), agent=agent_id,
+                               source="agent line", reason=reason)
+    batch.op(lambda p: lockout.record_failure(
+        p, caller=caller, agent_id=agent_id, call_sid=sid, now=now, limits=bounds,
+        reason=reason, retention_days=turn.config.audit.retention_days),
+        then=lambda raw: result.append(lockout.failure(raw, bounds)))
     batch.commit("login")
-    log.warning("agent line: failed sign-in from %s (call %s)", mask(turn.call.from_),
-                turn.call.sid)
-    return bool(count) and count[0] >= turn.config.agents.lockout_failures
+    log.warning("agent line: failed sign-in from %s (call %s; %s)", mask(caller), sid, reason)
+    if result and result[0].agent_locked_now:
+        log.warning("agent line: agent number %s locked out after %d failures", agent_id,
+                    result[0].agent_failures)
+    return bool(result) and result[0].locked
 
 
 def goodbye(turn: Turn, text: str) -> VoiceResponse:
@@ -124,19 +137,21 @@ def goodbye(turn: Turn, text: str) -> VoiceResponse:
 
 @bp.post("/agent/incoming")
 def incoming():
-    """The agent line's voice webhook: recognise the phone, or ask for agent number and PIN."""
+    """The agent line's voice webhook: ask a known phone for its advisor's PIN, anyone else
+    for an agent number and PIN (one round trip: the caller ID's lockout, the phone's agent)."""
     turn = Turn.begin()
     response = VoiceResponse()
     phone = turn.call.from_
-    ctx = context(turn, index_key=agents.BY_PHONE.format(phone=phone)) if phone else None
-    if ctx is not None and ctx.agent is not None:
-        batch = turn.batch()
-        sign_in(turn, ctx, response, batch)
-        batch.commit("agent sign-in")
-        return render(response)
-    if locked_out(turn):
+    pipe = turn.ivr.redis.pipeline(transaction=False)
+    pipe.get(lockout.caller_key(phone))
+    pipe.get(agents.BY_PHONE.format(phone=phone))
+    fails, known = pipe.execute()
+    if lockout.locked(fails, None, turn.now.timestamp(), limits(turn)):
         return render(goodbye(turn, turn.messages.agent.locked))
-    add_number_prompt(turn, response, tries=0)
+    if known and phone:
+        add_pin_prompt(turn, response, known.decode(), tries=0, recognised=True)
+    else:
+        add_number_prompt(turn, response, tries=0)
     return render(response)
 
 
@@ -145,14 +160,42 @@ def add_number_prompt(turn: Turn, response: VoiceResponse, tries: int) -> None:
     turn.speaker.ask(response, action, turn.messages.agent.enter_number, num_digits=4)
 
 
-def _failed(turn: Turn, tries: int) -> VoiceResponse:
-    locked = record_failure(turn)
+def add_pin_prompt(turn: Turn, response: VoiceResponse, agent_id: str, tries: int,
+                   recognised: bool = False) -> None:
+    """Ask the PIN for ``agent_id``; ``recognised``: the number came from the caller ID, so
+    the advisor is told only the PIN is needed (and how to key another number instead)."""
+    m = turn.messages.agent
+    action = url_for("agent_line.login_pin", agent=agent_id, tries=tries)
+    turn.speaker.ask(response, action, m.enter_pin_known if recognised else m.enter_pin,
+                     num_digits=None, finish_on_key="#")
+
+
+def _failed(turn: Turn, tries: int, agent_id: str = "", reason: str = "wrong pin"
+            ) -> VoiceResponse:
+    locked = record_failure(turn, agent_id, reason)
     if tries + 1 >= turn.config.agents.pin_attempts or locked:
         return goodbye(turn, turn.messages.agent.locked)
     response = VoiceResponse()
     turn.say(response, turn.messages.agent.wrong)
     add_number_prompt(turn, response, tries + 1)
     return response
+
+
+def _pin_refused(turn: Turn, agent: Agent, rule: str) -> VoiceResponse:
+    """The right PIN, but one ``ivr.credentials.check_pin`` refuses (set before the rules, or
+    by hand): nobody is signed in; the advisor is told to have a supervisor set a new one
+    (``ivr agents set-pin``). Not a failure towards a lockout: the PIN was right."""
+    caller, sid, now = turn.call.from_, turn.call.sid, turn.now.timestamp()
+    batch = turn.batch().event(Event.AGENT_LOGIN_FAILED, caller=mask(caller), agent=agent.id,
+                               source="agent line", reason="pin refused by the rules")
+    batch.op(lambda p: audit.record(p, agent.id, Action.LINE_SIGNIN_FAILED, agent.id, now=now,
+                                    retention_days=turn.config.audit.retention_days,
+                                    caller=mask(caller), call=sid,
+                                    reason=f"PIN refused by the rules: {rule}"))
+    batch.commit("login")
+    log.warning("agent line: agent %s keyed a PIN the rules refuse (%s); not signed in",
+                agent.id, rule)
+    return goodbye(turn, turn.messages.agent.pin_too_weak)
 
 
 @bp.post("/agent/login/number")
@@ -162,37 +205,44 @@ def login_number():
     tries = arg_int("tries")
     digits = (request.values.get("Digits") or "").strip()
     if not digits.isdigit():
-        return render(_failed(turn, tries))
+        return render(_failed(turn, tries, reason="no agent number"))
     response = VoiceResponse()
-    action = url_for("agent_line.login_pin", agent=digits, tries=tries)
-    turn.speaker.ask(response, action, turn.messages.agent.enter_pin, num_digits=None,
-                     finish_on_key="#")
+    add_pin_prompt(turn, response, digits, tries)
     return render(response)
 
 
 @bp.post("/agent/login/pin")
 def login_pin():
-    """Gather action: check agent number and PIN together (no hint which one was wrong)."""
+    """Gather action: check agent number and PIN together (no hint which one was wrong), after
+    the caller ID's and the agent number's lockouts (a locked one is refused, PIN unchecked)."""
     turn = Turn.begin()
     tries = arg_int("tries")
     agent_id = request.args.get("agent", "")
     pin = (request.values.get("Digits") or "").strip()
+    if pin == turn.config.keys.agent_other_number:  # a recognised phone, another advisor
+        response = VoiceResponse()
+        add_number_prompt(turn, response, tries)
+        return render(response)
     pipe = turn.ivr.redis.pipeline(transaction=False)
-    pipe.get(fails_key(turn))
-    if agent_id.isdigit():
+    lockout.queue_check(pipe, turn.call.from_, agent_id)
+    if lockout.counted(agent_id):
         agent_context.queue_load(pipe, turn.call.sid, now=turn.now.timestamp(),
                                  agent_id=agent_id, departments=list(turn.config.departments))
-    fails, *raw = pipe.execute()
+    fails, until, *raw = pipe.execute()
     ctx = agent_context.parsed(raw[0]) if raw else Context(agent=None)
-    if int(fails or 0) >= turn.config.agents.lockout_failures:
-        return render(_failed(turn, tries))
+    if lockout.locked(fails, until, turn.now.timestamp(), limits(turn)):
+        return render(_failed(turn, tries, agent_id, "locked out"))
     stored = ctx.agent.pin_hash if ctx.agent else ""
     if not agents.secret_matches(stored, pin) or ctx.agent is None:
-        return render(_failed(turn, tries))
+        return render(_failed(turn, tries, agent_id,
+                              "wrong pin" if ctx.agent else "unknown agent number"))
+    try:
+        credentials.check_pin(pin, ctx.agent.id, ctx.agent.phone,
+                              min_length=turn.config.agents.pin_min_length)
+    except ValueError as exc:
+        return render(_pin_refused(turn, ctx.agent, str(exc)))
     response = VoiceResponse()
     batch = turn.batch()
-    key = fails_key(turn)
-    batch.op(lambda p: p.delete(key))
     sign_in(turn, ctx, response, batch)
     batch.commit("agent sign-in")
     return render(response)

@@ -140,72 +140,6 @@ def _redis_and_config():
                                cluster=connections.cluster_mode(os.environ)), config
 
 
-def _ask_secret(label: str, given: str | None) -> str:
-    if given:
-        return given
-    import getpass
-
-    first = getpass.getpass(f"{label}: ")
-    if first != getpass.getpass(f"{label} again: "):
-        raise SystemExit("error: the two entries differ")
-    return first
-
-
-def _checked_pin(pin: str) -> str:
-    if not pin.isdigit() or not 4 <= len(pin) <= 8:
-        raise SystemExit("error: a PIN is 4 to 8 digits")
-    return pin
-
-
-def agents_command(args: argparse.Namespace) -> int:
-    """Manage advisors without code changes: add, list, remove, set-password, set-pin."""
-    from ivr import agents
-    from ivr.phone import check_caller_id
-
-    r, config = _redis_and_config()
-    now = time.time()
-    try:
-        if args.action == "add":
-            departments = [d.strip() for d in args.departments.split(",") if d.strip()]
-            unknown = [d for d in departments if d not in config.departments]
-            if unknown:
-                raise SystemExit(f"error: unknown department(s) {unknown}; "
-                                 f"choose from {sorted(config.departments)}")
-            phone = ""
-            if args.phone:
-                check = check_caller_id(args.phone)
-                if not check.e164:
-                    raise SystemExit(f"error: {args.phone} is not a UK number we can call")
-                phone = check.e164
-            if args.pin:
-                _checked_pin(args.pin)  # before the agent exists, so a bad PIN adds nobody
-            agent = agents.add(r, name=args.name, departments=departments, phone=phone,
-                               role=agents.Role(args.role), now=now)
-            if args.password:
-                agents.set_secret(r, agent.id, "password_hash", args.password)
-            if args.pin:
-                agents.set_secret(r, agent.id, "pin_hash", args.pin)
-            print(f"added agent {agent.id}: {agent.name} ({agent.role}; "
-                  f"{', '.join(departments) or 'all departments'})")
-        elif args.action == "list":
-            for a in agents.all_agents(r):
-                print(f"{a.id}  {a.name:<24} {a.role:<10} {a.state:<10} "
-                      f"{','.join(a.departments) or '(all)':<40} {a.phone}")
-        elif args.action == "remove":
-            agents.remove(r, args.id)
-            print(f"removed agent {args.id}")
-        elif args.action == "set-password":
-            agents.set_secret(r, args.id, "password_hash", _ask_secret("Password", args.password))
-            print(f"password set for agent {args.id}")
-        elif args.action == "set-pin":
-            agents.set_secret(r, args.id, "pin_hash", _checked_pin(_ask_secret("PIN", args.pin)))
-            print(f"PIN set for agent {args.id}")
-    except agents.AgentError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
 def report_command(args: argparse.Namespace) -> int:
     """The Customer Service Standard report for whole days (inclusive, local time)."""
     from datetime import date
@@ -307,24 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--action", help="one action, e.g. voicemail_played")
     p.add_argument("--limit", type=int, default=200, help="entries at most (default 200)")
     p.set_defaults(func=audit_command)
-    p = sub.add_parser("agents", help="manage advisors (stored in Redis)")
-    p.set_defaults(func=agents_command)
-    actions = p.add_subparsers(dest="action", required=True)
-    a = actions.add_parser("add", help="add an agent")
-    a.add_argument("--name", required=True)
-    a.add_argument("--departments", default="", help="comma-separated department ids")
-    a.add_argument("--phone", default="", help="the agent's phone (recognised on the agent line)")
-    a.add_argument("--role", choices=["agent", "supervisor"], default="agent")
-    a.add_argument("--password", help="console password (prompted by set-password otherwise)")
-    a.add_argument("--pin", help="agent line PIN")
-    actions.add_parser("list", help="list agents")
-    a = actions.add_parser("remove", help="remove an agent")
-    a.add_argument("id")
-    for name in ("set-password", "set-pin"):
-        a = actions.add_parser(name)
-        a.add_argument("id")
-        a.add_argument("--" + name.split("-")[1], dest=name.split("-")[1],
-                       help="the new secret (prompted twice when omitted)")
+    from ivr.cli_agents import add_parser as add_agents  # argparse only: light
+
+    add_agents(sub)
     p = sub.add_parser("report", help="the Customer Service Standard report, from the events")
     p.add_argument("--from", dest="date_from", required=True, help="first day, YYYY-MM-DD")
     p.add_argument("--to", dest="date_to", required=True, help="last day (inclusive)")
@@ -346,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     from ivr.sim.simulate_cli import add_parser as add_simulate  # argparse only: light
 
     add_simulate(sub)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # as parse_args does, but said by the subcommand's parser when it has its own
+        getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     return args.func(args)
 
 

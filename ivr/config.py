@@ -146,6 +146,9 @@ class Keys(Frozen):
     agent_next_callback: Key
     agent_break: Key
     agent_sign_out: Key
+    # At a recognised phone's PIN prompt: key an agent number instead (not a digit, which a
+    # PIN may hold, nor #, which ends it).
+    agent_other_number: Literal["*"] = "*"
     wrap_up_resolved: Key
     wrap_up_follow_up: Key
     callback_call_now: Key
@@ -262,8 +265,12 @@ class Feedback(Frozen):
 class Agents(Frozen):
     line_numbers: list[E164]
     pin_attempts: int = Field(ge=1, le=10)
-    lockout_failures: int = Field(ge=1)
+    lockout_failures: int = Field(ge=1)  # from one caller ID within lockout_window
     lockout_window: int = Field(ge=60)
+    # Failures for one agent number, from any caller IDs, within lockout_window lock that
+    # agent out of the line for lockout_window (a supervisor may unlock them sooner).
+    agent_lockout_failures: int = Field(default=5, ge=1)
+    pin_min_length: int = Field(default=6, ge=6, le=12)  # ivr.credentials.check_pin
     wrap_up_seconds: int = Field(ge=0, le=3600)
     no_agent_voicemail: bool
     whisper: bool = True  # the advisor hears the caller's details before the bridge
@@ -343,6 +350,8 @@ def _check_placeholders(model: BaseModel, prefix: str = "") -> None:
 class AgentMessages(Frozen):
     enter_number: str
     enter_pin: str
+    enter_pin_known: str  # a recognised phone: only the PIN is asked
+    pin_too_weak: str  # the right PIN, but one the rules now refuse: ask a supervisor
     wrong: str
     locked: str
     hello: str

@@ -1,5 +1,6 @@
-"""The agent line: advisors sign in by phone, take the caller who waited longest, wrap up, and
-work the voicemail callbacks, all through signed webhooks in virtual time on a real Redis.
+"""The agent line: advisors sign in by phone (always with their PIN), take the caller who
+waited longest, wrap up, and work the voicemail callbacks, all through signed webhooks in
+virtual time on a real Redis.
 
 Nobody is on duty here until an agent signs in (``make_app(staffed=False)``), so a queue only
 takes callers while an advisor for its department is signed in.
@@ -21,7 +22,7 @@ from jobs import Worker, run_due_jobs
 from rq import Queue
 
 from flows import agent_callbacks, agent_calls, agent_line
-from ivr import agents, messaging, store
+from ivr import agents, audit, messaging, store
 from ivr.agents import Role, State
 from ivr.agents.jobs import END_WRAP_UP, END_WRAP_UP_RETRY
 from ivr.events import read_all
@@ -33,8 +34,9 @@ T0 = datetime.fromisoformat(OPEN).timestamp()
 LINE = "+441206282299"  # config agents.line_numbers[0]
 PRIYA_PHONE = "+447911123401"  # Priya Shah: council_tax and benefits; known phone
 HANA_PHONE = "+447911123403"  # Hana Novak: housing only
-STRANGER = "+447911123499"  # a phone that is no agent's (Sam Lee signs in with a PIN)
-PRIYA_PIN, SAM_PIN = "4829", "735162"
+STRANGER = "+447911123499"  # a phone that is no agent's (Sam Lee keys number and PIN)
+PRIYA_PIN, SAM_PIN, HANA_PIN = "482913", "735162", "135792"
+PINS = {PRIYA_PHONE: PRIYA_PIN, HANA_PHONE: HANA_PIN}  # what each known phone's advisor keys
 MOBILE = "+447911123456"
 MOBILE_2 = "+447911123457"
 LANDLINE = "+441206500600"
@@ -50,6 +52,8 @@ NONE_WAITING = "No callers are waiting in your queues."
 NO_ONE = "There's no one waiting in your queues."
 ENTER_NUMBER = "Agent line. Please enter your four digit agent number."
 ENTER_PIN = "Please enter your PIN, then press hash."
+ENTER_PIN_KNOWN = ("Agent line. We recognise this phone, so please enter just your PIN, then "
+                   "press hash. To use a different agent number, press star, then hash.")
 WRONG = "Sorry, that wasn't recognised."
 LOCKED = "Too many attempts. Please try again later. Goodbye."
 WRAP_UP = ("Call ended. If the query was resolved on this call, press 1. If it needs follow-up, "
@@ -83,7 +87,7 @@ def staff(redis_client):
     return SimpleNamespace(
         priya=add("Priya Shah", ("council_tax", "benefits"), PRIYA_PHONE, PRIYA_PIN),
         sam=add("Sam Lee", ("council_tax",), "", SAM_PIN),
-        hana=add("Hana Novak", ("housing",), HANA_PHONE, "1357"),
+        hana=add("Hana Novak", ("housing",), HANA_PHONE, HANA_PIN),
     )
 
 
@@ -130,9 +134,11 @@ def line(make_caller, phone: str = PRIYA_PHONE) -> Caller:
 
 
 def sign_in(make_caller, phone: str = PRIYA_PHONE, first_name: str = "Priya") -> Caller:
-    """An agent whose phone is known rings the agent line and is signed in."""
+    """An agent whose phone is known rings the agent line, is asked only their PIN, keys it
+    and is signed in."""
     call = line(make_caller, phone)
-    doc = call.post("/agent/incoming")
+    assert call.post("/agent/incoming").text == ENTER_PIN_KNOWN
+    doc = call.press(PINS[phone])
     assert doc.text.startswith(HELLO.format(first_name)), doc.xml
     return call
 
@@ -184,9 +190,18 @@ def scheduled(redis_client, queue_name: str = "callbacks") -> dict[str, float]:
 # -- signing in --------------------------------------------------------------------------------
 
 
-def test_a_known_phone_is_greeted_by_first_name_and_signed_in(make_caller, redis_client, staff):
+def test_a_known_phone_is_asked_only_the_pin_then_greeted_and_signed_in(make_caller,
+                                                                         redis_client, staff):
     call = line(make_caller)
     doc = call.post("/agent/incoming")
+    assert doc.verbs == ["Gather", "Redirect"]
+    assert doc.text == ENTER_PIN_KNOWN  # told why only the PIN is asked; nobody named
+    gather = doc.first("Gather")
+    assert gather.get("action") == "/agent/login/pin?agent=1001&tries=0"
+    assert (gather.get("finishOnKey"), gather.get("numDigits")) == ("#", None)
+    assert state(redis_client, staff.priya) is State.SIGNED_OUT  # nothing until the PIN
+    assert agents.for_call(redis_client, call.sid) is None
+    doc = call.press(PRIYA_PIN)
     assert doc.verbs == ["Say", "Gather", "Redirect"]
     assert doc.text == f"Hello Priya. {NONE_WAITING} {MENU}"
     assert_menu(doc, status=NONE_WAITING)
@@ -199,6 +214,36 @@ def test_a_known_phone_is_greeted_by_first_name_and_signed_in(make_caller, redis
         "agent": "1001", "state": "available", "previous": "signed_out", "reason": "agent line",
         "seconds_in_previous": 0}
     assert events(redis_client, "AGENTLOGINFAILED") == []
+    [signed] = audit.read(redis_client, action="line_signin")
+    assert (signed.actor, signed.target) == ("1001", "1001")
+    assert signed.detail == {"caller": "+44 7911 123***", "call": call.sid, "by": "phone"}
+
+
+def test_a_known_phone_may_key_another_agent_number_with_star(make_caller, redis_client,
+                                                               staff):
+    call = line(make_caller)  # Sam borrows Priya's phone
+    call.post("/agent/incoming")
+    doc = call.press("*")
+    assert doc.text == ENTER_NUMBER
+    assert doc.first("Gather").get("action") == "/agent/login/number?tries=0"
+    assert call.press(staff.sam).text == ENTER_PIN
+    assert call.press(SAM_PIN).text.startswith("Hello Sam.")
+    assert agents.for_call(redis_client, call.sid).id == staff.sam
+    assert state(redis_client, staff.priya) is State.SIGNED_OUT
+    assert audit.read(redis_client, action="line_signin")[0].detail["by"] == "agent number"
+
+
+def test_a_known_phone_with_a_wrong_pin_is_not_signed_in(make_caller, redis_client, staff):
+    call = line(make_caller)
+    call.post("/agent/incoming")
+    doc = call.press("000000")
+    assert doc.text == f"{WRONG} {ENTER_NUMBER}"  # then as anyone else: number and PIN
+    assert state(redis_client, staff.priya) is State.SIGNED_OUT
+    assert agents.for_call(redis_client, call.sid) is None
+    [failed] = audit.read(redis_client, action="line_signin_failed")
+    assert (failed.actor, failed.target) == ("anonymous", "1001")
+    assert failed.detail == {"caller": "+44 7911 123***", "call": call.sid,
+                             "reason": "wrong pin"}
 
 
 def test_the_agent_line_number_on_the_main_webhook_hands_over(make_caller, redis_client, staff):
@@ -207,7 +252,8 @@ def test_the_agent_line_number_on_the_main_webhook_hands_over(make_caller, redis
     assert doc.verbs == ["Redirect"]
     assert doc.first("Redirect").text == "/agent/incoming"
     assert doc.first("Redirect").get("method") == "POST"
-    assert call.follow().text.startswith("Hello Priya.")
+    assert call.follow().text == ENTER_PIN_KNOWN
+    assert call.press(PRIYA_PIN).text.startswith("Hello Priya.")
     assert state(redis_client, staff.priya) is State.AVAILABLE
     # not a resident's call: no welcome, no caller record, no call events
     assert call_hash(redis_client, call.sid) == {}
@@ -304,18 +350,19 @@ def test_failures_lock_the_caller_id_out_even_with_the_right_pin(make_caller, re
     waiting_at_pin.post("/agent/incoming")
     waiting_at_pin.press(staff.sam)
 
+    # Failures at numbers that are no agent's, so only the caller ID's count locks anything.
     first = line(make_caller, STRANGER)  # three failures: hung up
     first.post("/agent/incoming")
-    for _ in range(3):
-        first.press(staff.sam)
-        doc = first.press("1111")
+    for number in ("1901", "1902", "1903"):
+        first.press(number)
+        doc = first.press("111111")
     assert doc.text == LOCKED
     second = line(make_caller, STRANGER)  # two more: the fifth locks the caller ID out
     assert second.post("/agent/incoming").text == ENTER_NUMBER
-    second.press(staff.sam)
-    assert second.press("1111").text == f"{WRONG} {ENTER_NUMBER}"
-    second.press(staff.sam)
-    doc = second.press("1111")
+    second.press("1904")
+    assert second.press("111111").text == f"{WRONG} {ENTER_NUMBER}"
+    second.press("1905")
+    doc = second.press("111111")
     assert doc.text == LOCKED and doc.verbs == ["Say", "Hangup"]
 
     doc = waiting_at_pin.press(SAM_PIN)  # the right PIN no longer opens the line
@@ -324,6 +371,8 @@ def test_failures_lock_the_caller_id_out_even_with_the_right_pin(make_caller, re
     doc = line(make_caller, STRANGER).post("/agent/incoming")  # a new call: not even asked
     assert doc.text == LOCKED and doc.verbs == ["Say", "Hangup"]
     assert len(events(redis_client, "AGENTLOGINFAILED")) == 6
+    [locked] = audit.read(redis_client, action="locked")
+    assert (locked.target, locked.detail["scope"]) == ("+44 7911 123***", "caller id")
     # another caller ID is not affected, and a known phone is recognised as before
     assert sign_in_with_pin(make_caller, staff.sam, SAM_PIN, MOBILE_2).doc.text.startswith(
         "Hello Sam.")
@@ -333,8 +382,8 @@ def test_failures_lock_the_caller_id_out_even_with_the_right_pin(make_caller, re
     key = agent_line.FAILS.format(caller=STRANGER)
     assert 0 < redis_client.ttl(key) <= config.agents.lockout_window == 900
     redis_client.delete(key)
-    call = sign_in_with_pin(make_caller, staff.sam, SAM_PIN)
-    assert call.doc.text.startswith("Hello Sam.")
+    call = sign_in_with_pin(make_caller, staff.hana, HANA_PIN)
+    assert call.doc.text.startswith("Hello Hana.")
     assert not redis_client.exists(agent_line.FAILS.format(caller=STRANGER))
 
 
@@ -539,7 +588,8 @@ def test_an_advisor_becoming_available_while_callers_wait_takes_the_front_caller
     traveller.shift(30)
 
     priya = line(make_caller)  # signing in
-    doc = priya.post("/agent/incoming")
+    assert priya.post("/agent/incoming").text == ENTER_PIN_KNOWN
+    doc = priya.press(PRIYA_PIN)
     assert doc.text.startswith(HELLO.format("Priya"))
     assert_taking(doc, "There are 2 callers waiting in your queues. The longest has waited 1 "
                        "minute.")
@@ -1257,11 +1307,26 @@ def test_a_failing_agent_step_apologises_and_returns_to_the_menu(make_caller, re
     assert doc.text.startswith("There are 1 callers waiting in your queues.")
 
 
-def test_a_failing_sign_in_hangs_up_rather_than_loop(make_caller, staff, monkeypatch):
-    monkeypatch.setattr(agent_line, "sign_in", boom)
+def test_a_failing_agent_line_answer_hangs_up_rather_than_loop(make_caller, staff,
+                                                                monkeypatch):
+    monkeypatch.setattr(agent_line, "add_pin_prompt", boom)
     doc = line(make_caller).post("/agent/incoming")
     assert doc.verbs == ["Say", "Hangup"]
     assert doc.text == APOLOGY
+
+
+def test_a_failing_sign_in_starts_again_at_the_pin(make_caller, redis_client, staff,
+                                                   monkeypatch):
+    """An apology, then the menu finds nobody signed in and starts again: a prompt waiting
+    for the advisor, not a loop."""
+    monkeypatch.setattr(agent_line, "sign_in", boom)
+    call = line(make_caller)
+    call.post("/agent/incoming")
+    doc = call.press(PRIYA_PIN)
+    assert doc.verbs == ["Say", "Redirect"] and doc.text == APOLOGY
+    assert call.follow().first("Redirect").text == "/agent/incoming"
+    assert call.follow().text == ENTER_PIN_KNOWN
+    assert state(redis_client, staff.priya) is State.SIGNED_OUT
 
 
 def test_a_failing_introduction_still_lets_the_bridge_happen(make_caller, redis_client, staff,

@@ -6,13 +6,15 @@ keeps the per-department on-duty sets that decide whether callers may queue at a
 
 from __future__ import annotations
 
+import io
+import time
 from datetime import datetime
 
 import pytest
 import time_machine
 from conftest import ROOT
 
-from ivr import agents
+from ivr import agents, audit
 from ivr.agents import Agent, Role, State
 from ivr.cli import main
 from ivr.events import read_all
@@ -41,6 +43,23 @@ def cli(redis_client, monkeypatch, capsys):
     return run
 
 
+@pytest.fixture
+def secrets(monkeypatch):
+    """What the person types at the prompts, in order (``getpass``, never echoed)."""
+    typed: list[str] = []
+
+    def type_in(*entries: str) -> None:
+        typed.extend(entries)
+
+    def getpass(prompt: str = "") -> str:
+        if not typed:
+            raise EOFError
+        return typed.pop(0)
+
+    monkeypatch.setattr("getpass.getpass", getpass)
+    return type_in
+
+
 def stored(redis_client, agent_id: str) -> dict[str, str]:
     return {k.decode(): v.decode()
             for k, v in redis_client.hgetall(agents.AGENT.format(id=agent_id)).items()}
@@ -63,12 +82,16 @@ def add(redis_client, name="Priya Shah", departments=("council_tax",), phone="+4
 # -- the CLI -----------------------------------------------------------------------------------
 
 
-def test_add_stores_the_agent_and_only_hashes_of_its_secrets(cli, redis_client):
+def test_add_stores_the_agent_and_only_hashes_of_its_secrets(cli, redis_client, secrets):
     code, out, _ = cli("add", "--name", "Priya Shah", "--departments", "council_tax,benefits",
-                       "--phone", "07911 123401", "--password", "correct horse 42",
-                       "--pin", "482913")
+                       "--phone", "07911 123401")
     assert code == 0
-    assert out.strip() == "added agent 1001: Priya Shah (agent; council_tax, benefits)"
+    assert out.splitlines() == ["added agent 1001: Priya Shah (agent; council_tax, benefits)",
+                                "next: ivr agents set-pin 1001; ivr agents set-password 1001"]
+    secrets("correct horse 42", "correct horse 42")
+    assert cli("set-password", "1001")[0] == 0
+    secrets("482913", "482913")
+    assert cli("set-pin", "1001")[0] == 0
     h = stored(redis_client, "1001")
     assert h["name"] == "Priya Shah"
     assert h["departments"] == "council_tax,benefits"
@@ -83,15 +106,26 @@ def test_add_stores_the_agent_and_only_hashes_of_its_secrets(cli, redis_client):
         dump = b" ".join(v for pair in redis_client.hgetall(key).items() for v in pair) \
             if redis_client.type(key) == b"hash" else b""
         assert b"482913" not in dump and b"correct horse" not in dump
+    assert b"482913" not in b"".join(v for _, e in redis_client.xrange(audit.STREAM)
+                                     for v in e.values())
     assert agents.check_secret(redis_client, "1001", "pin_hash", "482913")
     assert agents.check_secret(redis_client, "1001", "password_hash", "correct horse 42")
     assert not agents.check_secret(redis_client, "1001", "pin_hash", "482914")
     assert agents.by_phone(redis_client, "+447911123401").id == "1001"
+    trail = [(e.actor, e.action, e.target) for e in audit.read(redis_client)]
+    assert trail == [("cli", "pin_changed", "1001"), ("cli", "password_changed", "1001"),
+                     ("cli", "agent_added", "1001")]
+    added = audit.read(redis_client, action="agent_added")[0].detail
+    assert added == {"name": "Priya Shah", "role": "agent",
+                     "departments": "council_tax,benefits", "phone": "+44 7911 123***"}
 
 
-def test_two_adds_salt_the_same_pin_differently(cli, redis_client):
-    cli("add", "--name", "A One", "--pin", "1234")
-    cli("add", "--name", "B Two", "--pin", "1234")
+def test_two_agents_with_one_pin_get_different_salts(cli, redis_client, secrets):
+    cli("add", "--name", "A One")
+    cli("add", "--name", "B Two")
+    for agent_id in ("1001", "1002"):
+        secrets("580417", "580417")
+        assert cli("set-pin", agent_id)[0] == 0
     assert stored(redis_client, "1001")["pin_hash"] != stored(redis_client, "1002")["pin_hash"]
 
 
@@ -111,7 +145,7 @@ def test_list_shows_every_agent_with_state_and_departments(cli, redis_client):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--departments", "parking"], "unknown department(s) ['parking']"),
+        (["--departments", "parking"], "unknown department(s) parking"),
         (["--phone", "+33612345678"], "is not a UK number we can call"),
         (["--role", "boss"], "invalid choice"),
     ],
@@ -131,37 +165,204 @@ def test_a_phone_belongs_to_one_agent(cli, redis_client):
     assert [a.name for a in agents.all_agents(redis_client)] == ["Priya Shah"]
 
 
-def test_set_pin_and_set_password_replace_the_hash(cli, redis_client):
-    cli("add", "--name", "Priya Shah", "--pin", "1111", "--password", "old password")
+def test_set_pin_and_set_password_replace_the_hash(cli, redis_client, secrets, monkeypatch):
+    cli("add", "--name", "Priya Shah")
+    agents.set_secret(redis_client, "1001", "pin_hash", "1111")  # set before the rules
+    agents.set_secret(redis_client, "1001", "password_hash", "old password")
     before = stored(redis_client, "1001")
-    assert cli("set-pin", "1001", "--pin", "24681357") == (0, "PIN set for agent 1001\n", "")
-    assert cli("set-password", "1001", "--password", "new password")[0] == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO(" 24681357 \n"))
+    assert cli("set-pin", "1001", "--pin-stdin") == (0, "PIN set for agent 1001\n", "")
+    monkeypatch.setattr("sys.stdin", io.StringIO(" a new pass phrase \r\nignored\n"))
+    assert cli("set-password", "1001", "--password-stdin")[0] == 0
     after = stored(redis_client, "1001")
     assert after["pin_hash"] != before["pin_hash"] and "24681357" not in after["pin_hash"]
     assert after["password_hash"].startswith("scrypt:")
     assert not agents.check_secret(redis_client, "1001", "pin_hash", "1111")
     assert agents.check_secret(redis_client, "1001", "pin_hash", "24681357")
     assert not agents.check_secret(redis_client, "1001", "password_hash", "old password")
-    assert agents.check_secret(redis_client, "1001", "password_hash", "new password")
+    # a password keeps its spaces; only the line's end is taken off
+    assert agents.check_secret(redis_client, "1001", "password_hash", " a new pass phrase ")
 
 
-@pytest.mark.parametrize("pin", ["123", "123456789", "12a4", "    "])
-def test_set_pin_wants_4_to_8_digits(cli, redis_client, pin):
-    cli("add", "--name", "Priya Shah", "--pin", "1111")
+@pytest.mark.parametrize(("pin", "reason"), [
+    ("12345", "a PIN is 6 to 12 digits (this one has 5)"),
+    ("1234567890123", "a PIN is 6 to 12 digits (this one has 13)"),
+    ("12a456", "a PIN is digits only"),
+    ("111111", "a PIN may not be one digit repeated"),
+    ("123456", "a PIN may not be a run of digits up or down"),
+    ("987654", "a PIN may not be a run of digits up or down"),
+    ("551001", "a PIN may not contain the agent number"),
+    ("123401", "a PIN may not be taken from the advisor's phone number"),  # its last digits
+    ("791112", "a PIN may not be taken from the advisor's phone number"),
+])
+def test_set_pin_refuses_short_and_obvious_pins(cli, redis_client, secrets, pin, reason):
+    cli("add", "--name", "Priya Shah", "--phone", "07911123401")
+    agents.set_secret(redis_client, "1001", "pin_hash", "580417")
     before = stored(redis_client, "1001")["pin_hash"]
-    code, _, err = cli("set-pin", "1001", "--pin", pin)
+    secrets(pin, pin)
+    code, _, err = cli("set-pin", "1001")
     assert code == 2
-    assert "a PIN is 4 to 8 digits" in err
+    assert err.startswith(f"error: PIN: {reason}") and len(err.splitlines()) == 1
+    assert pin not in err
     assert stored(redis_client, "1001")["pin_hash"] == before
+    assert audit.read(redis_client, action="pin_changed") == []
 
 
-@pytest.mark.parametrize("action", ["remove", "set-pin", "set-password"])
-def test_unknown_agent_is_an_error(cli, redis_client, action):
-    extra = {"set-pin": ["--pin", "1234"], "set-password": ["--password", "x"]}.get(action, [])
-    code, _, err = cli(action, "1999", *extra)
-    assert code == 2
-    assert "no agent 1999" in err
-    assert not redis_client.exists(agents.AGENT.format(id="1999"))
+def test_a_password_shorter_than_the_consoles_minimum_is_refused(cli, redis_client, secrets,
+                                                                 monkeypatch):
+    cli("add", "--name", "Priya Shah")
+    secrets("a", "a")
+    assert cli("set-password", "1001") == (
+        2, "", "error: password: a password needs at least 10 characters\n")
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    code, _, err = cli("set-password", "1001", "--password-stdin")
+    assert (code, err) == (2, "error: --password-stdin: a password needs at least 10 "
+                              "characters\n")
+    secrets("correct horse 42", "correct horse 43")
+    assert cli("set-password", "1001") == (
+        2, "", "error: password: the two entries differ; nothing changed\n")
+    assert "password_hash" not in stored(redis_client, "1001")
+
+
+@pytest.mark.parametrize("argv", [
+    ["set-password", "1001", "--password", "Xq9-hunter2"],
+    ["set-password", "1001", "--password=correct horse 42"],
+    ["set-pin", "1001", "--pin", "580417"],
+    ["add", "--name", "Sam Lee", "--password", "correct horse 42"],
+    ["add", "--name", "Sam Lee", "--pin", "580417"],
+])
+def test_a_secret_on_the_command_line_is_refused(cli, redis_client, argv):
+    """It would be in the shell's history: refused, with what to do instead, before anything
+    is stored (not even the agent)."""
+    cli("add", "--name", "Priya Shah")
+    code, out, err = cli(*argv)
+    assert code == 2 and out == ""
+    [message] = err.splitlines()
+    option, what = (("--password", "a password") if any(a.startswith("--password") for a in argv)
+                    else ("--pin", "a PIN"))
+    assert message.startswith(f"error: {option}: {what} is never taken on the command line")
+    assert "--password-stdin" in message or "--pin-stdin" in message
+    assert "set-password" in message or "set-pin" in message
+    assert argv[-1].split("=")[-1] not in message
+    assert [a.id for a in agents.all_agents(redis_client)] == ["1001"]
+    assert set(stored(redis_client, "1001")) >= {"name"}
+    assert "password_hash" not in stored(redis_client, "1001")
+    assert "pin_hash" not in stored(redis_client, "1001")
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("\u202eevil Bob", "a name may not hold the text-direction character U+202E"),
+    ("Bob \u2066Smith", "a name may not hold the text-direction character U+2066"),
+    ("Bob\u200f", "a name may not hold the text-direction character U+200F"),
+    ("Bob\x00", "a name may not hold the control or invisible character U+0000"),
+    ("Bob\x85", "a name may not hold the control or invisible character U+0085"),
+    ("Bob\tSmith", "a name may not hold the control or invisible character U+0009"),
+    ("B\u200bob", "a name may not hold the control or invisible character U+200B"),
+    ("x" * 300, "a name is at most 60 characters (this one has 300)"),
+    ("", "a name is needed (1 to 60 characters)"),
+    ("   ", "a name is needed (1 to 60 characters)"),
+])
+def test_add_and_set_name_refuse_bad_names(cli, redis_client, name, reason):
+    code, _, err = cli("add", "--name", name)
+    assert (code, err) == (2, f"error: --name: {reason}\n")
+    assert agents.all_agents(redis_client) == []
+    cli("add", "--name", "Priya Shah")
+    code, _, err = cli("set-name", "1001", "--name", name)
+    assert (code, err) == (2, f"error: --name: {reason}\n")
+    assert stored(redis_client, "1001")["name"] == "Priya Shah"
+
+
+def test_names_are_trimmed_and_kept_in_any_script(cli, redis_client):
+    assert cli("add", "--name", "  Zoë   O'Brien-Łukasz  ")[0] == 0
+    assert cli("add", "--name", "x" * 60)[0] == 0
+    assert cli("add", "--name", "محمد علي")[0] == 0
+    assert [a.name for a in agents.all_agents(redis_client)] == [
+        "Zoë O'Brien-Łukasz", "x" * 60, "محمد علي"]
+
+
+def test_set_name_and_set_departments_change_the_agent(cli, redis_client):
+    cli("add", "--name", "Priya Shah", "--departments", "council_tax")
+    agents.set_state(redis_client, agents.get(redis_client, "1001"), State.AVAILABLE, T0)
+    assert cli("set-name", "1001", "--name", "Priya Patel") == (
+        0, "agent 1001 is now named Priya Patel\n", "")
+    assert cli("set-departments", "1001", "--departments", "benefits, housing")[0] == 0
+    agent = agents.get(redis_client, "1001")
+    assert (agent.name, agent.departments) == ("Priya Patel", ("benefits", "housing"))
+    # signed in: moved between the on-duty sets at once
+    assert on_duty(redis_client, "council_tax") == set()
+    assert on_duty(redis_client, "benefits") == on_duty(redis_client, "housing") == {"1001"}
+    assert cli("set-departments", "1001", "--departments", "")[0] == 0  # all of them
+    assert on_duty(redis_client, "benefits") == set()
+    assert on_duty(redis_client, "*") == {"1001"}
+    code, _, err = cli("set-departments", "1001", "--departments", "parking")
+    assert (code, err) == (2, "error: --departments: unknown department(s) parking; choose "
+                              "from benefits, council_tax, general, housing, street_care\n")
+    changes = [e.detail for e in audit.read(redis_client, action="agent_changed")]
+    assert changes == [{"departments": ""}, {"departments": "benefits,housing"},
+                       {"name": "Priya Patel"}]
+
+
+def test_departments_change_of_a_signed_out_agent_touches_no_duty(cli, redis_client):
+    cli("add", "--name", "Priya Shah", "--departments", "council_tax")
+    assert cli("set-departments", "1001", "--departments", "housing")[0] == 0
+    assert on_duty(redis_client, "housing") == set() == on_duty(redis_client, "council_tax")
+
+
+def test_unlock_ends_the_line_and_console_lockouts(cli, redis_client, config):
+    from ivr.agents import lockout
+    from ivr.console import auth as console_auth
+
+    cli("add", "--name", "Priya Shah", "--phone", "07911123401")
+    limits = lockout.Limits.of(config.agents)
+    now = time.time()
+    for caller in ("+447700900111", "+447911123401", "+447700900333", "+447700900444",
+                   "+447700900555"):
+        lockout.record_failure(redis_client, caller=caller, agent_id="1001", call_sid="CA1",
+                               now=now, limits=limits, reason="wrong pin", retention_days=730)
+    redis_client.set(console_auth.LOCKED.format(agent="1001"), "1", ex=900)
+    redis_client.set(console_auth.FAILS.format(agent="1001"), "3", ex=900)
+    code, out, _ = cli("lockouts")
+    assert code == 0 and out.startswith("1001  Priya Shah")
+    assert "locked out of the agent line until" in out
+    code, out, err = cli("unlock", "1001", "--caller", "07700 900111")
+    assert (code, err) == (0, "")
+    assert out == ("agent 1001: agent line lockout ended; failed sign-ins forgotten (2 caller "
+                   "ID(s) cleared); console failures or lockout cleared\n")
+    assert lockout.lockouts(redis_client, now) == []
+    for key in (console_auth.LOCKED.format(agent="1001"), console_auth.FAILS.format(agent="1001"),
+                lockout.AGENT_FAILS.format(id="1001"), lockout.caller_key("+447911123401"),
+                lockout.caller_key("+447700900111")):
+        assert not redis_client.exists(key), key
+    assert redis_client.exists(lockout.caller_key("+447700900333"))  # another's: left to expire
+    [entry] = audit.read(redis_client, action="unlocked")
+    assert (entry.actor, entry.target) == ("cli", "1001")
+    assert entry.detail == {"agent_line": True, "other_keys": 2,
+                            "caller_ids": ["+44 7911 123***", "+44 7700 900***"]}
+    assert cli("lockouts")[1] == "no agent is locked out of the agent line\n"
+
+
+@pytest.mark.parametrize(("argv", "line"), [
+    (["unlock", "1999"], "error: ID: no agent 1999, and no lockout of that number"),
+    (["unlock", "1001", "--caller", "not a number"],
+     "error: --caller: not a number is not a phone number"),
+    (["add", "--name", "Sam", "--phone", "+33612345678"],
+     "error: --phone: +33612345678 is not a UK number we can call"),
+    (["add", "--name", "Sam", "--departments", "parking"],
+     "error: --departments: unknown department(s) parking; choose from benefits, council_tax, "
+     "general, housing, street_care"),
+    (["set-name", "1999", "--name", "Sam"], "error: ID: no agent 1999"),
+    (["add"], "ivr agents add: error: the following arguments are required: --name "
+              "(see: ivr agents add --help)"),
+    (["add", "--name", "Sam", "--role", "boss"],
+     "ivr agents add: error: argument --role: invalid choice: 'boss' (choose from 'agent', "
+     "'supervisor') (see: ivr agents add --help)"),
+    (["set-pin", "1001", "--pin-std"], "ivr agents set-pin: error: unrecognized arguments: "
+                                       "--pin-std (see: ivr agents set-pin --help)"),
+])
+def test_every_cli_mistake_is_one_line_and_status_2(cli, redis_client, argv, line):
+    cli("add", "--name", "Priya Shah")
+    code, out, err = cli(*argv)
+    assert (code, out, err) == (2, "", line + "\n")
 
 
 def test_remove_deletes_the_agent_its_phone_and_its_duty(cli, redis_client):

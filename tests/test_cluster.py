@@ -42,7 +42,7 @@ import flows
 import ivr
 import voicemail
 from ivr import agents, connections, events, keys, store
-from ivr.agents import Role, State, offer
+from ivr.agents import Role, State, changes, lockout, offer
 from ivr.agents import context as agent_context
 from ivr.calendar import callback_window
 from ivr.events import STREAM, read_all
@@ -52,11 +52,12 @@ from voicemail.tasks import WORKLIST, load_task
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYISH = re.compile(r"ivr}*:")  # a key or pattern of the app, tagged or not
-SCRIPT_MODULES = (store, agents, offer, agent_context, callbacks, tasks, jobs, events)
+SCRIPT_MODULES = (store, agents, offer, agent_context, lockout, changes, callbacks, tasks, jobs,
+                  events)
 FRAGMENTS = {offer.LEAVE_IDLE_LUA, offer._REDIS_NOW, callbacks._COMMON,
              events.LUA_ADD, events.LUA_ADD_FROM,
              tasks.LUA_RELEASE}  # only ever run inside other scripts
-KEY_MODULES = (store, agents, callbacks, tasks, "ivr.events", "ivr.console.auth",
+KEY_MODULES = (store, agents, lockout, callbacks, tasks, "ivr.events", "ivr.console.auth",
                "ivr.console.work", "ivr.console.session", "flows.agent_line")
 
 
@@ -260,7 +261,8 @@ def test_the_journey_runs_on_the_cluster(app, state, redis_client, priya, make_c
 # Scripts the journey above does not reach; ``test_every_script_runs_on_the_cluster`` runs them.
 _DIRECT_ONLY = {"ivr.agents.offer._LEAVE_IDLE", "ivr.agents.offer._CONFIRM",
                 "ivr.agents.offer._RELEASE", "ivr.events._ADD_ONCE",
-                "voicemail.tasks._NOTE_OVERDUE"}
+                "voicemail.tasks._NOTE_OVERDUE", "ivr.agents.lockout._FAILED",
+                "ivr.agents.changes._CHANGE"}
 
 
 @time_machine.travel(OPEN, tick=False)
@@ -336,6 +338,19 @@ def test_every_script_runs_on_the_cluster(app, state, redis_client, priya, ran, 
                                  now=saved.due_at + 7200, retry_gap=3600, max_attempts=3,
                                  keep_closed=86400)
     assert late.status == "done"
+
+    limits = lockout.Limits(caller_failures=5, agent_failures=1, window=900)
+    pipe = state.pipeline()
+    lockout.queue_check(pipe, MOBILE, priya)
+    lockout.record_failure(pipe, caller=MOBILE, agent_id=priya, call_sid=line_sid, now=now,
+                           limits=limits, reason="wrong pin", retention_days=30)
+    failed = lockout.failure(pipe.execute()[-1], limits)
+    assert failed.agent_locked_now and failed.locked
+    assert lockout.lockouts(state, now) == [lockout.Lockout(priya, now + 900)]
+    assert lockout.unlock(state, priya, "cli", now, retention_days=30).agent_line
+    changes.set_departments(state, priya, ["council_tax"])
+    changes.rename(state, priya, "Priya Shah")
+    assert agents.get(state, priya).departments == ("council_tax",)
     assert not_run(ran) == set()
 
 

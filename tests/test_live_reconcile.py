@@ -42,6 +42,7 @@ from ivr.sim.world import World, in_process
 
 OPEN = datetime(2026, 12, 1, 10, 0, tzinfo=UTC).timestamp()  # Tuesday 10:00
 ALICE_PHONE, BOB_PHONE = "+447700900123", "+447700900124"
+PIN = "246813"  # each advisor's agent line PIN (asked on their own phones too)
 NO_AGENTS = "Sorry, there's no one available in the Council Tax team at the moment."
 CONNECTING = "Putting you through to the Council Tax team."
 
@@ -104,8 +105,10 @@ def rest(twilio) -> Client:
 
 @pytest.fixture
 def alice(redis_client):
-    return agents.add(redis_client, name="Alice Smith", departments=["council_tax"],
-                      phone=ALICE_PHONE, role=Role.AGENT, now=OPEN - 86400)
+    agent = agents.add(redis_client, name="Alice Smith", departments=["council_tax"],
+                       phone=ALICE_PHONE, role=Role.AGENT, now=OPEN - 86400)
+    agents.set_secret(redis_client, agent.id, "pin_hash", PIN)
+    return agent
 
 
 def landline(i: int) -> str:
@@ -252,7 +255,7 @@ def test_a_caller_who_joined_in_an_outage_is_added_and_taken_first(
         assert enter["ts"] == int(joined)  # Twilio's date_enqueued, in whole seconds
         call = redis_client.hgetall(store.call_key(leg.sid))
         assert call[b"caller"] == landline(1).encode() and call[b"dept"] == b"council_tax"
-    line = world.agent(Agent(), phone=ALICE_PHONE, at=world.now + 1)
+    line = world.agent(Agent(pin=PIN), phone=ALICE_PHONE, at=world.now + 1)
     world.run(until=OPEN + 100)
     if not reconciled:  # the advisor is told nobody waits, while the caller does
         assert "No callers are waiting in your queues." in line.said
@@ -260,7 +263,8 @@ def test_a_caller_who_joined_in_an_outage_is_added_and_taken_first(
         return
     assert "There are 1 callers waiting in your queues." in " ".join(line.said)
     whisper = next(s for s in line.said if s.startswith("Council Tax. Waited"))
-    waited = when(line, "say", "Council Tax. Waited") - joined  # as long as at Twilio
+    # as long as at Twilio, whose date_enqueued (the record's, once reconciled) is whole seconds
+    waited = when(line, "say", "Council Tax. Waited") - int(joined)
     assert whisper.startswith(f"Council Tax. Waited {int(waited)} seconds. "
                               f"Caller {national_format(landline(1))}.")
     assert "You're through to Alice in the Council Tax team." in leg.said
@@ -400,7 +404,7 @@ def test_what_the_end_of_an_advisors_call_means(agent, expected):
 def line_dropped_in_outage(world: World, outage: Outage, redis_client, alice) -> Leg:
     """Alice is in the agent menu when Redis goes down: the menu's next request fails, its
     rescue ends her call, and the line's status callback fails too: she stays available."""
-    line = world.agent(Agent(), phone=ALICE_PHONE, at=OPEN)
+    line = world.agent(Agent(pin=PIN), phone=ALICE_PHONE, at=OPEN)
     world.run(until=OPEN + 30)
     assert agents.get(redis_client, alice.id).state is State.AVAILABLE
     outage.down = True
@@ -442,7 +446,7 @@ def test_an_advisor_whose_line_ended_in_an_outage_is_signed_out(
 def test_an_advisor_who_hung_up_mid_call_in_an_outage_wraps_up_then_is_signed_out(
         make_world, redis_client, config, rest, alice):
     world, outage = make_world(staffed=False)
-    line = world.agent(Agent(handle=30), phone=ALICE_PHONE, at=OPEN)  # hangs up 30 s in
+    line = world.agent(Agent(pin=PIN, handle=30), phone=ALICE_PHONE, at=OPEN)  # ends 30 s in
     queue_caller(world, 1, OPEN + 5)
     run_until(world, lambda: any(n.kind == "bridge" for n in line.notices))
     outage.down = True
@@ -517,7 +521,8 @@ def test_a_take_marker_held_by_an_ended_line_is_cleared(
     ended = line_dropped_in_outage(world, outage, redis_client, alice)
     bob = agents.add(redis_client, name="Bob Jones", departments=["benefits"], phone=BOB_PHONE,
                      role=Role.AGENT, now=OPEN)
-    live = world.agent(Agent(), phone=bob.phone, at=world.now)
+    agents.set_secret(redis_client, bob.id, "pin_hash", PIN)
+    live = world.agent(Agent(pin=PIN), phone=bob.phone, at=world.now)
     world.run_for(10)
     redis_client.set(agents.TAKING.format(dept="council_tax"), ended.sid, px=agents.TAKING_MS)
     redis_client.set(agents.TAKING.format(dept="benefits"), live.sid, px=agents.TAKING_MS)

@@ -124,10 +124,12 @@ def introduce_with(make, value):
 
 
 def after_call_with(make, value):
-    agents.add(make.redis, name="Priya Shah", departments=("housing",), phone=AGENT_PHONE,
-               role=Role.AGENT, now=0)
+    priya = agents.add(make.redis, name="Priya Shah", departments=("housing",),
+                       phone=AGENT_PHONE, role=Role.AGENT, now=0)
+    agents.set_secret(make.redis, priya.id, "pin_hash", "482913")
     agent = make(AGENT_PHONE, to=LINE, call_sid="CA" + "3" * 32)
     agent.post("/agent/incoming")
+    assert agent.press("482913").text.startswith("Hello Priya.")  # signed in: the step runs
     return agent.post("/agent/after-call?dept=housing", DialCallStatus="completed",
                       DialCallSid="CA" + "4" * 32, DialCallDuration=value, QueueSid=QUEUE_SID,
                       QueueTime="20")

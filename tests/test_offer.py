@@ -26,6 +26,7 @@ from ivr.sim.world import in_process
 
 OPEN = datetime(2026, 12, 1, 10, 0, tzinfo=UTC).timestamp()  # Tuesday 10:00
 AGENT_PHONE = "+447700900123"
+PIN = "246813"  # Sam's agent line PIN (asked even on his own phone)
 
 
 def idle_agent(redis_client, name: str, departments: list[str], line: str) -> agents.Agent:
@@ -146,8 +147,10 @@ def test_a_worker_with_a_skewed_clock_drops_an_expired_offer(redis_client, twili
 
 @pytest.fixture
 def sam(redis_client):
-    return agents.add(redis_client, name="Sam Patel", departments=["council_tax"],
-                      phone=AGENT_PHONE, role=agents.Role.AGENT, now=OPEN)
+    agent = agents.add(redis_client, name="Sam Patel", departments=["council_tax"],
+                       phone=AGENT_PHONE, role=agents.Role.AGENT, now=OPEN)
+    agents.set_secret(redis_client, agent.id, "pin_hash", PIN)
+    return agent
 
 
 def connect_wait(redis_client, call_sid: str) -> int:
@@ -162,14 +165,16 @@ def offers(twilio, line_sid: str) -> list[tuple[str, str, dict]]:
 
 
 def pressed_before_the_bridge(line) -> bool:
+    """Did the advisor press a menu key before being bridged (their PIN aside)?"""
     bridged = next(n.at for n in line.notices if n.kind == "bridge")
-    return any(n.kind == "press" and n.at < bridged for n in line.notices)
+    return any(n.kind == "press" and n.at < bridged and n.text != PIN + "#"
+               for n in line.notices)
 
 
 def test_a_caller_joining_while_an_advisor_is_idle_is_offered_at_once(make_app, twilio,
                                                                       redis_client, sam):
     world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
-    line = world.agent(Agent(calls=1), phone=AGENT_PHONE)  # idle: no one is waiting
+    line = world.agent(Agent(pin=PIN, calls=1), phone=AGENT_PHONE)  # idle: no one waits
     caller = world.call(Caller(steps("2 -"), talk_seconds=30), at=OPEN + 60)
     world.run()
     (update,) = offers(twilio, line.sid)  # the advisor's live call, redirected by the job
@@ -184,7 +189,7 @@ def test_a_failed_offer_is_released_and_the_caller_is_answered_from_the_menu(mak
                                                                              redis_client,
                                                                              sam):
     world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
-    line = world.agent(Agent(calls=1), phone=AGENT_PHONE)
+    line = world.agent(Agent(pin=PIN, calls=1), phone=AGENT_PHONE)
     caller = world.call(Caller(steps("2 -"), talk_seconds=30), at=OPEN + 60)
     twilio.fail_next = 1  # the offer's calls.update gets a 503
     world.run()
@@ -198,7 +203,7 @@ def test_a_failed_offer_is_released_and_the_caller_is_answered_from_the_menu(mak
 def test_an_advisor_who_left_the_line_is_not_offered_the_caller(make_app, twilio, redis_client,
                                                                 sam):
     world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
-    line = world.agent(Agent(until=OPEN + 20), phone=AGENT_PHONE)  # signs out at 10:00:20
+    line = world.agent(Agent(pin=PIN, until=OPEN + 20), phone=AGENT_PHONE)  # out at 10:00:20
     caller = world.call(Caller(steps("2 -"), patience=30), at=OPEN + 60)
     world.run()
     assert not offers(twilio, line.sid)

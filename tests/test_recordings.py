@@ -204,10 +204,11 @@ def test_an_advisor_call_recording_is_reported_and_deleted_after_its_retention(
     recording callback schedules the deletion, which runs when the period ends."""
     from ivr import agents
 
-    agents.add(redis_client, name="Sam Patel", departments=["council_tax"], phone=AGENT_PHONE,
-               role=agents.Role.AGENT, now=OPEN)
+    sam = agents.add(redis_client, name="Sam Patel", departments=["council_tax"],
+                     phone=AGENT_PHONE, role=agents.Role.AGENT, now=OPEN)
+    agents.set_secret(redis_client, sam.id, "pin_hash", "246813")
     world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
-    world.agent(Agent(calls=1), phone=AGENT_PHONE)
+    world.agent(Agent(pin="246813", calls=1), phone=AGENT_PHONE)
     world.call(Caller(steps("2 -"), talk_seconds=30), at=OPEN + 60)
     world.run()
     (rec,) = twilio.recordings  # the conversation, recorded on the advisor's <Dial>

@@ -20,6 +20,7 @@ from test_agent_line import (
     MONDAY,
     NO_CALLBACKS,
     PRIYA_PHONE,
+    PRIYA_PIN,
     SAM_PIN,
     STRANGER,
     TUESDAY,
@@ -153,6 +154,7 @@ def test_every_agent_line_step_costs_at_most_two_round_trips(
         make_caller, warm_app, redis_client, staff, trips):
     call = line(make_caller)
     _, incoming = trips.during(lambda: call.post("/agent/incoming"))
+    _, pin = trips.during(lambda: call.press(PRIYA_PIN))
     _, refresh = trips.during(call.silence)
     _, on_break = trips.during(lambda: call.press("3"))
     _, back = trips.during(lambda: call.press("3"))
@@ -168,7 +170,7 @@ def test_every_agent_line_step_costs_at_most_two_round_trips(
     _, wrap = trips.during(lambda: call.press("1"))
     _, hang_up = trips.during(lambda: call.status_callback("/agent/status"))
     _, repeated = trips.during(lambda: call.status_callback("/agent/status"))
-    assert (incoming, refresh, on_break, back) == (2, 2, 2, 2)
+    assert (incoming, pin, refresh, on_break, back) == (1, 2, 2, 2, 2)
     assert (take_key, take, introduce, after, wrap) == (1, 2, 2, 2, 2)
     assert (hang_up, repeated) == (2, 1)  # a repeated status callback only reads
     assert agents.get(redis_client, staff.priya).state is State.SIGNED_OUT

@@ -21,6 +21,9 @@ from voicemail.tasks import WORKLIST, load_task
 OPEN = datetime(2026, 12, 1, 10, 0, tzinfo=UTC).timestamp()  # Tuesday 10:00
 CLOSED = datetime(2026, 12, 1, 19, 30, tzinfo=UTC).timestamp()
 AGENT_PHONE = "+447700900123"
+PIN = "246813"  # the advisors' agent line PIN
+ENTER_PIN_KNOWN = ("Agent line. We recognise this phone, so please enter just your PIN, then "
+                   "press hash. To use a different agent number, press star, then hash.")
 
 
 def when(leg: Leg, kind: str, text: str = "") -> float:
@@ -112,19 +115,20 @@ def test_out_of_hours_caller_leaves_a_message(make_app, twilio, redis_client):
 def alice(redis_client):
     agent = agents.add(redis_client, name="Alice Smith", departments=["council_tax", "benefits"],
                        phone=AGENT_PHONE, role=agents.Role.AGENT, now=OPEN)
-    agents.set_secret(redis_client, agent.id, "pin_hash", "2468")
+    agents.set_secret(redis_client, agent.id, "pin_hash", PIN)
     return agent
 
 
 def test_agent_takes_the_longest_waiting_caller(make_app, twilio, redis_client, alice):
     world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
-    agent = world.agent(Agent(calls=1), phone=AGENT_PHONE)
+    agent = world.agent(Agent(pin=PIN, calls=1), phone=AGENT_PHONE)
     first = world.call(Caller(steps("2 -"), talk_seconds=45), from_="+447911000001",
                        at=OPEN + 10)
     second = world.call(Caller(steps("3 -"), patience=40), from_="+447911000002",
                         at=OPEN + 15)
     world.run()
-    assert "Hello Alice." in agent.said
+    assert agent.said[:2] == [ENTER_PIN_KNOWN, "Hello Alice."]  # her phone: only the PIN
+    assert sent(world, agent, "/agent/login/pin")[0]["Digits"] == PIN
     assert "You're through to Alice in the Council Tax team." in first.said
     assert any(s.startswith("Council Tax. Waited") for s in agent.said)  # the whisper
     (left,) = sent(world, first, "/voice/queue/council_tax/left")
@@ -145,18 +149,18 @@ def test_agent_takes_the_longest_waiting_caller(make_app, twilio, redis_client, 
 
 def test_agent_signs_in_with_number_and_pin(make_app, twilio, redis_client, alice):
     world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
-    agent = world.agent(Agent(agent_id=alice.id, pin="2468", calls=0), phone="+447700900999")
+    agent = world.agent(Agent(agent_id=alice.id, pin=PIN, calls=0), phone="+447700900999")
     world.run()
     assert agent.said[:3] == ["Agent line. Please enter your four digit agent number.",
                               "Please enter your PIN, then press hash.", "Hello Alice."]
-    assert sent(world, agent, "/agent/login/pin")[0]["Digits"] == "2468"
+    assert sent(world, agent, "/agent/login/pin")[0]["Digits"] == PIN
     assert agent.said[-1] == "You're signed out. Goodbye."
 
 
 def test_caller_rates_the_call_when_the_agent_hangs_up_first(make_app, twilio, redis_client,
                                                              alice):
     world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
-    world.agent(Agent(handle=30), phone=AGENT_PHONE)
+    world.agent(Agent(pin=PIN, handle=30), phone=AGENT_PHONE)
     caller = world.call(Caller(steps("2 - 5"), talk_seconds=None), at=OPEN + 10)
     world.run()
     (left,) = sent(world, caller, "/voice/queue/council_tax/left")
@@ -205,7 +209,7 @@ def test_the_agent_line_has_no_fallback_so_twilio_apologises(make_app, twilio, r
                                                              alice):
     world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
     world.faults.add(r"^/agent/incoming", status=500)
-    agent = world.agent(Agent(), phone=AGENT_PHONE)
+    agent = world.agent(Agent(pin=PIN), phone=AGENT_PHONE)
     world.run()
     assert [n.text for n in agent.notices if n.kind == "error"] == [
         "An application error has occurred."]
@@ -261,7 +265,9 @@ def test_callers_are_answered_in_order_by_several_agents(make_app, twilio, redis
     for i, name in enumerate(["Alice Smith", "Bob Jones"]):
         agent = agents.add(redis_client, name=name, departments=["council_tax"],
                            phone=f"+44770090010{i}", role=agents.Role.AGENT, now=OPEN)
-        desk.append(world.agent(Agent(until=OPEN + 600), phone=agent.phone, at=OPEN + i))
+        agents.set_secret(redis_client, agent.id, "pin_hash", PIN)
+        desk.append(world.agent(Agent(pin=PIN, until=OPEN + 600), phone=agent.phone,
+                                at=OPEN + i))
     callers = [world.call(Caller(steps("2 -"), talk_seconds=30), from_=f"+44791100010{i}",
                           at=OPEN + 30 + 8 * i) for i in range(6)]
     world.run()
@@ -278,7 +284,7 @@ def test_callers_are_answered_in_order_by_several_agents(make_app, twilio, redis
 def test_an_agent_who_hangs_up_mid_call_is_not_left_on_duty(make_app, twilio, redis_client,
                                                              alice):
     world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
-    world.agent(Agent(handle=30), phone=AGENT_PHONE)  # hangs up the line 30 s into the call
+    world.agent(Agent(pin=PIN, handle=30), phone=AGENT_PHONE)  # hangs up the line 30 s in
     world.call(Caller(steps("2 - 5"), talk_seconds=None), at=OPEN + 10)
     late = world.call(Caller(steps("2 -")), from_="+447911000077", at=OPEN + 400)
     world.run()
@@ -289,7 +295,7 @@ def test_an_agent_who_hangs_up_mid_call_is_not_left_on_duty(make_app, twilio, re
 def test_a_call_the_agent_ended_is_recorded_as_ended_by_the_agent(make_app, twilio,
                                                                   redis_client, alice):
     world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
-    world.agent(Agent(handle=30), phone=AGENT_PHONE)
+    world.agent(Agent(pin=PIN, handle=30), phone=AGENT_PHONE)
     world.call(Caller(steps("2 - 5"), talk_seconds=None), at=OPEN + 10)
     world.run()
     ended = [e["event"] for e in events.read_all(redis_client)

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ivr import connections, events, keys
+from ivr import connections, credentials, events, keys
 from ivr.events import Event
 from ivr.store import Batch
 
@@ -109,10 +109,14 @@ class AgentError(ValueError):
 def add(r: redis.Redis, *, name: str, departments: Iterable[str], phone: str, role: Role,
         now: float) -> Agent:
     """Create an agent, signed out; returns it with its new 4-digit agent number."""
+    try:
+        name = credentials.check_name(name)  # whoever adds: the CLI, the console, a script
+    except ValueError as exc:
+        raise AgentError(str(exc)) from None
     if phone and r.exists(BY_PHONE.format(phone=phone)):
         raise AgentError(f"the phone {phone} already belongs to another agent")
     agent_id = str(FIRST_ID + int(r.incr(SEQ)))
-    mapping = {"id": agent_id, "name": name.strip(), "departments": ",".join(departments),
+    mapping = {"id": agent_id, "name": name, "departments": ",".join(departments),
                "phone": phone, "role": str(role), "state": str(State.SIGNED_OUT),
                "state_since": f"{now:.3f}"}
     pipe = r.pipeline(transaction=True)  # atomic on a cluster too (one slot: ivr.keys)
@@ -175,13 +179,21 @@ def remove(r: redis.Redis, agent_id: str) -> None:
     pipe.execute()
 
 
-def set_secret(r: redis.Redis, agent_id: str, field: str, secret: str) -> None:
-    """Store a password or PIN as a salted scrypt hash; the secret itself is never kept."""
+def hash_secret(secret: str) -> str:
+    """A salted scrypt hash of a password or PIN (what ``set_secret`` stores)."""
+    return generate_password_hash(secret, method="scrypt")
+
+
+def set_secret(r: redis.Redis, agent_id: str, field: str, secret: str, *,
+               hashed: str = "") -> None:
+    """Store a password or PIN as a salted scrypt hash; the secret itself is never kept.
+    ``hashed``: ``hash_secret(secret)`` made already (the simulator gives its many advisors
+    one PIN for the cost of one hash). The rules for secrets are ``ivr.credentials``'."""
     if field not in ("password_hash", "pin_hash"):
         raise ValueError(field)
     if not r.exists(AGENT.format(id=agent_id)):
         raise AgentError(f"no agent {agent_id}")
-    r.hset(AGENT.format(id=agent_id), field, generate_password_hash(secret, method="scrypt"))
+    r.hset(AGENT.format(id=agent_id), field, hashed or hash_secret(secret))
 
 
 _DUMMY_HASH = generate_password_hash("not-a-secret", method="scrypt")

@@ -3,10 +3,11 @@
 A ``Caller`` answers each ``<Gather>`` with the next of its steps (keys, words, silence, hang
 up), then stays silent; holds in a queue for ``patience`` seconds; leaves ``message`` at a
 ``<Record>`` beep; talks for ``talk_seconds`` once through to an advisor. An ``Agent`` works the
-agent line the way an advisor does: signs in (or is recognised by phone), takes the next caller
-when the menu says some are waiting, completes wrap-up, takes its ``breaks`` (the break key,
-then the same key to come back), and signs out after ``calls`` callers or at ``until``. Both are
-plain data, so a simulation can draw their numbers from distributions.
+agent line the way an advisor does: signs in (keys agent number and PIN, or only the PIN when
+the line recognises their phone), takes the next caller when the menu says some are waiting,
+completes wrap-up, takes its ``breaks`` (the break key, then the same key to come back), and
+signs out after ``calls`` callers or at ``until``. Both are plain data, so a simulation can
+draw their numbers from distributions.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ class Caller(Actor):
 
 @dataclass
 class Agent(Actor):
-    """An advisor on the agent line (recognised by phone, or keying number and PIN)."""
+    """An advisor on the agent line: keys ``pin`` (and ``agent_id`` when the line does not
+    recognise their phone)."""
 
     agent_id: str = ""
     pin: str = ""
@@ -104,6 +106,9 @@ class Agent(Actor):
     callback_choice: str = "2"  # at a callback offered: 1 call now, 2 skip
     waiting_marker: str = "callers waiting"  # the menu's words when callers wait
     press_after: float | None = 3.0  # press 1 this long into the menu (None: hear it all)
+    # A practised advisor keys their agent number and PIN this long into the line's prompts
+    # (None: after hearing them out; with ``press_after`` None, every prompt is heard out).
+    sign_in_after: float | None = 0.5
     answers: Answer = field(default_factory=lambda: Answer(ring=3.0, talk=None))
     breaks: list[tuple[float, float]] = field(default_factory=list)  # (from, seconds), in order
     break_key: str = "3"
@@ -132,9 +137,9 @@ class Agent(Actor):
     def gather(self, leg: Leg, prompt: GatherPrompt) -> Reply:
         path = urlsplit(prompt.action).path
         if path.endswith("/agent/login/number"):
-            return press(self.agent_id)
+            return press(self.agent_id, after=self.sign_in_after)
         if path.endswith("/agent/login/pin"):
-            return press(self.pin + "#")
+            return press(self.pin + "#", after=self.sign_in_after)
         if path.endswith("/agent/wrap-up"):
             return press(self.wrap_up)
         if path.endswith("/agent/callback/choice"):

@@ -38,6 +38,7 @@ from ivr.sim.world import World, in_process
 
 DAY = datetime(2026, 12, 1, tzinfo=UTC)  # a Tuesday, GMT (London = UTC in December)
 AGENT_PHONE = "+4477009{:05d}"
+AGENT_PIN = "730519"  # every simulated advisor's agent line PIN (ivr.credentials' rules)
 CALLER_PHONE = "+4479110{:05d}"
 LATE = 600  # theory: advisors stay this long after the last hour for callers still in the menu
 DRAIN = 3 * 3600  # after the last hour and shift: the last callers finish; nothing after
@@ -123,14 +124,17 @@ def arrivals(rng: random.Random, profile: Profile, hours: range) -> list[float]:
 
 
 def staff(redis: Any, config: Any, seats: list[Seat], now: float) -> list[tuple[str, str]]:
-    """An advisor for each seat, serving its departments (default all), recognised by
-    phone; returns (phone, agent id) per seat."""
+    """An advisor for each seat, serving its departments (default all), ringing from their
+    own phone (which saves keying the agent number; the PIN, ``AGENT_PIN``, is still asked);
+    returns (phone, agent id) per seat. One hash serves them all: scrypt is slow on purpose."""
     out = []
+    hashed = agents.hash_secret(AGENT_PIN) if seats else ""
     for i, seat in enumerate(seats):
         phone = AGENT_PHONE.format(i)
         agent = agents.add(redis, name=f"Sim Advisor{i}",
                            departments=list(seat.departments or config.departments),
                            phone=phone, role=agents.Role.AGENT, now=now)
+        agents.set_secret(redis, agent.id, "pin_hash", AGENT_PIN, hashed=hashed)
         out.append((phone, agent.id))
     return out
 
@@ -206,9 +210,9 @@ def sign_in(world: World, seats: list[Seat], staffed: list[tuple[str, str]], the
     """Each advisor rings the agent line at their seat's time; returns the seats by agent id."""
     keys, said = world.config.keys, world.config.messages.agent
     for seat, (phone, _) in zip(seats, staffed, strict=True):
-        actor = (EagerAgent(until=seat.until) if theory else
-                 Agent(until=seat.until, breaks=list(seat.breaks), break_key=keys.agent_break,
-                       break_marker=said.on_break))
+        actor = (EagerAgent(pin=AGENT_PIN, until=seat.until) if theory else
+                 Agent(pin=AGENT_PIN, until=seat.until, breaks=list(seat.breaks),
+                       break_key=keys.agent_break, break_marker=said.on_break))
         world.agent(actor, phone=phone, at=seat.sign_in)
     return {agent_id: seat for seat, (_, agent_id) in zip(seats, staffed, strict=True)}
 

@@ -10,7 +10,7 @@ clock reaches them, and (given the REST stand-in) serves the app's REST calls fr
 Typical use (a simulation)::
 
     world = in_process(app, start=datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
-    world.agent(Agent(calls=5), phone="+447700900001")
+    world.agent(Agent(pin="730519", calls=5), phone="+447700900001")  # their PIN asked
     for t in arrivals:
         world.call(Caller(steps("2 -"), patience=300), at=t)
     world.run(until=world.now + 3600)
