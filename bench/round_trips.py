@@ -68,7 +68,7 @@ def _script_names() -> dict[bytes, str]:
              agent_context._CONTEXT: "agent_context", offer._CLAIM: "offer_claim",
              offer._MARK_IDLE: "mark_idle", callbacks._NEXT: "callback_next",
              callbacks._HOLD: "callback_hold", callbacks._ATTEMPT: "callback_attempt",
-             callbacks._RELEASE: "callback_release"}
+             callbacks._RELEASE: "callback_release", tasks._RELEASE_DUE: "release_due"}
     out = {}
     for text, name in named.items():
         out[text.encode()] = name
@@ -294,12 +294,10 @@ def run_journey(j: Journey, r: redis.Redis, now: float, departments: list[str]) 
 
 def release_callback(r: redis.Redis, number: str) -> None:
     """What the release job does at the opening of the callback day (not a webhook)."""
-    from voicemail import jobs
-    from voicemail.tasks import OPEN_BY_NUMBER, SCHEDULED, TASK, WORKLIST
+    from voicemail.tasks import OPEN_BY_NUMBER, release_due
 
     task_id = r.get(OPEN_BY_NUMBER.format(number=number)).decode()
-    r.eval(jobs._RELEASE, 3, TASK.format(id=task_id), SCHEDULED, WORKLIST, task_id,
-           f"{time.time():.3f}")
+    release_due(r, time.time(), None, task_id)
 
 
 # -- main ------------------------------------------------------------------------------------
