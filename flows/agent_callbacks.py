@@ -3,6 +3,11 @@
 The resident hears, when they answer, that the council is returning their call and that calls
 may be recorded (the ``<Number url>`` document). A callback is done only when answered.
 
+Each dial is one attempt: pressing 1 (or the console's Call back) starts it only with the
+claim, no other dial of the task in progress and the retry gap passed, and marks the task
+(``voicemail.callbacks.DIALLING``); the ``<Dial>`` action logs its result and clears the mark.
+Who dialled and who recorded which outcome go to the audit trail (``ivr.audit``).
+
 Each step costs at most two Redis round trips (``callback_step``): the agent context and the
 step's callbacks script (find and claim the next task, keep the claim, log the attempt)
 pipelined together, then the request's batch with its writes and events.
@@ -13,19 +18,21 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, current_app, request, url_for
 from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
 
+from flows import agent_calls
 from flows.agent_calls import _wrap_up_prompt
 from flows.agent_line import add_agent_menu, not_signed_in
 from flows.common import Turn, external
 from flows.recordings import advisor_recording
-from ivr import agents, messaging, recordings, twilio_rest
+from ivr import agents, audit, messaging, recordings, twilio_rest
 from ivr.agents import Agent, State
 from ivr.agents import context as agent_context
 from ivr.agents.context import Context
@@ -34,12 +41,14 @@ from ivr.events import Event
 from ivr.messaging import SEND_SMS
 from ivr.phone import is_uk_mobile, national_format, relay_dial_string
 from ivr.store import Batch
-from ivr.twiml import render
+from ivr.twiml import empty, render
 from voicemail import callbacks
 from voicemail.tasks import TASK
 
 log = logging.getLogger(__name__)
 bp = Blueprint("agent_callbacks", __name__)
+
+CALL_ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
 def spoken_when(turn: Turn, ts: float) -> str:
@@ -157,9 +166,42 @@ def pressed() -> str:
 
 def hold_to_call(turn: Turn, pipe: Any) -> Callable[[Any], callbacks.Held]:
     """The task; and, when the agent pressed call now, their claim on it kept (or taken again
-    if it lapsed and no one else has it)."""
+    if it lapsed and no one else has it) and the dial started from this call, unless a dial
+    of it is in progress or the retry gap has not passed."""
+    calling = pressed() == turn.config.keys.callback_call_now
     return callbacks.hold(pipe, request.args.get("task", ""), index_key=line_link(turn),
-                          take=pressed() == turn.config.keys.callback_call_now)
+                          take=calling, now=turn.now.timestamp(),
+                          dial=turn.call.sid if calling else "",
+                          dial_call=turn.call.sid if calling else "")
+
+
+def refusal(turn: Turn, reason: callbacks.Refusal, task: dict[str, str]) -> str:
+    """What the agent hears when a dial (or a dial's result) is refused; "" when nothing."""
+    m = turn.messages.agent
+    if reason is callbacks.Refusal.CLAIMED:
+        return m.callback_taken
+    if reason is callbacks.Refusal.DIALLING:
+        return m.callback_in_progress
+    if reason is callbacks.Refusal.TOO_SOON and task.get("next_attempt_at"):
+        return m.callback_too_soon.format(
+            when=spoken_when(turn, float(task["next_attempt_at"])))
+    return ""
+
+
+def audit_later(turn: Turn, batch: Batch, actor: str, action: audit.Action, task_id: str,
+                **detail: Any) -> None:
+    """An audit entry written with ``batch`` (no full number in ``detail``: ids only)."""
+    at, days = turn.now.timestamp(), turn.config.audit.retention_days
+    given = {k: v for k, v in detail.items() if v is not None}
+    batch.op(lambda p: audit.record(p, actor, action, task_id, now=at, retention_days=days,
+                                    **given))
+
+
+def audit_dial(turn: Turn, batch: Batch, agent: Agent, task: dict[str, str], via: str,
+               call_sid: str) -> None:
+    """CALLBACK_DIALLED: who started which attempt of which task, from where (the call SID)."""
+    audit_later(turn, batch, agent.id, audit.Action.CALLBACK_DIALLED, task.get("id", ""),
+                via=via, call=call_sid, attempt=int(task.get("attempts") or 0) + 1)
 
 
 def skip_not_saved(turn: Turn) -> VoiceResponse:
@@ -211,13 +253,19 @@ def choice(turn: Turn, ctx: Context, found: callbacks.Held):
     batch = turn.batch()
     if found.held:  # calling needs this agent's claim: never two agents ringing one resident
         add_callback_dial(turn, response, agent, found.task, batch)
+        audit_dial(turn, batch, agent, found.task, "phone", turn.call.sid)
     else:
         now = turn.now.timestamp()
         skipping = bool(found.task) and digits == turn.config.keys.callback_skip
         if skipping:
             batch.op(lambda p: callbacks.skip(p, task_id, agent.id, now))
-        elif found.task:
+        elif found.task and found.reason is not callbacks.Refusal.DIALLING:  # (a call keeps it)
             batch.op(lambda p: callbacks.release_claim(p, task_id, agent.id))
+        told = refusal(turn, found.reason, found.task)
+        if told:  # another advisor has it, a call of it is on, or it is too soon to try again
+            log.info("callback %s: agent %s may not call it now (%s)", task_id, agent.id,
+                     found.reason)
+            turn.say(response, told)
         add_agent_menu(turn, response, agent, batch, ctx)
         if batch.commit("callback choice") is None and skipping:
             log.warning("callback %s: skip by agent %s not saved", task_id, agent.id)
@@ -251,16 +299,25 @@ def unreachable_sms(turn: Turn, task: dict[str, str], attempts: int, batch: Batc
 
 
 def report_attempt(turn: Turn, task_id: str, outcome: callbacks.Outcome,
-                   found: callbacks.Attempt, batch: Batch) -> None:
-    """The events of a logged attempt (and the unreachable SMS) in ``batch``, from the task's
-    fields the attempt script returned. A repeated report (not logged) adds nothing."""
+                   found: callbacks.Attempt, batch: Batch, call_sid: str = "") -> None:
+    """The events and audit entry of a logged attempt (and the unreachable SMS) in ``batch``,
+    from the task's fields the attempt script returned. A refused or repeated report (not
+    logged) adds nothing."""
     if not found.logged:
-        log.warning("callback %s: attempt (%s) ignored, the task is %s", task_id, outcome,
+        log.warning("callback %s: attempt (%s) by agent %s not logged (%s), the task is %s",
+                    task_id, outcome, found.agent_id or "unknown", found.reason or "repeat",
                     found.status or "unknown")
         return
     dept = found.task.get("department")
+    marks = {"manual": True} if found.manual else {}
+    if found.supervisor:
+        marks |= {"supervisor": True} | ({"claimed_by": found.who} if found.who else {})
     batch.event(Event.CALLBACK_ATTEMPT, dept, task=task_id, agent=found.agent_id,
-                outcome=str(outcome), attempt=found.count)
+                outcome=str(outcome), attempt=found.count, **marks)
+    audit_later(turn, batch, found.agent_id, audit.Action.OUTCOME_RECORDED, task_id,
+                outcome=str(outcome), manual=found.manual, attempt=found.count,
+                status=found.status, supervisor=found.supervisor,
+                claimed_by=found.who or None, call=call_sid or None)
     if found.status == "done":
         batch.event(Event.CALLBACK_DONE, dept, task=task_id, agent=found.agent_id,
                     attempts=found.count)
@@ -282,28 +339,34 @@ def delete_voicemails_later(turn: Turn, task_id: str, found: callbacks.Attempt,
 
 
 def log_attempt(turn: Turn, agent: Agent, task_id: str, outcome: callbacks.Outcome,
-                call_sid: str = "") -> callbacks.Attempt:
-    """Log one attempt made from the console: the script, then its events and the SMS in a
-    batch of their own (two round trips), as the agent line's result step reports them."""
+                call_sid: str = "", *, manual: bool = False,
+                expected: int | None = None) -> callbacks.Attempt:
+    """Log one attempt made from the console (``manual``: by hand, the task having had
+    ``expected`` attempts when the advisor saw it): the script, then its events, audit entry
+    and the SMS in a batch of their own (two round trips), as the agent line's result step
+    reports them."""
     cfg = turn.config.callbacks_work
     found = callbacks.log_attempt(
         turn.ivr.redis, task_id, agent_id=agent.id, outcome=outcome, now=turn.now.timestamp(),
         retry_gap=cfg.retry_gap, max_attempts=cfg.max_attempts,
-        keep_closed=cfg.keep_closed_tasks, call_sid=call_sid)
+        keep_closed=cfg.keep_closed_tasks, call_sid=call_sid, manual=manual,
+        expected=expected)
     batch = turn.batch()
-    report_attempt(turn, task_id, outcome, found, batch)
+    report_attempt(turn, task_id, outcome, found, batch, call_sid)
     batch.commit(f"callback attempt ({found.status})")
     return found
 
 
 def dialled(turn: Turn, pipe: Any) -> Callable[[Any], callbacks.Attempt]:
-    """Log the attempt the Dial action reports (atomic; a repeated report changes nothing)."""
+    """Log the attempt the Dial action reports (atomic; a repeated report changes nothing):
+    this call's dial, which the task's marker names, or refused."""
     cfg = turn.config.callbacks_work
     return callbacks.queue_attempt(
         pipe, request.args.get("task", ""), index_key=line_link(turn),
         outcome=callbacks.outcome_from_dial(request.values.get("DialCallStatus")),
         now=turn.now.timestamp(), retry_gap=cfg.retry_gap, max_attempts=cfg.max_attempts,
-        keep_closed=cfg.keep_closed_tasks, call_sid=request.values.get("DialCallSid", ""))
+        keep_closed=cfg.keep_closed_tasks, call_sid=request.values.get("DialCallSid", ""),
+        dialled_from=turn.call.sid)
 
 
 @bp.post("/agent/callback/result")
@@ -314,7 +377,8 @@ def result(turn: Turn, ctx: Context, found: callbacks.Attempt):
     outcome = callbacks.outcome_from_dial(request.values.get("DialCallStatus"))
     now = turn.now.timestamp()
     batch = turn.batch()
-    report_attempt(turn, request.args.get("task", ""), outcome, found, batch)
+    report_attempt(turn, request.args.get("task", ""), outcome, found, batch,
+                   request.values.get("DialCallSid", ""))
     response = VoiceResponse()
     if ctx.line_ended:
         batch.commit("callback attempt")
@@ -327,6 +391,9 @@ def result(turn: Turn, ctx: Context, found: callbacks.Attempt):
         _wrap_up_prompt(turn, response, request.values.get("DialCallSid", ""))
         batch.commit("callback answered")
         return render(response)
+    told = "" if found.logged else refusal(turn, found.reason, found.task)
+    if told:
+        turn.say(response, told)
     if found.logged and found.status == "unreachable":
         turn.say(response, m.callback_unreachable)
     elif found.logged:
@@ -347,14 +414,20 @@ def _decoded(raw: dict) -> dict[str, str]:
 def bridge():
     """Click-to-call from the console: the agent's phone answered; now ring the resident.
 
-    The agent and the task in one pipeline (round trip 1), the writes in the batch (2)."""
+    Only for the dial the console started (``dial``, still the task's marker, now naming this
+    call). The agent, the task and the marker in one pipeline (round trip 1), the writes in
+    the batch (2)."""
     turn = Turn.begin()
+    task_id, dial = request.args.get("task", ""), request.args.get("dial", "")
     pipe = turn.ivr.redis.pipeline(transaction=False)
     pipe.hgetall(agents.AGENT.format(id=request.args.get("agent", "")))
-    pipe.hgetall(TASK.format(id=request.args.get("task", "")))
-    found_agent, task = (_decoded(raw) for raw in pipe.execute())
+    pipe.hgetall(TASK.format(id=task_id))
+    callbacks.note_dial_call(pipe, task_id, dial, turn.call.sid)
+    raw_agent, raw_task, ours = pipe.execute()
+    found_agent, task = _decoded(raw_agent), _decoded(raw_task)
     response = VoiceResponse()
-    if not found_agent or task.get("status") != "open" or not task.get("number"):
+    if (not found_agent or task.get("status") != "open" or not task.get("number")
+            or not dial or not ours):
         turn.say(response, turn.messages.agent.no_callbacks)
         response.hangup()
         return render(response)
@@ -367,14 +440,42 @@ def bridge():
     return render(response)
 
 
-def start_click_to_call(agent: Agent, task_id: str, caller_id: str) -> str:
+@bp.post("/agent/callback/status")
+def dial_status():
+    """Status callback of the console's click-to-call: once it has ended, its dial's marker
+    goes (with the claim it kept) if no result cleared it, e.g. the advisor's phone was not
+    answered and the resident never rung; then the agent line's own status handling."""
+    call_status = request.values.get("CallStatus", "")
+    try:
+        if call_status in CALL_ENDED:
+            ended = callbacks.end_dial(current_app.extensions["ivr"].redis,
+                                       request.args.get("task", ""),
+                                       request.args.get("dial", ""))
+            if ended:
+                log.info("callback %s: the console's call %s ended (%s) with no result",
+                         request.args.get("task", ""), request.values.get("CallSid", ""),
+                         call_status)
+        return agent_calls.status()
+    except RedisError as exc:  # the marker lapses by itself (DIAL_SECONDS); Twilio needs no TwiML
+        log.warning("callback %s: status of the console's call not handled: %s",
+                    request.args.get("task", ""), exc)
+        return empty()
+
+
+def new_dial() -> str:
+    """A token naming one console dial, before Twilio has given its call a SID."""
+    return "DL" + secrets.token_hex(12)
+
+
+def start_click_to_call(agent: Agent, task_id: str, caller_id: str, dial: str) -> str:
     """REST: ring the agent's phone first; when they answer, the bridge document dials out.
 
-    Called from a console request (needs its request context for the callback URLs).
+    Called from a console request (needs its request context for the callback URLs), once the
+    dial has been started (``voicemail.callbacks.hold`` with ``dial``).
     """
     call = twilio_rest.client().calls.create(
         to=agent.phone, from_=caller_id, method="POST",
-        url=external("agent_callbacks.bridge", task=task_id, agent=agent.id),
-        status_callback=external("agent_calls.status"),
+        url=external("agent_callbacks.bridge", task=task_id, agent=agent.id, dial=dial),
+        status_callback=external("agent_callbacks.dial_status", task=task_id, dial=dial),
     )
     return call.sid

@@ -327,6 +327,7 @@ MESSAGE_FIELDS: dict[str, set[str]] = {
     "agent.callback_intro": {"department", "when", "number"},
     "agent.callback_not_answered": {"attempts", "max_attempts"},
     "agent.callback_skip_failed": {"minutes"},
+    "agent.callback_too_soon": {"when"},
 }
 
 
@@ -381,6 +382,9 @@ class AgentMessages(Frozen):
     callback_answered: str
     callback_not_answered: str
     callback_unreachable: str
+    callback_taken: str  # another advisor holds the callback's claim
+    callback_in_progress: str  # a call of that callback is on: its result is pending
+    callback_too_soon: str  # {when}: the retry gap since the last attempt ends then
 
 
 class Messages(Frozen):

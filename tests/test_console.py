@@ -442,34 +442,41 @@ def test_call_back_without_phone_or_when_twilio_fails(app, staff, redis_client, 
 def test_record_outcome_answered_is_done(app, staff, redis_client, tasks):
     release(redis_client, tasks["tax"])
     tax = as_user(app, staff["tax"])
-    tax.post(f"/console/callbacks/{tasks['tax']}/outcome", outcome="answered")
+    tax.post(f"/console/callbacks/{tasks['tax']}/outcome", outcome="answered", attempt=1)
     task = load_task(redis_client, tasks["tax"])
     assert task["status"] == "done"
     (attempt,) = attempts(redis_client, tasks["tax"])
     assert attempt["agent"] == staff["tax"].id and attempt["outcome"] == "answered"
+    assert attempt["manual"] is True and "supervisor" not in attempt  # recorded by hand
     assert kinds(redis_client)[-2:] == ["CALLBACKATTEMPT", "CALLBACKDONE"]
     html = tax.page("/console/callbacks")
     assert "Callback done." in html
     assert tasks["tax"] in section(html, "closed") and "Tara Tax, answered" in html
+    assert "recorded by hand, no dial result" in section(html, "closed")
     assert tasks["tax"] not in section(html, "due")
-    response = tax.post(f"/console/callbacks/{tasks['tax']}/outcome", outcome="answered")
-    assert response.status_code == 302 and len(attempts(redis_client, tasks["tax"])) == 1
+    response = tax.post(f"/console/callbacks/{tasks['tax']}/outcome", outcome="answered",
+                        attempt=1)
+    assert response.status_code == 409 and len(attempts(redis_client, tasks["tax"])) == 1
+    assert "already closed" in response.get_data(as_text=True)
 
 
 def test_record_outcome_until_unreachable(app, staff, redis_client, tasks, config):
     release(redis_client, tasks["tax"])
     tax = as_user(app, staff["tax"])
     limit = config.callbacks_work.max_attempts
-    for n, outcome in enumerate(["no-answer", "busy", "no-answer"][:limit], start=1):
-        tax.post(f"/console/callbacks/{tasks['tax']}/outcome", outcome=outcome)
-        status = load_task(redis_client, tasks["tax"])["status"]
-        assert status == ("unreachable" if n == limit else "open")
+    with time_machine.travel(time.time(), tick=False) as traveller:
+        for n, outcome in enumerate(["no-answer", "busy", "no-answer"][:limit], start=1):
+            if n > 1:
+                traveller.shift(config.callbacks_work.retry_gap)  # each after the retry gap
+            tax.post(f"/console/callbacks/{tasks['tax']}/outcome", outcome=outcome, attempt=n)
+            status = load_task(redis_client, tasks["tax"])["status"]
+            assert status == ("unreachable" if n == limit else "open")
+        html = tax.page("/console/callbacks")
     assert [a["outcome"] for a in attempts(redis_client, tasks["tax"])] == [
         "no-answer", "busy", "no-answer"][:limit]
     assert kinds(redis_client)[-2:] == ["CALLBACKATTEMPT", "CALLBACKUNREACHABLE"]
     sms = Queue("messages", connection=redis_client).jobs
     assert len(sms) == 1 and sms[0].args[0] == MOBILE  # we tried: how to reach us online
-    html = tax.page("/console/callbacks")
     assert tasks["tax"] in section(html, "closed") and "closed as unreachable" in html
 
 

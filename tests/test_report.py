@@ -101,6 +101,43 @@ def test_due_time_worked_out_when_an_old_event_lacks_it(config):
     assert r.callbacks_kept == 1 and r.overdue == ()
 
 
+def _task_events(*attempts_then_close) -> list[dict]:
+    """T1 (general) left Tue 24 Nov 19:00, due Wed 25 Nov 17:00, then the given events."""
+    out = [entry(Event.CALLBACK_CREATED, "CAvm", at(11, 24, 19), "general", task="T1",
+                 due_at=at(11, 25, 17))]
+    return [decode(e) for e in out + list(attempts_then_close)]
+
+
+def test_an_attempt_reported_twice_counts_once():
+    """Two real attempts, the first reported twice (the double count of issue 15), then closed
+    unreachable: not kept, however the attempts were reported."""
+    tried = [entry(Event.CALLBACK_ATTEMPT, "CAline", at(11, 25, hour, minute), "general",
+                   task="T1", agent="1001", outcome="no-answer", attempt=n)
+             for n, hour, minute in ((1, 10, 0), (1, 10, 1), (2, 11, 0))]
+    closed = entry(Event.CALLBACK_UNREACHABLE, "CAline", at(11, 25, 11), "general", task="T1",
+                   attempts=2)
+    r = report.compute(_task_events(*tried, closed), attempts=3)
+    assert r.callbacks_kept == 0 and r.callbacks_unreachable == 1
+    (late,) = r.overdue
+    assert (late.task.attempts, late.what) == (2, "closed unreachable after only 2 of 3 "
+                                                   "attempts")
+
+
+def test_callbacks_answered_by_hand_are_counted_apart():
+    by_hand = [entry(Event.CALLBACK_ATTEMPT, "", at(11, 25, 10), "general", task="T1",
+                     agent="1001", outcome="answered", attempt=1, manual=True),
+               entry(Event.CALLBACK_DONE, "", at(11, 25, 10), "general", task="T1",
+                     agent="1001", attempts=1)]
+    r = report.compute(_task_events(*by_hand), attempts=3)
+    assert (r.callbacks_answered, r.callbacks_kept, r.callbacks_by_hand) == (1, 1, 1)
+    assert "1 answered (1 recorded by hand), 0 unreachable, 0 open" in render_text(r, NAMES)
+    total = next(csv.DictReader(io.StringIO(render_csv(r, NAMES))))
+    assert total["callbacks_answered_by_hand"] == "1"
+    dialled = report.compute(decoded())
+    assert dialled.callbacks_by_hand == 0
+    assert "4 answered, 2 unreachable" in render_text(dialled, NAMES)
+
+
 def test_as_of_decides_pending_and_waiting():
     # Monday 30 November noon: both Friday callbacks are open but not yet due.
     monday = report.compute(decoded(), as_of=at(11, 30, 12))

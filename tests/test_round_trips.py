@@ -305,10 +305,13 @@ def test_the_console_bridge_and_its_result_cost_two_round_trips_each(
         make_caller, warm_app, redis_client, staff, trips):
     with time_machine.travel(MONDAY, tick=False) as traveller:
         tasks = released_callbacks(make_caller, redis_client, traveller)
-        redis_client.set(callbacks.CLAIM.format(id=tasks.overdue), staff.priya)  # the console's
+        pipe = redis_client.pipeline()  # the console's Call back: the claim and the dial
+        parse = callbacks.hold(pipe, tasks.overdue, index_key="", agent_id=staff.priya,
+                               take=True, dial="DLconsole")
+        assert parse(pipe.execute()[0]).held
         agent_leg = make_caller(PRIYA_PHONE)
         doc, bridge = trips.during(lambda: agent_leg.post(
-            f"/agent/callback/bridge?task={tasks.overdue}&agent={staff.priya}"))
+            f"/agent/callback/bridge?task={tasks.overdue}&agent={staff.priya}&dial=DLconsole"))
         assert doc.first("Number").text == MOBILE
         doc, answered = trips.during(lambda: agent_leg.dial_result("completed", duration=30))
         assert doc.text.startswith("The callback is complete.")

@@ -2,8 +2,14 @@
 
 "Call back" rings the agent's own phone first (REST ``calls.create`` through ``twilio_rest``);
 when they answer, the bridge document dials the resident with the council's caller ID and the
-recorded-call announcement. Voicemails play through ``/console/recording/<sid>``, which checks
-the viewer may see the task and streams the audio itself: Twilio's URLs never reach a browser.
+recorded-call announcement, and the dial's result is its attempt. The dial is started (claim
+and marker, in one script) before Twilio is asked, so pressing twice places one call, and none
+while a call of the task is on or before the retry gap. "Record outcome" is for a call made
+from another phone (no dial result can come): only the claim's holder (or a supervisor, noted
+as such) may, and the script refuses it while a dial's result is pending or already logged.
+Refusals are flashed on the page with 403 (another advisor's callback) or 409 (its state).
+Voicemails play through ``/console/recording/<sid>``, which checks the viewer may see the task
+and streams the audio itself: Twilio's URLs never reach a browser.
 """
 
 from __future__ import annotations
@@ -14,23 +20,25 @@ import logging
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from twilio.base.exceptions import TwilioException
 
-from flows.agent_callbacks import start_click_to_call
-from ivr import twilio_rest
-from ivr.console.base import bp, ivr, may_see, now, user
+from flows.agent_callbacks import audit_dial, new_dial, start_click_to_call
+from ivr import agents, twilio_rest
+from ivr.console.base import bp, ivr, may_see, now, user, when
 from ivr.console.work import (
     CONSOLE_OUTCOMES,
     OUTCOME_LABELS,
     RECORDING_SID,
     console_turn,
-    log_attempt,
+    log_manual_outcome,
     visible_task,
     worklist,
 )
 from ivr.phone import mask
-from voicemail.callbacks import Outcome, hold, release_claim
+from voicemail import callbacks
+from voicemail.callbacks import Outcome, Refusal
 from voicemail.tasks import RECORDING, TASK
 
 log = logging.getLogger(__name__)
+
 
 @bp.get("/callbacks")
 def callbacks_page():
@@ -41,6 +49,38 @@ def callbacks_page():
 
 def _back():
     return redirect(url_for("console.callbacks_page"))
+
+
+def _refuse(message: str, status: int):
+    """The worklist again, with why nothing was done, and the status saying so."""
+    flash(message, "error")
+    return callbacks_page(), status
+
+
+def _name(agent_id: str) -> str:
+    found = agents.get(ivr().redis, agent_id) if agent_id else None
+    return found.name if found else "Another advisor"
+
+
+def _refused(reason: Refusal, who: str, task: dict[str, str], *, recording: bool):
+    """What a refused Call back (or outcome, ``recording``) tells the advisor: 403 when the
+    callback is another advisor's, 409 when its state forbids it now."""
+    if reason is Refusal.CLAIMED:
+        if recording:
+            return _refuse(f"{_name(who)} is working on that callback: only they, or a "
+                           "supervisor, can record its outcome.", 403)
+        return _refuse(f"{_name(who)} is working on that callback right now.", 403)
+    if reason is Refusal.DIALLING:
+        whose = "your" if who == user().id else f"{_name(who)}'s"
+        return _refuse(f"A call to that resident ({whose}) is in progress: its result is "
+                       "logged when it ends, so there is nothing to record or dial now.", 409)
+    if reason is Refusal.TOO_SOON:
+        return _refuse("The last attempt is logged; the next one can be made from "
+                       f"{when(task.get('next_attempt_at'))}.", 409)
+    if reason is Refusal.CHANGED:
+        return _refuse("That callback changed since you loaded the page (an attempt was "
+                       "logged): check it before recording anything.", 409)
+    return _refuse("That callback is already closed.", 409)
 
 
 @bp.post("/callbacks/<task_id>/call")
@@ -55,22 +95,29 @@ def call_back(task_id: str):
               "Ask a supervisor to add one.", "error")
         return _back()
     if task.get("status") != "open" or not task.get("number"):
-        flash("That callback is not open, or has no number to call.", "error")
-        return _back()
-    r = ivr().redis
+        return _refuse("That callback is not open, or has no number to call.", 409)
+    app = ivr()
+    r = app.redis
+    dial = new_dial()
     pipe = r.pipeline(transaction=False)
-    parse = hold(pipe, task_id, index_key="", agent_id=agent.id, take=True)  # as the phone does
-    if not parse(pipe.execute()[0]).held:
-        flash("Another agent is working on that callback right now.", "error")
-        return _back()
+    parse = callbacks.hold(pipe, task_id, index_key="", agent_id=agent.id, take=True,
+                           now=now(), dial=dial)  # as the phone does: claim, gap, one dial
+    held = parse(pipe.execute()[0])
+    if not held.held:
+        return _refused(held.reason, held.who, held.task or task, recording=False)
     try:
-        call_sid = start_click_to_call(agent, task_id, ivr().config.council.main_number)
+        call_sid = start_click_to_call(agent, task_id, app.config.council.main_number, dial)
     except (TwilioException, twilio_rest.TwilioNotConfigured, OSError) as exc:
-        release_claim(r, task_id, agent.id)
+        callbacks.end_dial(r, task_id, dial)
         log.warning("console: click-to-call for task %s by agent %s failed: %s", task_id,
                     agent.id, exc)
         flash("The call could not be started; please try again in a moment.", "error")
         return _back()
+    turn = console_turn()
+    batch = turn.batch()
+    batch.op(lambda p: callbacks.note_dial_call(p, task_id, dial, call_sid))
+    audit_dial(turn, batch, agent, held.task, "console", call_sid)
+    batch.commit("console dial")
     log.info("console: agent %s rings %s back (task %s, call %s)", agent.id,
              mask(task.get("number")), task_id, call_sid)
     flash("Your phone is ringing: answer it to be connected to the resident.", "ok")
@@ -79,7 +126,8 @@ def call_back(task_id: str):
 
 @bp.post("/callbacks/<task_id>/outcome")
 def record_outcome(task_id: str):
-    """Answered closes the task; no answer or busy waits for another try, up to the limit."""
+    """A call made from another phone, recorded by hand (no dial result can come): answered
+    closes the task; no answer or busy waits for another try, up to the limit."""
     agent = user()
     task = visible_task(agent, task_id)
     if not task:
@@ -90,15 +138,26 @@ def record_outcome(task_id: str):
         abort(400, "Choose an outcome.")
     if outcome not in CONSOLE_OUTCOMES:
         abort(400, "Choose an outcome.")
+    try:
+        attempt = int(request.form.get("attempt", ""))
+    except ValueError:
+        abort(400, "Your form was out of date or incomplete; reload the page and try again.")
+    if attempt < 1:
+        abort(400, "Your form was out of date or incomplete; reload the page and try again.")
     if task.get("status") != "open":
-        flash("That callback is already closed.", "error")
-        return _back()
-    status, count = log_attempt(console_turn(), agent, task_id, outcome)
+        return _refuse("That callback is already closed.", 409)
+    found = log_manual_outcome(console_turn(), agent, task_id, outcome, expected=attempt - 1)
+    if not found.logged:
+        log.info("console: outcome %s on task %s by agent %s refused (%s)", outcome, task_id,
+                 agent.id, found.reason)
+        return _refused(found.reason, found.who, task, recording=True)
     max_attempts = ivr().config.callbacks_work.max_attempts
+    note = f" Recorded as supervisor, over {_name(found.who)}'s claim." if found.who else ""
     flash({
         "done": "Callback done.",
-        "unreachable": f"No answer after {count} attempts: closed as unreachable.",
-    }.get(status, f"Attempt {count} of {max_attempts} logged; the callback stays open."), "ok")
+        "unreachable": f"No answer after {found.count} attempts: closed as unreachable.",
+    }.get(found.status, f"Attempt {found.count} of {max_attempts} logged; the callback stays "
+                        "open.") + note, "ok")
     return _back()
 
 

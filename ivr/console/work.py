@@ -2,7 +2,10 @@
 
 Reads the tasks the voicemail flow stores (``voicemail.tasks``) in two pipelined round trips,
 whatever the number of tasks, and sorts them into sections: overdue, due, scheduled (not yet
-released) and recently closed (done or unreachable).
+released) and recently closed (done or unreachable). Each open card says what the viewer may do
+now: call back, or record by hand a call made from another phone; neither while another
+advisor holds it (a supervisor may still record), while a call of it is on, or before the
+retry gap. ``voicemail.callbacks`` enforces the same rules; the card only shows them.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from ivr import agents, clock
 from ivr.agents import Agent
 from ivr.console.base import department_name, ivr, may_see, phone_display, when
 from ivr.twiml import Call, Speaker
-from voicemail.callbacks import ATTEMPTS, SCAN_LIMIT, Outcome
+from voicemail import callbacks
+from voicemail.callbacks import ATTEMPTS, CLAIM, DIALLING, SCAN_LIMIT, Outcome
 from voicemail.tasks import (
     RECORDING,
     SCHEDULED,
@@ -47,6 +51,7 @@ class Attempt:
     who: str
     at: str
     outcome: str
+    note: str = ""  # recorded by hand; by a supervisor (over whose claim)
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,17 @@ class Row:
     release_at: str
     closed_at: str
     next_attempt: str
+    made: int = 0  # attempts so far (a manual outcome is attempt ``made + 1``)
+    holder: str = ""  # the agent id holding the claim
+    dialling: str = ""  # the agent id whose call of it is on
     attempts: list[Attempt] = field(default_factory=list)
     recordings: list[Recording] = field(default_factory=list)
+    # For the viewer (``worklist``): who else has it, and what they may do now.
+    claimed_by: str = ""  # another advisor's name
+    dialling_by: str = ""  # whose call is on ("you" for the viewer)
+    can_call: bool = False
+    can_record: bool = False
+    over_claim: bool = False  # recording would be a supervisor's, over another's claim
 
 
 @dataclass
@@ -95,36 +109,52 @@ def _float(value: str | None) -> float:
         return 0.0
 
 
+def _name(names: dict[str, str], agent_id: str) -> str:
+    return names.get(agent_id, f"agent {agent_id}")
+
+
 def _attempt(raw: bytes, names: dict[str, str]) -> Attempt | None:
     try:
         a: dict[str, Any] = json.loads(raw)
         who = str(a.get("agent", ""))
         outcome = str(a.get("outcome", ""))
-        return Attempt(who=names.get(who, f"agent {who}"), at=when(a.get("at")),
-                       outcome=OUTCOME_LABELS.get(outcome, outcome))
+        notes = ["recorded by hand, no dial result"] if a.get("manual") else []
+        if a.get("claimed_by"):
+            notes.append(f"by a supervisor, over {_name(names, str(a['claimed_by']))}'s claim")
+        elif a.get("supervisor"):
+            notes.append("by a supervisor")
+        return Attempt(who=_name(names, who), at=when(a.get("at")),
+                       outcome=OUTCOME_LABELS.get(outcome, outcome), note="; ".join(notes))
     except (ValueError, TypeError, AttributeError):
         return None
 
 
-def load_rows(ids: list[str], at: float) -> list[Row]:
-    """Tasks with their attempts and recordings, in two round trips (not one per task)."""
+PER_TASK = 5  # replies per task in ``load_rows``' first pipeline
+
+
+def load_rows(ids: list[str], at: float, names: dict[str, str]) -> list[Row]:
+    """Tasks with their attempts, recordings, claim and call in progress, in two round trips
+    (not one per task); ``names``: agent id -> name."""
     r = ivr().redis
-    names = {a.id: a.name for a in agents.all_agents(r)}
     pipe = r.pipeline(transaction=False)
     for task_id in ids:
         pipe.hgetall(TASK.format(id=task_id))
         pipe.lrange(TASK_RECORDINGS.format(id=task_id), 0, -1)
         pipe.lrange(ATTEMPTS.format(id=task_id), 0, -1)
+        pipe.get(CLAIM.format(id=task_id))
+        pipe.hget(DIALLING.format(id=task_id), "agent")
     raw = pipe.execute()
-    found = [(task_id, _text(raw[3 * i]), [x.decode() for x in raw[3 * i + 1]], raw[3 * i + 2])
-             for i, task_id in enumerate(ids) if raw[3 * i]]
+    found = [(task_id, *raw[PER_TASK * i:PER_TASK * (i + 1)])
+             for i, task_id in enumerate(ids) if raw[PER_TASK * i]]
     pipe = r.pipeline(transaction=False)
-    for _, _, rec_ids, _ in found:
+    for _, _, rec_ids, _, _, _ in found:
         for rec_id in rec_ids:
-            pipe.hgetall(RECORDING.format(id=rec_id))
+            pipe.hgetall(RECORDING.format(id=rec_id.decode()))
     recs = iter(pipe.execute())
     rows = []
-    for task_id, t, rec_ids, attempts in found:
+    for task_id, raw_task, raw_recs, attempts, holder, dialling in found:
+        t = _text(raw_task)
+        rec_ids = [x.decode() for x in raw_recs]
         number = t.get("number", "")
         next_at = _float(t.get("next_attempt_at"))
         row = Row(
@@ -135,6 +165,9 @@ def load_rows(ids: list[str], at: float) -> list[Row]:
             due_by=when(t.get("due_at")), due_ts=_float(t.get("due_at")),
             release_at=when(t.get("release_at")), closed_at=when(t.get("closed_at")),
             next_attempt=when(next_at) if next_at > at and t.get("status") == "open" else "",
+            made=int(_float(t.get("attempts"))),
+            holder=holder.decode() if holder else "",
+            dialling=dialling.decode() if dialling else "",
         )
         row.attempts = [a for a in (_attempt(x, names) for x in attempts) if a]
         for rec_id in rec_ids:
@@ -161,11 +194,13 @@ def worklist(viewer: Agent, at: float) -> Worklist:
     open_ids, scheduled_ids, closed_ids = ([x.decode() for x in ids]
                                            for ids in pipe.execute()[1:])
     ids = list(dict.fromkeys(open_ids + scheduled_ids + closed_ids))
+    names = {a.id: a.name for a in agents.all_agents(r)}
     out = Worklist()
-    for row in load_rows(ids, at):
+    for row in load_rows(ids, at, names):
         if not may_see(app.config, viewer, row.department):
             continue
         if row.status == "open":
+            for_viewer(row, viewer, names, at)
             (out.overdue if row.due_ts < at else out.due).append(row)
         elif row.status == "scheduled":
             out.scheduled.append(row)
@@ -175,6 +210,18 @@ def worklist(viewer: Agent, at: float) -> Worklist:
     for section in (out.overdue, out.due, out.scheduled, out.closed):
         section.sort(key=lambda row: order[row.id])
     return out
+
+
+def for_viewer(row: Row, viewer: Agent, names: dict[str, str], at: float) -> None:
+    """What the viewer may do with an open task now (the scripts decide again, atomically)."""
+    others = bool(row.holder) and row.holder != viewer.id
+    row.claimed_by = _name(names, row.holder) if others else ""
+    if row.dialling:
+        row.dialling_by = "you" if row.dialling == viewer.id else _name(names, row.dialling)
+    free = not row.dialling and not row.next_attempt  # no call on, the retry gap passed
+    row.can_call = free and row.callable and not others
+    row.can_record = free and (not others or viewer.supervisor)
+    row.over_claim = row.can_record and others
 
 
 def visible_task(viewer: Agent, task_id: str) -> dict[str, str]:
@@ -192,9 +239,11 @@ def console_turn() -> Turn:
                 speaker=Speaker(app.config), now=clock.now())
 
 
-def log_attempt(turn: Turn, agent: Agent, task_id: str, outcome: Outcome,
-                call_sid: str = "") -> tuple[str, int]:
-    """Log one attempt from the console: the agent line's ``log_attempt`` (same events, same
-    unreachable SMS). Returns the task's new status and attempt count."""
-    found = shared_log_attempt(turn, agent, task_id, outcome, call_sid)
-    return found.status, found.count
+def log_manual_outcome(turn: Turn, agent: Agent, task_id: str, outcome: Outcome,
+                       expected: int) -> callbacks.Attempt:
+    """Log an outcome recorded by hand from the console (a call from another phone; the task
+    had ``expected`` attempts when the advisor saw it): the agent line's ``log_attempt``
+    (same events, audit entry and unreachable SMS), marked manual. Refused, with its reason,
+    unless the agent holds the claim or it is free (a supervisor: anyway), no call of the task
+    is on, the retry gap has passed and no attempt was logged since."""
+    return shared_log_attempt(turn, agent, task_id, outcome, manual=True, expected=expected)

@@ -21,7 +21,12 @@ wallboard through ``ivr.report.live``): no figure is worked out anywhere else. D
 * **Next-working-day promise**: a callback task (one per voicemail; merged voicemails share
   it) is kept when answered (CALLBACKDONE) or closed unreachable after ``attempts`` attempts
   (CALLBACKUNREACHABLE), at or before its ``due_at`` (close of the next working day). Tasks
-  still open and not yet due at ``as_of`` are ``callbacks_pending`` and not counted.
+  still open and not yet due at ``as_of`` are ``callbacks_pending`` and not counted. Only an
+  answered attempt closes a task as done, and attempts are true at the source
+  (``voicemail.callbacks``: one per dial, only the claim's holder or a supervisor records
+  one, a manual outcome never doubles a dial's); here an attempt reported twice counts once,
+  and the answered callbacks recorded by hand (no dial result) are counted apart
+  (``callbacks_by_hand``) so the figure shows how much of it rests on an advisor's word.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ class Report:
     callbacks: int = 0
     callbacks_answered: int = 0
     callbacks_unreachable: int = 0
+    callbacks_by_hand: int = 0  # answered, by an outcome recorded by hand (no dial result)
     callbacks_kept: int = 0
     callbacks_pending: int = 0
     overdue: tuple[Overdue, ...] = ()
@@ -246,6 +252,7 @@ def _figures(facts: Facts, *, limit: int, tolerance: int, attempts: int, as_of: 
         callbacks=len(facts.tasks),
         callbacks_answered=sum(1 for t in facts.tasks if t.status == "answered"),
         callbacks_unreachable=sum(1 for t in facts.tasks if t.status == "unreachable"),
+        callbacks_by_hand=sum(1 for t in facts.tasks if t.status == "answered" and t.by_hand),
         callbacks_kept=tasks_kept, callbacks_pending=pending,
         overdue=tuple(sorted(overdue, key=lambda o: (o.task.due_at, o.task.ts))),
         inbound=len(facts.inbound), notice_played=sum(1 for c in facts.inbound if c.notice),

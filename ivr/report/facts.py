@@ -48,6 +48,7 @@ class CallbackTask:
     attempts: int = 0
     status: str = "open"  # open, answered, unreachable
     closed_at: float | None = None
+    by_hand: bool = False  # answered by an outcome recorded by hand (no dial result)
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ def collect(events: Iterable[dict[str, Any]], hours: OpeningHours | None = None)
     out_of_hours: set[str] = set()
     vm_tasks: set[str] = set()
     agent_call_dept: dict[str, str] = {}  # agent-line call -> department of its last callback
+    numbered: dict[str, set[int]] = {}  # task -> its attempt numbers seen
     simple: dict[str, list[Simple]] = {
         k: [] for k in ("online", "sms_links", "no_agents", "voicemails", "failsafes")}
     for e in ordered:
@@ -233,7 +235,14 @@ def collect(events: Iterable[dict[str, Any]], hours: OpeningHours | None = None)
             if task is None or task.status != "open":
                 continue
             if kind == Event.CALLBACK_ATTEMPT:
-                task = replace(task, attempts=max(task.attempts + 1, _int(data.get("attempt"))))
+                n = _int(data.get("attempt"))
+                seen = numbered.setdefault(task.task, set())
+                if n and n in seen:
+                    continue  # the same attempt reported again: one attempt, counted once
+                seen.add(n)
+                task = replace(task, attempts=max(task.attempts + 1, n),
+                               by_hand=data.get("outcome") == "answered"
+                               and bool(data.get("manual")))
             else:
                 status = "answered" if kind == Event.CALLBACK_DONE else "unreachable"
                 task = replace(task, status=status, closed_at=ts,

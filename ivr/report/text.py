@@ -76,6 +76,7 @@ COLUMNS: list[tuple[str, Callable[[Report], object]]] = [
     ("callbacks_share", lambda r: _num(r.callback_share)),
     ("callbacks_overdue", lambda r: len(r.overdue)),
     ("callbacks_pending", lambda r: r.callbacks_pending),
+    ("callbacks_answered_by_hand", lambda r: r.callbacks_by_hand),
     ("inbound_calls", lambda r: r.inbound),
     ("recording_notice_played", lambda r: r.notice_played),
     ("recording_notice_share", lambda r: _num(r.notice_share)),
@@ -185,8 +186,9 @@ def render_text(report: Report, names: Mapping[str, str], tz: ZoneInfo = LONDON)
         _line("Told about online services", str(r.online),
               f"{r.sms_offered} offered a text, {r.sms_links} SMS links sent"),
         _line("Voicemails", str(r.voicemails), f"{r.voicemails_merged} joined an open callback"),
-        _line("Callbacks", str(r.callbacks), f"{r.callbacks_answered} answered, "
-              f"{r.callbacks_unreachable} unreachable, "
+        _line("Callbacks", str(r.callbacks), f"{r.callbacks_answered} answered"
+              + (f" ({r.callbacks_by_hand} recorded by hand)" if r.callbacks_by_hand else "")
+              + f", {r.callbacks_unreachable} unreachable, "
               f"{r.callbacks - r.callbacks_answered - r.callbacks_unreachable} open"),
         _line("Fail-safe routings", str(r.failsafes)),
         "",
