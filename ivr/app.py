@@ -24,6 +24,8 @@ from ivr.spool import Spool
 log = logging.getLogger(__name__)
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Served over HTTPS (PUBLIC_BASE_URL): browsers must never use plain HTTP for a year.
+HSTS = "max-age=31536000"
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -88,6 +90,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     webhooks = register(app)
     metrics.init_app(app, webhooks)
     register_console(app)
+
+    if ivr.public_base_url.startswith("https://"):
+        @app.after_request
+        def _strict_transport(response):
+            """HSTS on every answer: the console's cookie never travels over plain HTTP."""
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
+            return response
 
     @app.get("/healthz")
     def healthz():

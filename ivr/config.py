@@ -275,8 +275,45 @@ class Agents(Frozen):
     no_agent_voicemail: bool
     whisper: bool = True  # the advisor hears the caller's details before the bridge
     recent_days: int = Field(ge=1, le=90)
-    console_lockout_failures: int = Field(ge=1)
-    console_lockout_seconds: int = Field(ge=60)
+    # The web console's sessions: a session ends this long after sign-in however busy it is,
+    # or this long after the advisor's last page or form (a page polling by itself is no action).
+    console_session_hours: int = Field(default=10, ge=1, le=24)
+    console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # Sign-in throttling (ivr.console.throttle): after this many wrong passwords for one agent
+    # number, or wrong sign-ins from one address, each try must wait: the first wait, doubled
+    # with every further failure up to the longest; never a lock. Failures are forgotten this
+    # long after the last one. A browser an advisor signed in on skips the waits others cause.
+    console_free_failures: int = Field(default=5, ge=1, le=100)
+    console_client_free_failures: int = Field(default=10, ge=1, le=1000)
+    console_first_wait: int = Field(default=30, ge=1, le=3600)
+    console_max_wait: int = Field(default=900, ge=1, le=86400)
+    console_forget_failures: int = Field(default=86400, ge=60, le=30 * 86400)
+    console_device_days: int = Field(default=30, ge=0, le=400)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced_keys(cls, data):
+        old = [k for k in ("console_lockout_failures", "console_lockout_seconds")
+               if isinstance(data, dict) and k in data]
+        if old:
+            raise ValueError(
+                f"agents.{old[0]} was replaced: the console no longer locks an account but makes "
+                "each try wait longer (agents.console_free_failures, console_first_wait, "
+                "console_max_wait); remove the console_lockout_* keys")
+        return data
+
+    @model_validator(mode="after")
+    def _console_waits(self) -> Agents:
+        if self.console_first_wait > self.console_max_wait:
+            raise ValueError(
+                f"agents.console_first_wait: {self.console_first_wait} s is longer than "
+                f"agents.console_max_wait ({self.console_max_wait} s)")
+        if self.console_forget_failures < self.console_max_wait:
+            raise ValueError(
+                f"agents.console_forget_failures: {self.console_forget_failures} s is shorter "
+                f"than agents.console_max_wait ({self.console_max_wait} s); failures would be "
+                "forgotten before the wait they caused is over")
+        return self
 
 
 class CallbacksWork(Frozen):

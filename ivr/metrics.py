@@ -9,8 +9,11 @@ worker shows. Webhook latency and Redis errors are counted per process; set
 ``PROMETHEUS_MULTIPROC_DIR`` to aggregate them across gunicorn workers (prometheus-client's
 multiprocess mode).
 
-Access: with ``IVR_METRICS_TOKEN`` set, a request must carry ``Authorization: Bearer <token>``;
-without it, only loopback clients may scrape.
+Access: with ``IVR_METRICS_TOKEN`` set, a request must carry ``Authorization: Bearer <token>``.
+Without it, a loopback client may scrape only when nothing says a proxy is in between: no
+proxy header (``X-Forwarded-For``, ``-Proto``, ``-Host``, ``Forwarded``, ``X-Real-IP``) and no
+``PUBLIC_BASE_URL`` (which means the app is published through one). Behind a reverse proxy on
+the same host every client's socket address is loopback, so the address alone proves nothing.
 """
 
 from __future__ import annotations
@@ -149,12 +152,19 @@ def _reconcile_metrics(r, now: float):
         errors.add_metric([name], found.errors)
     yield from (age, mended, errors)
 
-def _allowed() -> bool:
+PROXY_HEADERS = ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded",
+                 "X-Real-IP")
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def _allowed(public_base_url: str) -> bool:
+    """The bearer token when one is set; else loopback, only when no proxy can be in between."""
     token = os.environ.get("IVR_METRICS_TOKEN", "")
     if token:
         given = request.headers.get("Authorization", "")
         return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
-    return request.remote_addr in ("127.0.0.1", "::1")
+    proxied = bool(public_base_url) or any(h in request.headers for h in PROXY_HEADERS)
+    return not proxied and request.remote_addr in LOOPBACK
 
 
 def init_app(app: Flask, webhook_blueprints: set[str]) -> None:
@@ -179,7 +189,7 @@ def init_app(app: Flask, webhook_blueprints: set[str]) -> None:
 
     @app.get("/metrics")
     def metrics():
-        """Prometheus scrape endpoint (token or loopback only)."""
-        if not _allowed():
+        """Prometheus scrape endpoint (the token, or loopback with no proxy in between)."""
+        if not _allowed(app.extensions["ivr"].public_base_url):
             abort(403)
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -7,7 +7,6 @@ by the real RQ job; Twilio's REST side is the project's stand-in (the ``twilio``
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 
@@ -20,7 +19,6 @@ from rq.job import Job
 
 from ivr import agents, events, store
 from ivr.agents import Role, State
-from ivr.console.auth import FAILS, LOCKED
 from ivr.console.session import SECRET
 from voicemail.callbacks import attempts
 from voicemail.tasks import RECORDING, SCHEDULED, TASK, TASK_RECORDINGS, WORKLIST, load_task
@@ -160,39 +158,6 @@ def test_login_refused(console, staff, agent_id, password):
     assert "do not match" in response.get_data(as_text=True)
     assert console.client.get("/console/").status_code == 302
     assert console.client.get("/console/live.json").status_code == 401
-
-
-def test_lockout_after_failures(console, staff, redis_client, config, caplog):
-    limit = config.agents.console_lockout_failures
-    agent_id = staff["tax"].id
-    caplog.set_level(logging.WARNING)
-    for i in range(limit):
-        response = console.login(agent_id, f"guess-{i}-secret")
-    assert response.status_code == 429
-    assert "locked" in response.get_data(as_text=True)
-    ttl = redis_client.ttl(LOCKED.format(agent=agent_id))
-    assert config.agents.console_lockout_seconds - 5 <= ttl <= config.agents.console_lockout_seconds
-    # Locked: even the right password is refused, and nothing reveals it was right.
-    assert console.login(agent_id).status_code == 429
-    assert console.client.get("/console/").status_code == 302
-    # Other agents are not affected.
-    assert Console(console.client.application.test_client()).login(
-        staff["ben"].id).status_code == 302
-    failed = [e for e in events.read_all(redis_client) if e["event"] == "AGENTLOGINFAILED"]
-    assert len(failed) == limit and failed[-1]["data"]["locked"] is True
-    assert "failed sign-in for agent" in caplog.text
-    assert "guess-0-secret" not in caplog.text and PASSWORD not in caplog.text
-    redis_client.delete(LOCKED.format(agent=agent_id))  # the lock has run out
-    assert console.login(agent_id).status_code == 302
-
-
-def test_failures_expire_and_success_resets(console, staff, redis_client, config):
-    agent_id = staff["tax"].id
-    console.login(agent_id, "nope nope nope")
-    ttl = redis_client.ttl(FAILS.format(agent=agent_id))
-    assert 0 < ttl <= config.agents.console_lockout_seconds
-    assert console.login(agent_id).status_code == 302
-    assert not redis_client.exists(FAILS.format(agent=agent_id))
 
 
 def test_logout(console, staff):

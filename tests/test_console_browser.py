@@ -23,6 +23,7 @@ from werkzeug.serving import make_server
 
 from ivr import agents
 from ivr.agents import Role, State
+from ivr.console import session as sessions
 
 CHROMIUM = os.environ.get("IVR_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -207,3 +208,31 @@ def test_working_a_callback(page, staff, redis_client, make_caller, twilio):
     expect(done).to_contain_text("Tara Tax, answered (recorded by hand, no dial result)")
     expect(other).to_have_count(0)
     shot(page, "callbacks-done")
+
+
+def test_an_ended_session_takes_the_page_to_sign_in(page, staff, redis_client, problems):
+    """Signed out everywhere while the live view polls: the next poll is refused and the page
+    goes to the sign-in page by itself, saying why."""
+    sign_in(page, staff["tax"].id)
+    expect(page.get_by_role("heading", name="Live view")).to_be_visible()
+    sessions.end_all(redis_client, staff["tax"].id)
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator(".flash.error")).to_contain_text("You have been signed out")
+    problems[:] = [p for p in problems if "status of 401" not in p]  # the refused poll
+    shot(page, "ended-session")
+
+
+def test_supervisor_signs_an_agent_out_everywhere_and_reads_the_audit(page, staff):
+    sign_in(page, staff["super"].id)
+    page.get_by_role("link", name="Agents").click()
+    page.get_by_role("button", name=f"Sign agent {staff['tax'].id} out everywhere").click()
+    expect(page.locator(".flash.ok")).to_contain_text("signed out everywhere")
+    shot(page, "agents")
+    page.get_by_role("link", name="Audit").click()
+    rows = page.locator("#audit-rows tr")
+    expect(rows.first).to_contain_text("signed an agent out everywhere")
+    expect(rows.nth(1)).to_contain_text("signed in to the console")
+    page.get_by_label("Action").select_option("console_signin")
+    page.get_by_role("button", name="Show").click()
+    expect(rows).to_have_count(1)
+    shot(page, "audit")

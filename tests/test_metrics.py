@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import pytest
 import time_machine
 from conftest import DOWN_REDIS_URL
 from prometheus_client.parser import text_string_to_metric_families
@@ -136,3 +137,33 @@ def test_rq_on_a_redis_that_is_down_is_reported_not_raised(make_app, redis_clien
     assert m[("ivr_redis_up", ())] == 1
     assert m[("ivr_rq_redis_up", ())] == 0
     assert ("ivr_workers", ()) not in m
+
+
+PROXY_HEADERS = [{"X-Forwarded-For": "198.51.100.7"}, {"X-Forwarded-Proto": "https"},
+                 {"Forwarded": "for=198.51.100.7;proto=https"}, {"X-Real-IP": "198.51.100.7"},
+                 {"X-Forwarded-Host": "ivr.colchester.gov.uk"}]
+
+
+@pytest.mark.parametrize("headers", PROXY_HEADERS, ids=lambda h: next(iter(h)))
+def test_behind_a_proxy_loopback_is_not_enough(app, monkeypatch, headers):
+    """Finding: behind a same-host TLS proxy every client is loopback. A proxy header means
+    someone else's request came through one: without the token it is refused."""
+    monkeypatch.delenv("IVR_METRICS_TOKEN", raising=False)
+    client = app.test_client()
+    loopback = {"REMOTE_ADDR": "127.0.0.1"}
+    assert client.get("/metrics", headers=headers, environ_base=loopback).status_code == 403
+    monkeypatch.setenv("IVR_METRICS_TOKEN", "s3cret")
+    assert client.get("/metrics", headers=headers, environ_base=loopback).status_code == 403
+    assert client.get("/metrics", headers=headers | {"Authorization": "Bearer s3cret"},
+                      environ_base=loopback).status_code == 200
+
+
+def test_published_behind_a_proxy_loopback_needs_the_token(make_app, monkeypatch):
+    """PUBLIC_BASE_URL set: the app is published through a proxy, so even a request without
+    proxy headers may have come through it."""
+    monkeypatch.delenv("IVR_METRICS_TOKEN", raising=False)
+    app = make_app(PUBLIC_BASE_URL="https://ivr.colchester.gov.uk")
+    client = app.test_client()
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 403
+    monkeypatch.setenv("IVR_METRICS_TOKEN", "s3cret")
+    assert client.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200

@@ -1,23 +1,28 @@
 """The console blueprint and what every page shares: who is signed in, CSRF, headers, scope.
 
-Every request re-reads the agent from Redis (a removed agent, or one whose password changed,
-is signed out at once) and every POST must carry the session's CSRF token. Pages are served
-with a Content-Security-Policy that allows only our own files, so even a mistake in escaping
-could not run a script a caller managed to store.
+Every request finds its session in Redis (``ivr.console.session``) and re-reads the agent: a
+session that was ended (sign-out, "sign out everywhere", a removed agent, a new password) or
+has run out (idle, or past its lifetime) is refused at once; an advisor's page or form starts
+the idle time again, a page's own polling does not. Every POST must carry the session's CSRF
+token. Pages are served with a Content-Security-Policy that allows only our own files, so even
+a mistake in escaping could not run a script a caller managed to store.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import (
     Blueprint,
     Response,
     abort,
     current_app,
+    flash,
     g,
     jsonify,
     redirect,
@@ -29,11 +34,15 @@ from flask import (
 from flask.sessions import NullSession
 from redis.exceptions import RedisError
 
-from ivr import agents, clock
+from ivr import agents, audit, clock
 from ivr.agents import Agent
+from ivr.audit import Action
 from ivr.config import Config
+from ivr.console import session as sessions
 from ivr.phone import national_format
 from ivr.services import Ivr
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                static_folder="static")
@@ -41,6 +50,11 @@ bp = Blueprint("console", __name__, url_prefix="/console", template_folder="temp
 PUBLIC = frozenset({"console.login", "console.static"})
 CSP = ("default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; "
        "object-src 'none'")
+# Nothing on the console needs a camera, a microphone, the location or payments: deny them all
+# (a script that slipped through could not ask for them either).
+PERMISSIONS = ("accelerometer=(), autoplay=(self), camera=(), display-capture=(), "
+               "fullscreen=(self), geolocation=(), gyroscope=(), magnetometer=(), "
+               "microphone=(), midi=(), payment=(), publickey-credentials-get=(), usb=()")
 
 
 def ivr() -> Ivr:
@@ -56,10 +70,21 @@ def user() -> Agent:
     return g.user
 
 
+def limits(config: Config) -> sessions.Limits:
+    cfg = config.agents
+    return sessions.Limits(idle=cfg.console_idle_minutes * 60,
+                           lifetime=cfg.console_session_hours * 3600)
+
+
+def mark_of(stored: bytes | str | None) -> str:
+    """A fingerprint of a stored password hash ("" for none)."""
+    raw = stored.encode() if isinstance(stored, str) else (stored or b"")
+    return hashlib.sha256(raw).hexdigest()[:16] if raw else ""
+
+
 def password_mark(r, agent_id: str) -> str:
     """A fingerprint of the stored password hash: changing the password ends other sessions."""
-    stored = r.hget(agents.AGENT.format(id=agent_id), "password_hash") or b""
-    return hashlib.sha256(stored).hexdigest()[:16] if stored else ""
+    return mark_of(r.hget(agents.AGENT.format(id=agent_id), "password_hash"))
 
 
 def csrf_token() -> str:
@@ -68,13 +93,50 @@ def csrf_token() -> str:
     return session["csrf"]
 
 
-def start_session(agent: Agent) -> None:
-    """A fresh session on sign-in (never reuse a pre-login one: no session fixation)."""
+def start_session(agent: Agent) -> str:
+    """A fresh session on sign-in (a new id and CSRF token: no session fixation); any session
+    this browser still had ends first. Returns the new session's id."""
+    app = ivr()
+    r = app.redis
+    if old := session.get("sid"):
+        sessions.end(r, old, session.get("agent", ""))
     session.clear()
-    session.permanent = True
+    at = now()
+    bounds = limits(app.config)
+    sid = sessions.create(r, agent.id, password_mark(r, agent.id), at, bounds)
+    session["sid"] = sid
     session["agent"] = agent.id
-    session["pw"] = password_mark(ivr().redis, agent.id)
     session["csrf"] = secrets.token_urlsafe(32)
+    session[sessions.EXPIRES] = int(at + bounds.lifetime)
+    return sid
+
+
+def end_this_session() -> str:
+    """Sign-out: the session ends in Redis (its cookie is worthless anywhere); returns the
+    agent it belonged to ("" if none)."""
+    agent_id = session.get("agent", "")
+    if sid := session.get("sid"):
+        sessions.end(ivr().redis, sid, agent_id)
+    session.clear()
+    return agent_id
+
+
+def record_audit(action: Action, target: str = "", *, actor: str | None = None,
+                 **detail: Any) -> None:
+    """One audit entry, by the signed-in agent unless ``actor`` says otherwise."""
+    app = ivr()
+    who = actor if actor is not None else (g.user.id if g.get("user") else "")
+    audit.record(app.redis, who, action, target, now=now(),
+                 retention_days=app.config.audit.retention_days, **detail)
+
+
+def voicemail_played(sid: str, task_id: str) -> None:
+    """Audit a voicemail served to the signed-in agent (``VOICEMAIL_PLAYED``), once per play:
+    the player's later range requests (``Range: bytes=N-`` with N > 0) are not new plays."""
+    wanted = request.headers.get("Range", "")
+    if wanted and not wanted.replace(" ", "").startswith("bytes=0-"):
+        return
+    record_audit(Action.VOICEMAIL_PLAYED, sid, task=task_id)
 
 
 def _check_csrf() -> None:
@@ -85,16 +147,61 @@ def _check_csrf() -> None:
         abort(400, "Your form was out of date or incomplete; reload the page and try again.")
 
 
+ENDED_MESSAGES = {
+    "ended": "You have been signed out; please sign in again.",
+    "password changed": "Your password was changed, so you have been signed out; please sign "
+                        "in again.",
+    "idle": "You were signed out after {idle} minutes without activity; please sign in again.",
+    "lifetime": "Your session reached its {hours}-hour limit; please sign in again.",
+}
+
+
+def _refused(record: sessions.Record | None, agent: Agent | None, stored_hash: bytes | None,
+             at: float, bounds: sessions.Limits) -> str:
+    """Why this session may not go on ("" if it may)."""
+    if record is None or record.agent != session.get("agent"):
+        return "ended"
+    if why := sessions.ended_by(record, at, bounds):
+        return why
+    if agent is None:
+        return "removed"
+    if not record.pw or not hmac.compare_digest(record.pw, mark_of(stored_hash)):
+        return "password changed"
+    return ""
+
+
 def _load_user() -> Agent | None:
-    agent_id = session.get("agent")
-    if not agent_id:
+    """The agent whose live session this cookie names; a session that ended is cleared."""
+    sid = session.get("sid")
+    if not sid:
+        if "agent" in session:  # a cookie from before sessions lived in Redis
+            session.clear()
         return None
-    r = ivr().redis
-    agent = agents.get(r, agent_id)
-    mark = session.get("pw", "")
-    if agent is None or not mark or not hmac.compare_digest(mark, password_mark(r, agent_id)):
+    app = ivr()
+    r = app.redis
+    at = now()
+    pipe = r.pipeline(transaction=False)
+    pipe.hgetall(sessions.RECORD.format(sid=sid))
+    pipe.hgetall(agents.AGENT.format(id=session.get("agent", "")))
+    raw_record, raw_agent = pipe.execute()
+    record = sessions.load_from(sid, raw_record)
+    agent = (agents.from_hash({k.decode(): v.decode() for k, v in raw_agent.items()})
+             if raw_agent else None)
+    why = _refused(record, agent, raw_agent.get(b"password_hash"), at, limits(app.config))
+    if why:
+        if record is not None:
+            sessions.end(r, sid, record.agent)
+        log.info("console: session of agent %s refused on %s (%s)", session.get("agent", "?"),
+                 request.path, why)
         session.clear()
+        if why in ENDED_MESSAGES:
+            cfg = app.config.agents
+            flash(ENDED_MESSAGES[why].format(idle=cfg.console_idle_minutes,
+                                             hours=cfg.console_session_hours), "error")
         return None
+    if not sessions.is_poll(request.path, request.method):
+        sessions.touch(r, sid, at)
+    g.sid = sid
     return agent
 
 
@@ -121,6 +228,7 @@ def headers(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Permissions-Policy"] = PERMISSIONS
     if request.endpoint != "console.static":
         response.headers["Cache-Control"] = "no-store"
     return response
