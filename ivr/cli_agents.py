@@ -286,11 +286,12 @@ def _unlock(r: Any, config: Any, args: argparse.Namespace, now: float) -> None:
     locked = {entry.agent_id for entry in lockout.lockouts(r, now)}
     if agents.get(r, args.id) is None and args.id not in locked:
         raise Refused("ID", f"no agent {args.id}, and no lockout of that number")
-    # The console's own lockout of this agent (ivr.console.auth's keys) ends too.
-    console = [console_auth.FAILS.format(agent=args.id), console_auth.LOCKED.format(agent=args.id)]
-    done = lockout.unlock(r, args.id, CLI, now, callers=callers, extra_keys=console,
+    done = lockout.unlock(r, args.id, CLI, now, callers=callers,
                           retention_days=config.audit.retention_days)
+    # The console's sign-in wait for this agent number ends too (its own audit entry).
+    console = console_auth.unlock_console(r, args.id, actor=CLI, now=now,
+                                          retention_days=config.audit.retention_days)
     print(f"agent {args.id}: " + ("agent line lockout ended" if done.agent_line
                                   else "was not locked out of the agent line")
           + f"; failed sign-ins forgotten ({done.caller_ids} caller ID(s) cleared)"
-          + ("; console failures or lockout cleared" if done.other else ""))
+          + (f"; console sign-in wait cleared ({console} failure(s))" if console else ""))

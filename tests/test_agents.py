@@ -319,25 +319,26 @@ def test_unlock_ends_the_line_and_console_lockouts(cli, redis_client, config):
                    "+447700900555"):
         lockout.record_failure(redis_client, caller=caller, agent_id="1001", call_sid="CA1",
                                now=now, limits=limits, reason="wrong pin", retention_days=730)
-    redis_client.set(console_auth.LOCKED.format(agent="1001"), "1", ex=900)
-    redis_client.set(console_auth.FAILS.format(agent="1001"), "3", ex=900)
+    console_key = console_auth.account_key("1001")
+    redis_client.hset(console_key, mapping={"n": 7, "last": now})  # a console sign-in wait
     code, out, _ = cli("lockouts")
     assert code == 0 and out.startswith("1001  Priya Shah")
     assert "locked out of the agent line until" in out
     code, out, err = cli("unlock", "1001", "--caller", "07700 900111")
     assert (code, err) == (0, "")
     assert out == ("agent 1001: agent line lockout ended; failed sign-ins forgotten (2 caller "
-                   "ID(s) cleared); console failures or lockout cleared\n")
+                   "ID(s) cleared); console sign-in wait cleared (7 failure(s))\n")
     assert lockout.lockouts(redis_client, now) == []
-    for key in (console_auth.LOCKED.format(agent="1001"), console_auth.FAILS.format(agent="1001"),
-                lockout.AGENT_FAILS.format(id="1001"), lockout.caller_key("+447911123401"),
+    for key in (console_key, lockout.AGENT_FAILS.format(id="1001"),
+                lockout.caller_key("+447911123401"),
                 lockout.caller_key("+447700900111")):
         assert not redis_client.exists(key), key
     assert redis_client.exists(lockout.caller_key("+447700900333"))  # another's: left to expire
-    [entry] = audit.read(redis_client, action="unlocked")
-    assert (entry.actor, entry.target) == ("cli", "1001")
-    assert entry.detail == {"agent_line": True, "other_keys": 2,
-                            "caller_ids": ["+44 7911 123***", "+44 7700 900***"]}
+    console, line = audit.read(redis_client, action="unlocked")  # newest first
+    assert (line.actor, line.target, console.actor, console.target) == ("cli", "1001") * 2
+    assert line.detail == {"agent_line": True, "other_keys": 0,
+                           "caller_ids": ["+44 7911 123***", "+44 7700 900***"]}
+    assert console.detail == {"failures": 7}
     assert cli("lockouts")[1] == "no agent is locked out of the agent line\n"
 
 

@@ -45,6 +45,7 @@ from ivr import agents, connections, events, keys, store
 from ivr.agents import Role, State, changes, lockout, offer
 from ivr.agents import context as agent_context
 from ivr.calendar import callback_window
+from ivr.console import session as console_session
 from ivr.events import STREAM, read_all
 from ivr.spool import Spool
 from voicemail import callbacks, jobs, tasks
@@ -53,7 +54,7 @@ from voicemail.tasks import WORKLIST, load_task
 ROOT = Path(__file__).resolve().parent.parent
 KEYISH = re.compile(r"ivr}*:")  # a key or pattern of the app, tagged or not
 SCRIPT_MODULES = (store, agents, offer, agent_context, lockout, changes, callbacks, tasks, jobs,
-                  events)
+                  events, console_session)
 FRAGMENTS = {offer.LEAVE_IDLE_LUA, offer._REDIS_NOW, callbacks._COMMON,
              events.LUA_ADD, events.LUA_ADD_FROM,
              tasks.LUA_RELEASE}  # only ever run inside other scripts
@@ -104,7 +105,8 @@ def test_every_key_of_the_app_lives_in_one_slot():
         for name, value in vars(module).items():
             if name.isupper() and isinstance(value, str) and KEYISH.search(value):
                 key = value.format_map({"id": "X", "sid": "CA1", "dept": "d", "number": "+44",
-                                        "agent": "1001", "phone": "+44", "caller": "+44"}
+                                        "agent": "1001", "phone": "+44", "caller": "+44",
+                                        "kind": "account"}
                                        ) if "{{" in value else value  # a pattern, or a key
                 found[f"{module.__name__}.{name}"] = key_slot(key.encode())
     assert len(found) > 25
@@ -261,8 +263,9 @@ def test_the_journey_runs_on_the_cluster(app, state, redis_client, priya, make_c
 # Scripts the journey above does not reach; ``test_every_script_runs_on_the_cluster`` runs them.
 _DIRECT_ONLY = {"ivr.agents.offer._LEAVE_IDLE", "ivr.agents.offer._CONFIRM",
                 "ivr.agents.offer._RELEASE", "ivr.events._ADD_ONCE",
-                "voicemail.tasks._NOTE_OVERDUE", "ivr.agents.lockout._FAILED",
-                "ivr.agents.changes._CHANGE"}
+                "voicemail.tasks._NOTE_OVERDUE", "voicemail.callbacks._DIAL_CALL",
+                "voicemail.callbacks._END_DIAL", "ivr.console.session._SET_IF_LIVE",
+                "ivr.agents.lockout._FAILED", "ivr.agents.changes._CHANGE"}
 
 
 @time_machine.travel(OPEN, tick=False)
@@ -351,6 +354,21 @@ def test_every_script_runs_on_the_cluster(app, state, redis_client, priya, ran, 
     changes.set_departments(state, priya, ["council_tax"])
     changes.rename(state, priya, "Priya Shah")
     assert agents.get(state, priya).departments == ("council_tax",)
+
+    # a console dial's marker: its call named, then the dial over without a result
+    dialling = callbacks.DIALLING.format(id=saved.task_id)
+    state.hset(dialling, mapping={"dial": "D1", "agent": priya})
+    pipe = state.pipeline()
+    callbacks.note_dial_call(pipe, saved.task_id, "D1", line_sid)
+    assert pipe.execute() == [1]
+    assert callbacks.end_dial(state, saved.task_id, "D1") == 1
+    # a console session touched and marked only while it lives
+    sid = console_session.create(state, priya, "pw", now, console_session.Limits(60, 3600))
+    console_session.touch(state, sid, now + 1)
+    console_session.set_mark(state, sid, "pw2")
+    assert console_session.end(state, sid, priya)
+    console_session.touch(state, sid, now + 2)  # gone: not brought back
+    assert not state.exists(console_session.RECORD.format(sid=sid))
     assert not_run(ran) == set()
 
 

@@ -272,13 +272,13 @@ def test_manage_agents_is_for_supervisors_only(app, staff, redis_client):
 def test_supervisor_adds_sets_password_and_removes(app, staff, redis_client):
     sup = as_user(app, staff["super"])
     response = sup.post("/console/agents", name="  Hana   Housing ", departments="housing",
-                        phone="07911 123403", role="agent", password="first password", pin="4321")
+                        phone="07911 123403", role="agent", password="first password", pin="493817")
     assert response.status_code == 302
     added = [a for a in agents.all_agents(redis_client) if a.name == "Hana Housing"]
     assert len(added) == 1
     hana = added[0]
     assert hana.departments == ("housing",) and hana.phone == "+447911123403"
-    assert agents.check_secret(redis_client, hana.id, "pin_hash", "4321")
+    assert agents.check_secret(redis_client, hana.id, "pin_hash", "493817")
     raw = redis_client.hgetall(agents.AGENT.format(id=hana.id))
     assert b"first password" not in b"".join(raw.values())
     assert f"Added agent {hana.id}" in sup.page("/console/agents")
@@ -299,7 +299,10 @@ def test_supervisor_adds_sets_password_and_removes(app, staff, redis_client):
     ({"password": "short"}, "at least"),
     ({"departments": "nowhere"}, "Choose departments"),
     ({"role": "root"}, "Choose a role"),
-    ({"name": ""}, "Give a name"),
+    ({"name": ""}, "A name is needed"),
+    ({"name": "Eve \u202eevil"}, "text-direction character U+202E"),
+    ({"name": "x" * 300}, "at most 60 characters"),
+    ({"pin": "123456"}, "PIN"),
     ({"phone": "+447911123402"}, "already belongs"),  # Tara's phone
 ])
 def test_add_agent_validation(app, staff, redis_client, form, problem):
@@ -433,6 +436,7 @@ def test_record_outcome_until_unreachable(app, staff, redis_client, tasks, confi
         for n, outcome in enumerate(["no-answer", "busy", "no-answer"][:limit], start=1):
             if n > 1:
                 traveller.shift(config.callbacks_work.retry_gap)  # each after the retry gap
+                tax = as_user(app, staff["tax"])  # hours later: the console session has idled
             tax.post(f"/console/callbacks/{tasks['tax']}/outcome", outcome=outcome, attempt=n)
             status = load_task(redis_client, tasks["tax"])["status"]
             assert status == ("unreachable" if n == limit else "open")

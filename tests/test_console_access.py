@@ -54,7 +54,7 @@ TABLE = {
                                        (302, "/console/callbacks"), (302, "/console/callbacks")),
     ("console.record_outcome", "POST"): row(
         f"/console/callbacks/{TASK_ID}/outcome", LOGIN, 404, (302, "/console/callbacks"),
-        (302, "/console/callbacks"), outcome="no-answer"),
+        (302, "/console/callbacks"), outcome="no-answer", attempt="1"),
     ("console.recording", "GET"): row(f"/console/recording/{REC}", LOGIN, 404, 200, 200),
     ("console.agents_page", "GET"): row("/console/agents", LOGIN, 403, 403, 200),
     ("console.add_agent", "POST"): row("/console/agents", LOGIN, 403, 403,

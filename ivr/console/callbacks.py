@@ -22,7 +22,7 @@ from twilio.base.exceptions import TwilioException
 
 from flows.agent_callbacks import audit_dial, new_dial, start_click_to_call
 from ivr import agents, twilio_rest
-from ivr.console.base import bp, ivr, may_see, now, user, when
+from ivr.console.base import bp, ivr, may_see, now, user, voicemail_played, when
 from ivr.console.work import (
     CONSOLE_OUTCOMES,
     OUTCOME_LABELS,
@@ -179,4 +179,5 @@ def recording(sid: str):
     response = send_file(io.BytesIO(audio), mimetype=content_type, conditional=True,
                          download_name=f"{sid}.mp3", etag=False, max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
+    voicemail_played(sid, task_id.decode())
     return response

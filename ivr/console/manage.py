@@ -14,7 +14,7 @@ from functools import wraps
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from ivr import agents
+from ivr import agents, credentials
 from ivr.agents import AgentError, Role
 from ivr.audit import Action
 from ivr.console import session as sessions
@@ -34,8 +34,6 @@ from ivr.phone import check_caller_id
 
 log = logging.getLogger(__name__)
 
-MIN_PASSWORD = 10
-MAX_NAME = 60
 
 
 def supervisors_only(view):
@@ -53,10 +51,18 @@ def _back():
     return redirect(url_for("console.agents_page"))
 
 
-def _password_problem(password: str) -> str:
-    if len(password) < MIN_PASSWORD:
-        return f"A password needs at least {MIN_PASSWORD} characters."
+def _problem(check, *args, **kwargs) -> str:
+    """The one-line reason ``check`` (``ivr.credentials``: the rules the CLI uses too)
+    refuses a value, as a sentence for the page; "" when it is accepted."""
+    try:
+        check(*args, **kwargs)
+    except ValueError as exc:
+        return str(exc)[:1].upper() + str(exc)[1:] + "."
     return ""
+
+
+def _password_problem(password: str) -> str:
+    return _problem(credentials.check_password, password)
 
 
 def _known(agent_id: str) -> None:
@@ -80,7 +86,7 @@ def agents_page():
              in waiting(r, ids, Policy.account(app.config.agents), at).items()}
     return render_template("console/agents.html", agents=everyone,
                            departments=app.config.departments, roles=[str(r) for r in Role],
-                           min_password=MIN_PASSWORD, sessions=live, waits=waits)
+                           min_password=credentials.MIN_PASSWORD, sessions=live, waits=waits)
 
 
 @bp.post("/agents")
@@ -89,14 +95,14 @@ def add_agent():
     """Add an agent from the form; every field is checked before anything is stored."""
     config = ivr().config
     form = request.form
-    name = " ".join((form.get("name") or "").split())
+    name_raw = form.get("name") or ""
     departments = form.getlist("departments")
     phone_raw = (form.get("phone") or "").strip()
     password = form.get("password") or ""
     pin = (form.get("pin") or "").strip()
     problems = []
-    if not name or len(name) > MAX_NAME:
-        problems.append(f"Give a name of 1 to {MAX_NAME} characters.")
+    if problem := _problem(credentials.check_name, name_raw):
+        problems.append(problem)
     if any(d not in config.departments for d in departments):
         problems.append("Choose departments from the list.")
     if form.get("role") not in {str(r) for r in Role}:
@@ -106,13 +112,15 @@ def add_agent():
         problems.append("That phone number is not a UK number we can call.")
     if problem := _password_problem(password):
         problems.append(problem)
-    if pin and not (pin.isdigit() and 4 <= len(pin) <= 8):
-        problems.append("A PIN is 4 to 8 digits.")
+    if pin and (problem := _problem(credentials.check_pin, pin, "", phone or "",
+                                    min_length=config.agents.pin_min_length)):
+        problems.append(problem)
     if problems:
         for p in problems:
             flash(p, "error")
         return _back()
     r = ivr().redis
+    name = credentials.check_name(name_raw)
     try:
         agent = agents.add(r, name=name, departments=departments, phone=phone or "",
                            role=Role(form["role"]), now=now())
@@ -120,7 +128,12 @@ def add_agent():
         flash(str(exc).capitalize() + ".", "error")
         return _back()
     agents.set_secret(r, agent.id, "password_hash", password)
-    if pin:
+    if pin and (problem := _problem(credentials.check_pin, pin, agent.id, phone or "",
+                                    min_length=config.agents.pin_min_length)):
+        flash(f"{problem} Agent {agent.id} was added without a PIN: set one with "
+              f"ivr agents set-pin {agent.id}.", "error")
+        pin = ""
+    elif pin:
         agents.set_secret(r, agent.id, "pin_hash", pin)
     record_audit(Action.AGENT_ADDED, agent.id, role=str(agent.role),
                  departments=",".join(agent.departments), phone=bool(phone), pin=bool(pin))
