@@ -165,7 +165,9 @@ def add_pin_prompt(turn: Turn, response: VoiceResponse, agent_id: str, tries: in
     """Ask the PIN for ``agent_id``; ``recognised``: the number came from the caller ID, so
     the advisor is told only the PIN is needed (and how to key another number instead)."""
     m = turn.messages.agent
-    action = url_for("agent_line.login_pin", agent=agent_id, tries=tries)
+    # the agent number (half the sign-in) travels sealed, out of access and proxy logs
+    action = url_for("agent_line.login_pin", a=turn.ivr.sealer.seal(agent_id, turn.call.sid),
+                     tries=tries)
     turn.speaker.ask(response, action, m.enter_pin_known if recognised else m.enter_pin,
                      num_digits=None, finish_on_key="#")
 
@@ -217,7 +219,7 @@ def login_pin():
     the caller ID's and the agent number's lockouts (a locked one is refused, PIN unchecked)."""
     turn = Turn.begin()
     tries = arg_int("tries")
-    agent_id = request.args.get("agent", "")
+    agent_id = turn.ivr.sealer.open(request.args.get("a", ""), turn.call.sid) or ""
     pin = (request.values.get("Digits") or "").strip()
     if pin == turn.config.keys.agent_other_number:  # a recognised phone, another advisor
         response = VoiceResponse()
