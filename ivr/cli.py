@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ivr import connections
 from ivr.app import create_app
+from ivr.cli_agents import redis_and_config
 from ivr.config import ConfigError, load_config
 from ivr.serve import scheduler_command, serve
 
@@ -116,7 +117,7 @@ def audit_command(args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= 100_000:
         print("error: --limit takes 1 to 100000", file=sys.stderr)
         return 2
-    r, config = _redis_and_config()
+    r, config = redis_and_config()
     try:
         found = audit.read(r, since=since, actor=args.actor, action=args.action,
                            limit=args.limit)
@@ -129,15 +130,6 @@ def audit_command(args: argparse.Namespace) -> int:
         detail = " ".join(f"{k}={v}" for k, v in sorted(e.detail.items()))
         print(f"{when}  {e.actor:<10} {e.action:<22} {e.target} {detail}".rstrip())
     return 0
-
-
-def _redis_and_config():
-
-    from ivr.app import DEFAULT_REDIS_URL
-
-    config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
-    return connections.connect(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
-                               cluster=connections.cluster_mode(os.environ)), config
 
 
 def report_command(args: argparse.Namespace) -> int:

@@ -102,7 +102,9 @@ def agents_command(args: argparse.Namespace) -> int:
         return 1
 
 
-def _redis_and_config():
+def redis_and_config():
+    """The state's Redis (``REDIS_URL``, a cluster with ``IVR_REDIS_CLUSTER=1``) and the
+    configuration, as every command that reads or writes Redis finds them."""
     from ivr import connections
     from ivr.app import DEFAULT_REDIS_URL
     from ivr.config import load_config
@@ -121,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
     for name in ("password", "pin"):
         if getattr(args, f"argv_{name}", None) is not None:
             raise Refused(f"--{name}", _ARGV_SECRET[name].format(id=getattr(args, "id", "ID")))
-    r, config = _redis_and_config()
+    r, config = redis_and_config()
     now = time.time()
     keep = config.audit.retention_days
 
