@@ -146,10 +146,18 @@ def report_command(args: argparse.Namespace) -> int:
     config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
     options = report.settings(config)
     tz = options["hours"].tz
-    try:
-        first, last = date.fromisoformat(args.date_from), date.fromisoformat(args.date_to)
-    except ValueError as exc:
-        print(f"error: dates are YYYY-MM-DD ({exc})", file=sys.stderr)
+    days = {}
+    for flag, text in (("--from", args.date_from), ("--to", args.date_to)):
+        try:
+            days[flag] = date.fromisoformat(text)
+        except ValueError as exc:
+            print(f"error: {flag} takes a date, YYYY-MM-DD (got {text!r}: {exc})",
+                  file=sys.stderr)
+            return 2
+    first, last = days["--from"], days["--to"]
+    if args.output and not Path(args.output).resolve().parent.is_dir():
+        print(f"error: --output: no folder {Path(args.output).resolve().parent} to write "
+              f"{Path(args.output).name} in", file=sys.stderr)
         return 2
     if last < first:
         print("error: --to is before --from", file=sys.stderr)
@@ -190,7 +198,12 @@ def report_command(args: argparse.Namespace) -> int:
 
         text = (render_csv if args.format == "csv" else render_text)(result, names, tz)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(f"error: --output: cannot write {args.output} ({exc.strerror})",
+                  file=sys.stderr)
+            return 1
         print(f"wrote {args.output} ({args.format}, {len(found)} events)", file=sys.stderr)
     else:
         sys.stdout.write(text)

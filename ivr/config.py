@@ -31,6 +31,10 @@ from ivr.phone import Rejection
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
+STATIC_URL = "/static/"  # Flask's static route for the app (ivr/static)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
 class ConfigError(RuntimeError):
     """The configuration file is missing or invalid; the message says where and how to fix it."""
 
@@ -234,6 +238,14 @@ class HoldAudio(Frozen):
     url: str
     seconds: int = Field(ge=1, le=60)
 
+    @field_validator("url")
+    @classmethod
+    def _served_file_exists(cls, url: str) -> str:
+        # /static/... is served by the app from ivr/static: a missing file is silence on hold
+        if url.startswith(STATIC_URL) and not (STATIC_DIR / url[len(STATIC_URL):]).is_file():
+            raise ValueError(f"{url} is served from {STATIC_DIR}, which has no such file")
+        return url
+
 
 class Queue(Frozen):
     voicemail_after: int = Field(ge=10, le=3600)
@@ -376,6 +388,9 @@ def _check_placeholders(model: BaseModel, prefix: str = "") -> None:
             continue
         if not isinstance(value, str):
             continue
+        if not value.strip():
+            raise ValueError(f"messages.{key} is empty: every message is spoken to a caller, "
+                             "so give it its words")
         used = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
         extra = used - MESSAGE_FIELDS.get(key, set())
         if extra:
@@ -549,8 +564,11 @@ class Config(Frozen):
 def _describe(error: dict) -> str:
     path = ".".join(str(p) for p in error["loc"]) or "(top level)"
     value = error.get("input")
+    if isinstance(value, dict) and error.get("type") == "value_error":
+        return f"{path}: {error['msg']}"  # a check across keys: its message names them
     if isinstance(value, dict):
-        shown = "a mapping"
+        keys = ", ".join(map(str, list(value)[:5])) or "none"
+        shown = f"a mapping with keys {keys}: a single value goes here, not nested keys"
     elif isinstance(value, list):
         shown = f"a list of {len(value)}"  # a whole menu repeated back helps no one
     else:

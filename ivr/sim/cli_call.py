@@ -150,13 +150,38 @@ def _scripted_actor(args: argparse.Namespace, screen: Screen) -> Any:
                     message=message)
 
 
+class Refused(Exception):
+    """A command line ``ivr call`` cannot do: the message names the argument."""
+
+
 def _when(args: argparse.Namespace, tz: Any) -> float | None:
+    """``--at`` as epoch seconds (local time unless it says otherwise), or None for now."""
     if not args.at:
         return None
     from datetime import datetime
 
-    moment = datetime.fromisoformat(args.at)
+    try:
+        moment = datetime.fromisoformat(args.at)
+    except ValueError as exc:
+        raise Refused(f'--at takes a date and time, e.g. "2026-12-01 10:00" (got {args.at!r}: '
+                      f"{exc})") from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=tz)).timestamp()
+
+
+def check_arguments(args: argparse.Namespace, config: Any) -> None:
+    """Refuse what the call cannot do before anything is started (raises ``Refused``)."""
+    if args.url:
+        given = [flag for flag, value in (("--at", args.at), ("--staffed", args.staffed)) if value]
+        if given:
+            raise Refused(f"{' and '.join(given)} cannot be used with --url: a running server "
+                          "keeps real time and its own advisors (leave out --url to call "
+                          "in-process)")
+    else:
+        _when(args, config.hours.opening_hours().tz)
+    ours = [config.council.main_number, *config.agents.line_numbers]
+    if args.to is not None and args.to not in ours:
+        raise Refused(f"--to {args.to} is not a council number this IVR answers; choose "
+                      f"from {', '.join(ours)}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,9 +192,27 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        check_arguments(args, config)
+    except Refused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.url:
         return _over_http(args, config)
     return _in_process(args, config)
+
+
+def _answers(url: str) -> str | None:
+    """Why nothing answers at ``url`` (one short reason), or None when something does."""
+    import requests
+
+    try:
+        requests.get(f"{url.rstrip('/')}/healthz", timeout=(3.0, 10.0))
+    except requests.ConnectionError:
+        return "connection refused or host unreachable"
+    except requests.RequestException as exc:
+        return type(exc).__name__
+    return None
 
 
 def _names(config: Any) -> dict[str, str]:
@@ -180,6 +223,11 @@ def _names(config: Any) -> dict[str, str]:
 def _over_http(args: argparse.Namespace, config: Any) -> int:
     from ivr.sim.world import over_http
 
+    reason = _answers(args.url)
+    if reason:
+        print(f"error: --url: nothing answers at {args.url} ({reason}); start the service "
+              "with scripts/run, or leave out --url to call in-process", file=sys.stderr)
+        return 1
     token = (args.token or os.environ.get("TWILIO_AUTH_TOKEN", "")
              or local_token.read() or "")  # `ivr serve` on this machine without a real token
     world = over_http(args.url, config, auth_token=token,

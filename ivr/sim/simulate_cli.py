@@ -99,6 +99,10 @@ def command(args: argparse.Namespace) -> int:
     from ivr.sim import theory
     from ivr.sim.simulate import Profile, ProfileError, figures
 
+    problem = staffing_problem(args.agents, args.agents_for)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
     url = args.redis_url or os.environ.get("IVR_SIM_REDIS_URL")
     if not url:
@@ -135,7 +139,13 @@ def command(args: argparse.Namespace) -> int:
     if staffing is not None and profile.shifts:
         print(f"(--agents/--agents-for given: the {len(profile.shifts)} shifts in the profile "
               "are not used)")
-    out = simulate_once(config, url, profile, staffing, hours, args.seed, args.quiet)
+    import redis
+
+    try:
+        out = simulate_once(config, url, profile, staffing, hours, args.seed, args.quiet)
+    except redis.ConnectionError as exc:
+        print(f"error: --redis-url: cannot reach Redis ({exc})", file=sys.stderr)
+        return 1
     if args.agents_for is not None:
         out.erlang_c = staffing  # by hour, beside the advisors the simulation had
     for line in figures(out):
@@ -152,6 +162,21 @@ def command(args: argparse.Namespace) -> int:
         Path(args.html).write_text(render_html(out.report, names, config.hours.opening_hours().tz))
         print(f"HTML report: {args.html}")
     return 0
+
+
+MAX_AGENTS = 1000  # more advisors than the council has; a typo, and hours of simulation
+
+
+def staffing_problem(agents: int | None, agents_for: float | None) -> str | None:
+    """What is wrong with ``--agents`` and ``--agents-for`` together, or None."""
+    if agents is not None and agents_for is not None:
+        return ("--agents-for cannot be given with --agents: choose the advisors (--agents) "
+                "or the share to staff for (--agents-for)")
+    if agents is not None and not 0 <= agents <= MAX_AGENTS:
+        return f"--agents takes 0 to {MAX_AGENTS} advisors (got {agents})"
+    if agents_for is not None and not 0 < agents_for < 1:
+        return f"--agents-for takes a share above 0 and below 1, e.g. 0.8 (got {agents_for:g})"
+    return None
 
 
 def shift_plan(profile: Profile) -> list[str]:
