@@ -23,23 +23,24 @@ from ivr.spool import Spool
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # Served over HTTPS (PUBLIC_BASE_URL): browsers must never use plain HTTP for a year.
 HSTS = "max-age=31536000"
 
 
-def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+def create_app(overrides: dict[str, Any] | None = None, *, webhooks: bool = True) -> Flask:
     """Build the app from the environment (IVR_CONFIG, REDIS_URL, TWILIO_*, PUBLIC_BASE_URL;
     IVR_REDIS_CLUSTER and RQ_REDIS_URL for the state on a Redis Cluster, ``ivr.connections``).
+    Redis is found by ``connections.find_redis_url`` (``REDIS_URL``, else the embedded
+    socket), which raises ``connections.NoRedis`` rather than guess.
 
     Never connects to Redis here, so a Redis outage cannot stop the app from starting.
     ``overrides`` (tests) may replace any of those settings or pass a ready ``config``.
+    ``webhooks=False``: a command that serves no webhook (no warning about the auth token).
     Every log record of the process is made safe from here on (``ivr.logsafe.install``).
     """
     logsafe.install()
     settings: dict[str, Any] = {
         "IVR_CONFIG": os.environ.get("IVR_CONFIG", "config.yaml"),
-        "REDIS_URL": os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
         "IVR_REDIS_CLUSTER": os.environ.get("IVR_REDIS_CLUSTER", ""),
         "RQ_REDIS_URL": os.environ.get("RQ_REDIS_URL", ""),
         "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN", ""),
@@ -49,6 +50,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         "IVR_INSECURE_SKIP_SIGNATURE": os.environ.get("IVR_INSECURE_SKIP_SIGNATURE", "") == "1",
     }
     settings.update(overrides or {})
+    if not settings.get("REDIS_URL"):
+        settings["REDIS_URL"] = connections.find_redis_url(os.environ, os.getcwd())
     config: Config = settings.get("config") or load_config(settings["IVR_CONFIG"])
 
     app = Flask(__name__)
@@ -74,7 +77,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions["ivr"] = ivr
     if ivr.skip_signature:
         log.warning("IVR_INSECURE_SKIP_SIGNATURE=1: Twilio signatures are NOT checked")
-    elif not ivr.auth_token:
+    elif not ivr.auth_token and webhooks:  # a command (ivr replay-spool) serves none
         log.error("TWILIO_AUTH_TOKEN is not set: every webhook will be refused with 403")
 
     from voicemail.flow import replay_voicemail

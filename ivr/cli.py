@@ -29,7 +29,7 @@ def check_config(args: argparse.Namespace) -> int:
 def replay_spool(args: argparse.Namespace) -> int:
     """Write spooled voicemails and events into Redis, each once, whoever else is replaying
     (the web workers do it on their next call). Exit 1 only when Redis failed."""
-    app = create_app()
+    app = create_app(webhooks=False)
     spool = app.extensions["ivr"].spool
     result = spool.replay(wait=args.wait)
     if result.busy:
@@ -63,7 +63,7 @@ def reconcile_command(args: argparse.Namespace) -> int:
     if args.every is not None and not 1 <= args.every <= 3600:
         print("error: --every takes seconds from 1 to 3600", file=sys.stderr)
         return 2
-    ivr = create_app().extensions["ivr"]
+    ivr = create_app(webhooks=False).extensions["ivr"]
     stopping = False
 
     def stop(signum, frame):  # noqa: ARG001
@@ -139,7 +139,6 @@ def report_command(args: argparse.Namespace) -> int:
     import redis
 
     from ivr import report
-    from ivr.app import DEFAULT_REDIS_URL
     from ivr.events import decode
     from ivr.report import demo as report_demo
 
@@ -175,7 +174,7 @@ def report_command(args: argparse.Namespace) -> int:
         found = [e for e in map(decode, entries) if start <= e["ts"] < until]
         as_of = None
     else:
-        r = connections.connect(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+        r = connections.connect(connections.find_redis_url(os.environ, os.getcwd()),
                                 cluster=connections.cluster_mode(os.environ))
         try:
             found = report.load_events(r, start, min(until, now), whole=args.whole_stream)
@@ -273,7 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # as parse_args does, but said by the subcommand's parser when it has its own
         getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except connections.NoRedis as exc:  # raised before any work: one line, and how to fix it
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

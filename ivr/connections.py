@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -42,6 +43,34 @@ class LazyCluster:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
+
+
+# The embedded Redis ``ivr serve`` starts when REDIS_URL is unset (``ivr.serve``), relative to
+# the directory the service runs in.
+EMBEDDED_SOCKET = Path("var/redis/redis.sock")
+NO_REDIS = ("no Redis: set REDIS_URL, or start the service with scripts/run "
+            f"(it makes {EMBEDDED_SOCKET})")
+
+
+class NoRedis(RuntimeError):
+    """Neither ``REDIS_URL`` nor the embedded Redis's socket: say how to give one."""
+
+
+def embedded_url(cwd: str | Path) -> str:
+    """The embedded Redis's URL for a service run in ``cwd``."""
+    return f"unix://{(Path(cwd) / EMBEDDED_SOCKET).resolve()}?db=0"
+
+
+def find_redis_url(env: Mapping[str, str], cwd: str | Path) -> str:
+    """The one rule for the service and every command: ``REDIS_URL``, else the embedded
+    socket ``ivr serve`` made under ``cwd``, else ``NoRedis`` (never a guessed default, which
+    would read or write some other program's database)."""
+    url = env.get("REDIS_URL", "")
+    if url:
+        return url
+    if (Path(cwd) / EMBEDDED_SOCKET).is_socket():
+        return embedded_url(cwd)
+    raise NoRedis(NO_REDIS)
 
 
 def connect(url: str, *, cluster: bool = False) -> Any:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -32,7 +33,7 @@ from ivr import connections, local_token
 from ivr.config import ConfigError, load_config
 from ivr.supervise import ChildDidNotStart, ChildSpec, Supervisor
 
-EMBEDDED_DIR = Path("var/redis")
+EMBEDDED_DIR = connections.EMBEDDED_SOCKET.parent
 # An idle worker beats once per wait for jobs (RQ waits worker_ttl - 15 s): 60 keeps its
 # ``last_heartbeat`` under a minute old (``ivr_worker_heartbeat_age_seconds``), and a dead
 # worker leaves RQ's registry within 2 minutes (RQ's default, 420, takes 8).
@@ -56,8 +57,8 @@ def embedded_redis() -> tuple[ChildSpec, str]:
     voicemail the caller was told we have is on disk before the webhook answers, so it
     survives ``kill -9`` of Redis and a power cut (docs/durability.md; ~0.3 ms a voicemail)."""
     EMBEDDED_DIR.mkdir(parents=True, exist_ok=True)
-    sock = (EMBEDDED_DIR / "redis.sock").resolve()
-    url = f"unix://{sock}?db=0"
+    sock = connections.EMBEDDED_SOCKET.resolve()
+    url = connections.embedded_url(Path.cwd())
 
     def answers() -> bool:
         try:
@@ -146,6 +147,9 @@ def serve(args: argparse.Namespace) -> int:
           flush=True)
     print(f"Worker: rq worker {' '.join(queues)}; scheduler: ivr scheduler; reconciler: "
           "ivr reconcile --every 30 (each started again if it exits)", flush=True)
+    if infrastructure:  # the embedded Redis: commands run here find it; elsewhere, paste this
+        print(f"Commands (ivr agents, ivr report, ...) run in {Path.cwd()} find this Redis; "
+              f"elsewhere: export REDIS_URL={shlex.quote(url)}", flush=True)
     supervisor = Supervisor(specs)
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)

@@ -246,13 +246,13 @@ def _in_process(args: argparse.Namespace, config: Any) -> int:
 
     import redis
 
-    from ivr import agents, twilio_rest
-    from ivr.app import DEFAULT_REDIS_URL, create_app
+    from ivr import agents, connections, twilio_rest
+    from ivr.app import create_app
     from ivr.sim.legs import Answer
     from ivr.sim.rest import TwilioRestStandIn
     from ivr.sim.world import TEST_ACCOUNT_SID, in_process
 
-    url = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+    url = connections.find_redis_url(os.environ, os.getcwd())
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
     except redis.RedisError as exc:
