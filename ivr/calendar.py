@@ -15,6 +15,7 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 import holidays
+from holidays.constants import HOLIDAY_NAME_DELIMITER
 
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTH_NAMES = (
@@ -63,13 +64,33 @@ class OpeningHours:
         return self.weekly.get(d.weekday())
 
 
-def is_bank_holiday(d: date, hours: OpeningHours) -> str | None:
-    """The holiday's name (as the ``holidays`` package spells it), or None.
+# How the ``holidays`` package names a substitute weekday: "Boxing Day (observed)".
+OBSERVED_SUFFIX = " (observed)"
+# A substitute day follows its holiday within this many days (Sat 25 Dec -> Tue 28 Dec).
+SUBSTITUTE_WITHIN_DAYS = 4
 
-    A holiday falling at a weekend keeps its name on the weekend date too, although
-    the bank holiday itself is the substitute weekday ("Boxing Day (observed)").
+
+def _moved(name: str, d: date, calendar: holidays.HolidayBase) -> bool:
+    """True if the calendar lists a substitute for ``name`` in the days just after ``d``."""
+    substitute = name + OBSERVED_SUFFIX
+    return any(
+        substitute in calendar.get_list(d + timedelta(days=n))
+        for n in range(1, SUBSTITUTE_WITHIN_DAYS + 1)
+    )
+
+
+def is_bank_holiday(d: date, hours: OpeningHours) -> str | None:
+    """The bank holiday's name (as the ``holidays`` package spells it), or None.
+
+    The package also names the actual date of a holiday that falls at a weekend
+    (Sat 26 Dec 2026, "Boxing Day"), but the bank holiday is then its substitute
+    weekday (Mon 28 Dec, "Boxing Day (observed)"), as gov.uk lists it. So a holiday whose
+    calendar gives it a substitute is not a holiday on its own date: a Saturday opening
+    stays open that day. A weekend date counts only when the calendar lists no substitute.
     """
-    return hours.bank_holidays().get(d)
+    calendar = hours.bank_holidays()
+    names = [n for n in calendar.get_list(d) if not _moved(n, d, calendar)]
+    return HOLIDAY_NAME_DELIMITER.join(names) if names else None
 
 
 def _staffed(d: date, hours: OpeningHours) -> tuple[time, time] | None:

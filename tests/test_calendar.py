@@ -56,10 +56,13 @@ def utc(*args: int) -> datetime:
         (date(2027, 1, 1), "New Year's Day"),
         (date(2027, 12, 27), "Christmas Day (observed)"),
         (date(2027, 12, 28), "Boxing Day (observed)"),
-        # The package also names the weekend dates themselves.
-        (date(2026, 12, 26), "Boxing Day"),
-        (date(2027, 12, 25), "Christmas Day"),
-        (date(2027, 12, 26), "Boxing Day"),
+        # The package also names the weekend dates themselves, but each has a substitute
+        # weekday, which is the bank holiday (gov.uk lists only the substitute).
+        (date(2026, 12, 26), None),
+        (date(2027, 12, 25), None),
+        (date(2027, 12, 26), None),
+        (date(2028, 1, 1), None),
+        (date(2028, 1, 3), "New Year's Day (observed)"),
         (date(2026, 4, 2), None),
         (date(2026, 4, 7), None),
         (date(2026, 12, 24), None),
@@ -262,10 +265,54 @@ def test_every_govuk_bank_holiday_and_no_other_weekday() -> None:
     assert missing == []
     day, extra = date(2025, 1, 1), []
     while day.year < 2028:
-        if day.weekday() < 5 and day not in govuk and is_bank_holiday(day, HOURS):
+        if day not in govuk and is_bank_holiday(day, HOURS):
             extra.append(day)
         day += timedelta(days=1)
-    assert extra == []
+    assert extra == []  # weekend dates included: a weekend is never a bank holiday here
+
+
+def test_the_package_dates_govuk_says_are_not_bank_holidays_are_not() -> None:
+    """The reference lists the package's weekend entries (actual dates of moved holidays)."""
+    if not GOVUK_FILE.exists():
+        pytest.skip(f"{GOVUK_FILE} not present")
+    data = json.loads(GOVUK_FILE.read_text(encoding="utf-8"))
+    entries = data["holidays_pkg_entries_that_are_not_bank_holidays"]
+    days = [date.fromisoformat(e["date"]) for e in entries]
+    assert date(2026, 12, 26) in days
+    assert all(HOURS.bank_holidays().get(d) for d in days)  # the package does name them
+    assert [d for d in days if is_bank_holiday(d, HOURS)] == []
+
+
+SATURDAY_MORNING = (time(9), time(12, 30))
+WITH_SATURDAY = OpeningHours(weekly={**WEEKLY, 5: SATURDAY_MORNING})
+
+
+@pytest.mark.parametrize(
+    ("at", "expected"),
+    [
+        (london(2026, 12, 26, 10, 0), True),  # Sat, Boxing Day's own date: open
+        (london(2026, 12, 28, 10, 0), False),  # Mon, the Boxing Day bank holiday
+        (london(2027, 12, 25, 10, 0), True),  # Sat, Christmas Day's own date
+        (london(2027, 12, 27, 10, 0), False),  # Mon substitute for Christmas Day
+        (london(2027, 12, 28, 10, 0), False),  # Tue substitute for Boxing Day
+        (london(2028, 1, 1, 10, 0), True),  # Sat, New Year's Day's own date
+        (london(2028, 1, 3, 10, 0), False),  # Mon substitute
+        (london(2026, 12, 19, 10, 0), True),  # an ordinary Saturday
+        (london(2026, 12, 26, 13, 0), False),  # after the Saturday close
+    ],
+)
+def test_saturday_opening_on_the_date_of_a_moved_holiday(at: datetime, expected: bool) -> None:
+    assert is_open(at, WITH_SATURDAY) is expected
+
+
+def test_saturday_opening_callbacks_and_next_opening() -> None:
+    # A voicemail left on Christmas Day 2026 (Fri) is called back on Sat 26, which is open.
+    window = callback_window(london(2026, 12, 25, 11, 0), WITH_SATURDAY)
+    assert window.callback_day == date(2026, 12, 26)
+    assert window.release_at == utc(2026, 12, 26, 9, 0)
+    # One left on Saturday 26 is due Tuesday 29: Sunday closed, Monday 28 the bank holiday.
+    assert next_working_day(date(2026, 12, 26), WITH_SATURDAY) == date(2026, 12, 29)
+    assert next_opening(london(2026, 12, 24, 18, 0), WITH_SATURDAY) == utc(2026, 12, 26, 9, 0)
 
 
 @pytest.mark.parametrize(
