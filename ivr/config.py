@@ -134,6 +134,8 @@ class Lines(Frozen):
 class Relay(Frozen):
     caller_ids: list[E164]
     callback_prefix: str = Field(pattern=r"^\d{3,6}$")
+    # Prefixes a resident may key before their number (18001, 18002): a Relay UK callback.
+    keyed_prefixes: list[Annotated[str, Field(pattern=r"^1\d{2,5}$")]]
 
 
 Key = Annotated[str, Field(pattern=r"^[0-9*#]$")]
@@ -364,6 +366,7 @@ MESSAGE_FIELDS: dict[str, set[str]] = {
     "voicemail_intro": {"day"},
     "voicemail_thanks": {"day"},
     "number_readback": {"digits"},
+    "number_readback_relay": {"digits"},
     "no_agents": {"department"},
     "caller_intro": {"first_name", "department"},
     "callback_unreachable_sms": {"attempts", "link", "number"},
@@ -478,6 +481,7 @@ class Messages(Frozen):
     number_relay: str
     number_prompt: str
     number_readback: str
+    number_readback_relay: str
     number_given_up: str
     number_rejected: dict[Rejection, str]
     error_apology: str

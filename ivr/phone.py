@@ -1,24 +1,39 @@
 """Caller-ID and keyed-number checks for callbacks, built on ``phonenumbers``.
 
+The numbering plan decides, never a digit count: ``phonenumbers``' validity and type say
+whether a number can be called (a 9-digit Brampton number 016977 3456 is as good as any),
+Ofcom's drama blocks (``ivr.drama_numbers``) are refused, and a keyed Relay UK prefix
+(18001/18002, from config) marks a callback to be made through Relay UK.
+
 Pure functions only: the app decides what to say (config.yaml is keyed by
-``Rejection`` values) and which Twilio placeholders mean "withheld".
+``Rejection`` values), which Twilio placeholders mean "withheld" and which prefixes are
+Relay UK's.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat
+from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat, ValidationResult
 from phonenumbers import PhoneNumberType as T
+
+from ivr.drama_numbers import is_drama_number
 
 REGION = "GB"
 UK_CC = 44
-MIN_NSN = 10  # every callable UK geographic/mobile/03/0800 number has 10 national digits
+# phonenumbers' verdicts on an invalid number that mean "digits are missing" (an area code
+# left off gives a number only dialable locally).
+_TOO_SHORT = {ValidationResult.TOO_SHORT, ValidationResult.IS_POSSIBLE_LOCAL_ONLY}
+_PARSED_TOO_SHORT = {
+    NumberParseException.NOT_A_NUMBER,
+    NumberParseException.TOO_SHORT_NSN,
+    NumberParseException.TOO_SHORT_AFTER_IDD,
+}
 
 _ACCEPTED = {T.FIXED_LINE, T.MOBILE, T.FIXED_LINE_OR_MOBILE, T.UAN, T.TOLL_FREE, T.VOIP}
 # phonenumbers files 084/087 under PREMIUM_RATE for GB (it has no GB SHARED_COST
@@ -37,6 +52,7 @@ class Rejection(StrEnum):
     SHARED_COST = "shared_cost"
     PAGER = "pager"
     SHORT = "short"
+    DRAMA = "drama"
 
 
 _REFUSED = {
@@ -49,11 +65,16 @@ _REFUSED = {
 
 @dataclass(frozen=True)
 class NumberCheck:
-    """Outcome of a check: an E.164 number to call back, or the reason we can't."""
+    """Outcome of a check: an E.164 number to call back, or the reason we can't.
+
+    ``relay`` is True when the number was keyed after a Relay UK prefix: the callback must
+    be dialled through Relay UK (the prefix kept on the dialled number), not direct.
+    """
 
     e164: str | None
     rejection: Rejection | None
     mobile: bool = False
+    relay: bool = False
 
     @property
     def callable(self) -> bool:
@@ -68,20 +89,36 @@ def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
-def _classify(num: PhoneNumber, *, min_nsn: int | None = None) -> NumberCheck:
-    """Map phonenumbers' view of a parsed number onto our callback policy."""
+def _one_digit_short(num: PhoneNumber) -> bool:
+    """True if one more digit would make a valid number (the commonest slip when keying)."""
     nsn = phonenumbers.national_significant_number(num)
+    return any(
+        phonenumbers.is_valid_number(PhoneNumber(country_code=num.country_code,
+                                                 national_number=int(nsn + digit)))
+        for digit in "0123456789"
+    )
+
+
+def _invalid(num: PhoneNumber) -> NumberCheck:
+    """Why phonenumbers finds no valid number here: digits missing, or simply not a number."""
+    if phonenumbers.is_possible_number_with_reason(num) in _TOO_SHORT or _one_digit_short(num):
+        return _reject(Rejection.SHORT)  # 999, 101, 118118, an area code or a digit left off
+    return _reject(Rejection.INVALID)
+
+
+def _classify(num: PhoneNumber) -> NumberCheck:
+    """Map phonenumbers' view of a parsed number onto our callback policy."""
     if num.country_code != UK_CC:
         valid = phonenumbers.is_valid_number(num)
         return _reject(Rejection.NOT_UK if valid else Rejection.INVALID)
-    if min_nsn is not None and len(nsn) < min_nsn:
-        return _reject(Rejection.SHORT)
     # number_type is UNKNOWN exactly when is_valid_number is False (it runs the same match),
     # so one call answers both: phonenumbers' matching is most of a first webhook's own cost.
     kind = phonenumbers.number_type(num)
+    nsn = phonenumbers.national_significant_number(num)
+    if is_drama_number(nsn):
+        return _reject(Rejection.DRAMA)  # valid-looking to phonenumbers, but never allocated
     if kind == T.UNKNOWN:
-        # 999, 101, 118118, 12345...: too few digits to be a subscriber number.
-        return _reject(Rejection.SHORT if len(nsn) < MIN_NSN else Rejection.INVALID)
+        return _invalid(num)
     if kind == T.PREMIUM_RATE and nsn.startswith(_SHARED_COST_PREFIXES):
         return _reject(Rejection.SHARED_COST)
     if kind in _REFUSED:
@@ -92,12 +129,11 @@ def _classify(num: PhoneNumber, *, min_nsn: int | None = None) -> NumberCheck:
     return NumberCheck(e164=e164, rejection=None, mobile=kind == T.MOBILE)
 
 
-def _parse_failed(text: str) -> NumberCheck:
-    """A digit string phonenumbers can't parse is usually just too short."""
-    digits = _digits(text)
-    if not digits:
-        return _reject(Rejection.INVALID)
-    return _reject(Rejection.SHORT if len(digits) < MIN_NSN else Rejection.INVALID)
+def _parse_failed(text: str, exc: NumberParseException) -> NumberCheck:
+    """A digit string phonenumbers can't parse: too short (its own verdict), or not a number."""
+    if _digits(text) and exc.error_type in _PARSED_TOO_SHORT:
+        return _reject(Rejection.SHORT)
+    return _reject(Rejection.INVALID)
 
 
 def check_caller_id(raw: str | None, withheld: Iterable[str] = ()) -> NumberCheck:
@@ -122,23 +158,41 @@ def _check_caller_id(raw: str, withheld: tuple[str, ...]) -> NumberCheck:
         return _reject(Rejection.WITHHELD)
     try:
         num = phonenumbers.parse(text, REGION)
-    except NumberParseException:
-        return _parse_failed(text)
+    except NumberParseException as exc:
+        return _parse_failed(text, exc)
     return _classify(num)
 
 
-def check_keyed_number(digits: str | None) -> NumberCheck:
-    """Validate a callback number typed on the keypad (national, 44 or 0044 form)."""
+def check_keyed_number(digits: str | None, relay_prefixes: Iterable[str]) -> NumberCheck:
+    """Validate a callback number typed on the keypad (national, 44 or 0044 form).
+
+    A number keyed after one of ``relay_prefixes`` (Relay UK's 18001/18002, from config) is
+    checked without it and marked ``relay``: the resident is a text relay user, so the
+    callback goes through Relay UK rather than the prefix being dropped or the number refused.
+    The prefix is taken off here, before parsing, because phonenumbers would otherwise drop
+    a leading 18002 itself (GB's national prefix for parsing is ``0|180020``) and refuse 18001.
+    """
     text = re.sub(r"[#*\s]", "", digits or "")
     if not text or not text.isdigit():
         return _reject(Rejection.INVALID)
+    prefix = next((p for p in relay_prefixes if p and text.startswith(p)), None)
+    if prefix is not None:
+        rest = text[len(prefix):]
+        if not rest:
+            return _reject(Rejection.SHORT)  # the prefix alone: the number itself is missing
+        check = _check_national_keyed(rest)
+        return replace(check, relay=True) if check.callable else check
+    return _check_national_keyed(text)
+
+
+def _check_national_keyed(text: str) -> NumberCheck:
     if text.startswith("44"):
         text = "+" + text  # no UK national number starts 44, so it's the country code
     try:
         num = phonenumbers.parse(text, REGION)
-    except NumberParseException:
-        return _parse_failed(text)
-    return _classify(num, min_nsn=MIN_NSN)
+    except NumberParseException as exc:
+        return _parse_failed(text, exc)
+    return _classify(num)
 
 
 def _parse_e164(e164: str) -> PhoneNumber:

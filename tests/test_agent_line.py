@@ -953,7 +953,8 @@ def leave_voicemail(make_caller, traveller, when: str, number: str, dept: str,
     if keyed:
         caller.press(keyed)
         doc = caller.press("1")
-        number = "+44" + keyed[1:]
+        national = keyed.removeprefix("18001").removeprefix("18002")  # Relay UK prefixes
+        number = "+44" + national[1:]
     assert doc.has("Record"), doc.xml
     _, rec, status_url = caller.record()
     caller.recording_ready(status_url, rec)
@@ -1187,6 +1188,21 @@ def test_a_relay_callers_callback_is_dialled_through_the_relay(make_caller, redi
     _, doc = call_back(make_caller, redis_client, staff)
     assert config.relay.callback_prefix == "18002"
     assert doc.first("Number").text == "18002" + "01206765432"  # prefix + national number
+
+
+@pytest.mark.parametrize("keyed", ["1800101206765432", "1800201206765432"])
+def test_a_number_keyed_after_a_relay_prefix_is_called_back_through_the_relay(
+        make_caller, redis_client, staff, traveller, config, keyed):
+    """A withheld caller who keys 18001/18002 first is a text relay user: the prefix is
+    neither dropped nor refused; the task is a relay callback, dialled with the prefix."""
+    task_id = leave_voicemail(make_caller, traveller, MONDAY, "anonymous", "council_tax",
+                              keyed=keyed)
+    task = load_task(redis_client, task_id)
+    assert (task["relay"], task["number"]) == ("1", "+441206765432")
+    release(redis_client, "2026-12-01 09:00:00+00:00")
+    traveller.move_to(OPEN)
+    _, doc = call_back(make_caller, redis_client, staff)
+    assert doc.first("Number").text == config.relay.callback_prefix + "01206765432"
 
 
 @pytest.mark.parametrize("status", ["busy", "no-answer", "failed"])

@@ -177,6 +177,7 @@ def ask_for_number(make_caller, from_: str = "anonymous"):
         ("00441206282300", "+441206282300", "0 1 2 0 6, 2 8 2 3 0 0"),  # international form
         ("441206282300", "+441206282300", "0 1 2 0 6, 2 8 2 3 0 0"),
         ("03001234567", "+443001234567", "0 3 0 0, 1 2 3, 4 5 6 7"),  # 03: charged as local
+        ("0169773456", "+44169773456", "0 1 6 9 7 7, 3 4 5 6"),  # Brampton: 9 digits
     ],
 )
 @time_machine.travel(CLOSED, tick=False)
@@ -224,6 +225,10 @@ REJECTIONS = [
     ("0012126647665", "not_uk"),
     ("*", "invalid"),
     ("0120628230012345678", "invalid"),  # far too long
+    ("02079460123", "drama"),  # Ofcom's drama ranges
+    ("07700900123", "drama"),
+    ("08081570000", "drama"),
+    ("1800102079460123", "drama"),  # through Relay UK or not
 ]
 
 
@@ -398,6 +403,26 @@ def test_recording_action_without_a_recording_url(caller, redis_client):
 
 
 RELAY = "+448000223388"  # listed under relay.caller_ids
+
+
+@pytest.mark.parametrize("prefix", ["18001", "18002"])
+@time_machine.travel(CLOSED, tick=False)
+def test_a_number_keyed_after_a_relay_prefix_is_a_relay_callback(make_caller, redis_client,
+                                                                 prefix):
+    """The prefix is kept as its meaning (call back through Relay UK), never dropped."""
+    caller = ask_for_number(make_caller)
+    doc = caller.press(prefix + "01206500600")
+    assert doc.text == ("You entered 0 1 2 0 6, 5 0 0 6 0 0, to be called back through "
+                        "Relay UK. If that's right, press 1. To enter it again, press 2.")
+    assert "relay" not in doc.first("Gather").get("action")
+    doc = caller.silence()  # asked once more, still as a relay callback
+    assert "through Relay UK" in doc.text
+    doc = caller.press("1")
+    record = doc.first("Record")
+    assert sealed_number(record.get("action"), caller.sid) == "+441206500600"
+    caller.recording_ready(record.get("recordingStatusCallback"), "RE" + "5" * 32)
+    task = only_task(redis_client)
+    assert (task["number"], task["relay"]) == ("+441206500600", "1")
 
 
 @time_machine.travel(CLOSED, tick=False)

@@ -45,10 +45,12 @@ def _dept(turn: Turn) -> str:
     return turn.config.department_id(request.args.get("dept"))
 
 
-def add_record(turn: Turn, response: VoiceResponse, dept: str, number: str) -> None:
-    """The promise, the beep, and a <Record> whose results reach us twice (action + callback)."""
+def add_record(turn: Turn, response: VoiceResponse, dept: str, number: str,
+               relay: bool = False) -> None:
+    """The promise, the beep, and a <Record> whose results reach us twice (action + callback).
+    ``relay``: the number was keyed after a Relay UK prefix, so the callback goes through it."""
     vm = turn.config.voicemail
-    params = record_args(turn, dept, number)
+    params = record_args(turn, dept, number, relay)
     turn.say(response, turn.messages.voicemail_intro.format(day=turn.callback_day_spoken()))
     response.record(
         action=url_for("voicemail.recorded", **params),
@@ -87,23 +89,31 @@ def start():
     return render(response)
 
 
+def _readback(turn: Turn, number: str, relay: bool) -> str:
+    """The number read back digit by digit; a Relay UK callback says that it is one."""
+    m = turn.messages
+    return (m.number_readback_relay if relay else m.number_readback).format(
+        digits=spoken_digits(number))
+
+
 @bp.post("/voicemail/number")
 def number():
     """Gather action for a keyed callback number: check it, read it back, or ask again."""
     turn = Turn.begin()
     dept = _dept(turn)
     tries = arg_int("tries") + 1
+    prefixes = turn.config.relay.keyed_prefixes
+    longest_prefix = max((len(p) for p in prefixes), default=0)
     digits = (request.values.get("Digits") or "").strip()[
-        : turn.config.voicemail.number_max_digits + 2
+        : turn.config.voicemail.number_max_digits + longest_prefix + 2
     ]
-    check = check_keyed_number(digits)
+    check = check_keyed_number(digits, prefixes)
     response = VoiceResponse()
     m = turn.messages
     if check.callable and check.e164:
-        action = url_for("voicemail.confirm", dept=dept, cb=sealed(turn, check.e164),
-                         tries=tries)
-        readback = m.number_readback.format(digits=spoken_digits(check.e164))
-        turn.speaker.ask(response, action, readback)
+        action = url_for("voicemail.confirm", dept=dept,
+                         cb=sealed(turn, check.e164, check.relay), tries=tries)
+        turn.speaker.ask(response, action, _readback(turn, check.e164, check.relay))
         return render(response)
     if tries >= turn.config.voicemail.number_attempts:
         turn.say(response, m.number_given_up)
@@ -120,7 +130,8 @@ def confirm():
     """Gather action after the read-back: 1 records, 2 re-enters; silence asks once more."""
     turn = Turn.begin()
     dept = _dept(turn)
-    number = callback_arg(turn).number
+    callback = callback_arg(turn)
+    number = callback.number
     tries = arg_int("tries")
     asked = arg_int("asked") + 1
     digits = (request.values.get("Digits") or "").strip()
@@ -134,11 +145,11 @@ def confirm():
         return render(response)
     if digits == turn.config.keys.confirm_number or asked >= 2:
         # Heard twice without an answer: they have heard the number; keep it and record.
-        add_record(turn, response, dept, number)
+        add_record(turn, response, dept, number, callback.relay)
         return render(response)
-    action = url_for("voicemail.confirm", dept=dept, cb=sealed(turn, number), tries=tries,
-                     asked=asked)
-    readback = turn.messages.number_readback.format(digits=spoken_digits(number))
+    action = url_for("voicemail.confirm", dept=dept, cb=sealed(turn, number, callback.relay),
+                     tries=tries, asked=asked)
+    readback = _readback(turn, number, callback.relay)
     turn.speaker.ask(response, action, turn.messages.not_caught, readback)
     return render(response)
 

@@ -28,15 +28,17 @@ class Callback:
     relay: bool
 
 
-def sealed(turn: Turn, number: str) -> str:
+def sealed(turn: Turn, number: str, relay: bool = False) -> str:
     """The ``cb`` argument of our voicemail URLs: the callback number and the relay mark
-    (Twilio's recording callback carries no ``From``), sealed for this call."""
-    return turn.ivr.sealer.seal(("R" if turn.call.relay else "-") + number, turn.call.sid)
+    (Twilio's recording callback carries no ``From``), sealed for this call. The mark is set
+    for a Relay UK caller ID or a number keyed after a Relay UK prefix (``relay``)."""
+    mark = "R" if relay or turn.call.relay else "-"
+    return turn.ivr.sealer.seal(mark + number, turn.call.sid)
 
 
-def record_args(turn: Turn, dept: str, number: str) -> dict[str, str]:
+def record_args(turn: Turn, dept: str, number: str, relay: bool = False) -> dict[str, str]:
     """The arguments of the <Record> action and recording callback URLs."""
-    return {"dept": dept, "cb": sealed(turn, number)}
+    return {"dept": dept, "cb": sealed(turn, number, relay)}
 
 
 def callback_arg(turn: Turn) -> Callback:
