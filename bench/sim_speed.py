@@ -4,8 +4,10 @@ Runs ``ivr.sim.simulate.run`` (the engine behind ``ivr simulate``): Poisson call
 opening hours (``--calls``, default 3,000, spread by a morning-peak shape), advisors on the
 agent line staffed hour by hour by Erlang C (``ivr.erlang.agents_for``), virtual time, every
 webhook a signed request to the app (called through WSGI) on Redis. Prints calls, webhook
-requests, wall and CPU seconds, calls/s and requests/s, and the day's headline figures to show the
-simulated day was a sensible one.
+requests, wall and CPU seconds, calls/s and requests/s, CPU per request split between the app
+(its webhooks and RQ jobs, as ``ivr.sim.meter`` counts them) and the stand-in (Twilio's side:
+the engine, the callers and advisors, TwiML checks, signing, the REST stand-in), and the day's
+headline figures to show the simulated day was a sensible one.
 
 The app's own Redis database (``--redis-url``) is flushed before and after; database 0 is
 refused. This takes minutes: ``bench/run_all.sh --skip-sim`` leaves it out.
@@ -49,9 +51,10 @@ def staffing(profile, target: float, limit: float) -> dict[int, int]:
 def simulate(config, url: str, profile, agents: dict[int, int], seed: int, progress: bool,
              cprofile: str | None = None):
     """One simulated day on a fresh sim app; returns (outcome, webhook requests, wall s,
-    CPU s of this process). With ``cprofile``, the run is profiled and a text summary (top
-    functions by own and by cumulative time) written there."""
+    CPU s of this process, CPU s of it in the app). With ``cprofile``, the run is profiled
+    (CPU time) and a text summary (top functions by own and by cumulative time) written there."""
     from ivr import twilio_rest
+    from ivr.sim.meter import METER
     from ivr.sim.simulate import run, stderr_progress
     from ivr.sim.simulate_cli import sim_app, sim_credentials
 
@@ -68,8 +71,9 @@ def simulate(config, url: str, profile, agents: dict[int, int], seed: int, progr
         if cprofile:
             import cProfile
 
-            profiler = cProfile.Profile()
+            profiler = cProfile.Profile(time.process_time)  # CPU, not wall: a shared machine
         try:
+            METER.reset()
             started, cpu = time.perf_counter(), time.process_time()
             if profiler is not None:
                 profiler.enable()
@@ -79,12 +83,13 @@ def simulate(config, url: str, profile, agents: dict[int, int], seed: int, progr
                 profiler.disable()
             wall = time.perf_counter() - started
             cpu = time.process_time() - cpu
+            app_cpu = METER.app_seconds()
         finally:
             twilio_rest.use_http_client(None)
     if profiler is not None:
         write_profile(profiler, cprofile, f"{out.calls} calls, {requests} webhook requests, "
                       f"{wall:.1f} s wall, {cpu:.1f} s CPU (under the profiler)")
-    return out, requests, wall, cpu
+    return out, requests, wall, cpu, app_cpu
 
 
 def write_profile(profiler, path: str, headline: str) -> None:
@@ -135,7 +140,7 @@ def main() -> int:
         print(f"advisors per hour (Erlang C, {100 * args.target:.0f}% within "
               f"{config.queue.voicemail_after} s): "
               + " ".join(f"{h:02d}h={n}" for h, n in sorted(agents.items())))
-        out, requests, wall, cpu = simulate(config, args.redis_url, profile, agents,
+        out, requests, wall, cpu, app_cpu = simulate(config, args.redis_url, profile, agents,
                                             args.seed, args.progress, args.cprofile)
     finally:
         r.flushdb()
@@ -145,9 +150,11 @@ def main() -> int:
           f"service level {sl} (within {report.limit} s)")
     print()
     print(c.table(["calls", "webhook requests", "wall s", "CPU s", "calls/s", "requests/s",
-                   "CPU ms/request"],
+                   "CPU ms/request", "app ms/request", "stand-in ms/request"],
                   [[out.calls, requests, f"{wall:.1f}", f"{cpu:.1f}", f"{out.calls / wall:.1f}",
-                    f"{requests / wall:.0f}", f"{1000 * cpu / requests:.2f}"]]))
+                    f"{requests / wall:.0f}", f"{1000 * cpu / requests:.2f}",
+                    f"{1000 * app_cpu / requests:.2f}",
+                    f"{1000 * (cpu - app_cpu) / requests:.2f}"]]))
     return 0
 
 

@@ -26,15 +26,22 @@ def department(dept: str):
     number = turn.call.callback_number(turn.config)
     response = VoiceResponse()
     turn.say(response, department.online)
-    # No text offer when nobody can take the call: "please hold" would not be true.
-    offer = number.mobile and queue.anyone_on_duty(turn, dept)
+    found = None
+    if number.mobile and turn.is_open():
+        # Who is on duty, and an idle advisor claimed for this caller (the push), at once:
+        # the claim made here, before the online message, lets the advisor hear the whisper
+        # and reach the queue while the caller still listens, so the caller waits for nothing.
+        found = queue.duty_and_claim(turn, dept)
+    # No text offer when nobody can take the call ("please hold" would not be true), nor when
+    # an advisor is free now: "press 1, or hold" would only keep them from the advisor.
+    offer = found is not None and found[0] and found[1] is None
     batch = turn.batch().event(Event.ONLINE, dept, sms_offered=offer)
     if offer:
         action = url_for("online.text_link", dept=dept)
         turn.speaker.ask(response, action, turn.messages.online_sms_offer)
         batch.commit("online offer")
         return render(response)
-    queue.add_enqueue(turn, response, dept, batch)
+    queue.add_enqueue(turn, response, dept, batch, found)
     batch.commit("enter queue")
     return render(response)
 

@@ -87,16 +87,18 @@ def duty_and_claim(turn: Turn, dept: str) -> tuple[bool, Claim | None]:
     return (not check or any(counts) or claim is not None), claim
 
 
-def add_enqueue(turn: Turn, response: VoiceResponse, dept: str, batch: Batch) -> None:
+def add_enqueue(turn: Turn, response: VoiceResponse, dept: str, batch: Batch,
+                found: tuple[bool, Claim | None] | None = None) -> None:
     """Put the caller in the department's queue, or offer voicemail at once when the lines
     have just closed or no advisor for the department is signed in (no wait for nothing).
 
-    One read first (who is on duty, and the push's claim); the rest joins ``batch``."""
+    One read first (who is on duty, and the push's claim: ``found`` when the step made it
+    already); the rest joins ``batch``."""
     if not turn.is_open():
         response.redirect(url_for("voicemail.start", dept=dept), method="POST")
         return
     department = turn.config.department(dept)
-    on_duty, claim = duty_and_claim(turn, dept)
+    on_duty, claim = found if found is not None else duty_and_claim(turn, dept)
     if not on_duty:
         turn.say(response, turn.messages.no_agents.format(department=department.name))
         batch.event(Event.NO_AGENTS, dept)

@@ -180,9 +180,16 @@ def test_a_caller_joining_while_an_advisor_is_idle_is_offered_at_once(make_app, 
     (update,) = offers(twilio, line.sid)  # the advisor's live call, redirected by the job
     assert update[2]["Url"] == f"http://localhost/agent/take?offer={caller.sid}"
     assert update[2]["Method"] == "POST"
-    assert connect_wait(redis_client, caller.sid) <= 3  # not the ~26 s of a menu cycle
+    # No wait at all: claimed when the caller chose the department, Sam heard the whisper
+    # and was at the queue while the caller heard what is online (not the ~26 s of a menu
+    # cycle, nor the whisper's seconds after the caller's <Enqueue>).
+    assert connect_wait(redis_client, caller.sid) == 0
     assert not pressed_before_the_bridge(line)  # pushed, not found from the menu
     assert "You're through to Sam in the Council Tax team." in caller.said
+    # A free advisor: no "press 1 for a text, or hold" to keep the caller from them.
+    assert not any("text message with the link" in said for said in caller.said)
+    assert [e["data"]["sms_offered"] for e in events.read_all(redis_client)
+            if e["event"] == "ONLINE"] == [False]
 
 
 def test_a_failed_offer_is_released_and_the_caller_is_answered_from_the_menu(make_app, twilio,

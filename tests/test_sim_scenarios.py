@@ -161,7 +161,8 @@ def test_caller_rates_the_call_when_the_agent_hangs_up_first(make_app, twilio, r
                                                              alice):
     world = in_process(make_app(staffed=False), start=OPEN, rest=twilio)
     world.agent(Agent(pin=PIN, handle=30), phone=AGENT_PHONE)
-    caller = world.call(Caller(steps("2 - 5"), talk_seconds=None), at=OPEN + 10)
+    # Alice is free, so no text offer: straight from the menu to her, then the rating.
+    caller = world.call(Caller(steps("2 5"), talk_seconds=None), at=OPEN + 10)
     world.run()
     (left,) = sent(world, caller, "/voice/queue/council_tax/left")
     assert left["QueueResult"] == "bridged" and left["CallStatus"] == "in-progress"

@@ -20,6 +20,8 @@ from urllib.parse import parse_qs
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
+from ivr.sim.meter import METER, STAND_IN
+
 _PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>AC[0-9a-zA-Z]+)/(?P<rest>.+)\.json$")
 _MEDIA = re.compile(r"/2010-04-01/Accounts/(?P<account>AC[0-9a-zA-Z]+)/Recordings/"
                     r"(?P<sid>RE[0-9a-fA-F]{32})\.(?P<ext>mp3|wav)$")
@@ -72,6 +74,10 @@ class TwilioRestStandIn(HttpClient):
 
     def request(self, method, url, params=None, data=None, headers=None, auth=None,
                 timeout=None, allow_redirects=False):
+        with METER.part(STAND_IN):  # called by the app's jobs: this is Twilio's side
+            return self._request(method, url, params, data, auth)
+
+    def _request(self, method, url, params, data, auth):
         form = {k: v if isinstance(v, list) else [v] for k, v in (data or {}).items()}
         if isinstance(data, str):
             form = parse_qs(data)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -349,7 +350,8 @@ def figures(out: Outcome) -> list[str]:
         f"voicemails (queue timeouts): {r.timed_out}; callbacks due: {r.callbacks}",
         f"abandoned: {r.abandoned} ({r.abandoned_within} within {r.limit} s)",
         f"mean wait of answered callers: "
-        f"{'-' if r.mean_wait is None else f'{r.mean_wait:.0f} s'}",
+        f"{'-' if r.mean_wait is None else f'{r.mean_wait:.0f} s'}; median: "
+        f"{'-' if not out.waits else f'{statistics.median(out.waits):.1f} s'}",
         f"agent occupancy (on calls and wrap-up / signed in, breaks excluded): "
         f"{pct(out.occupancy)}",
     ] + hour_lines(out) + shift_lines(out)

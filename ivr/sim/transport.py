@@ -18,6 +18,8 @@ from io import BytesIO
 from typing import Any, Protocol
 from urllib.parse import quote_plus, unquote, urlencode, urlsplit
 
+from ivr.sim.meter import APP, METER
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -67,13 +69,14 @@ class WsgiTransport:
                          .get("content-type", "")]
             return lambda data: None
 
-        chunks = self.app(environ, start_response)
-        try:
-            data = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+        with METER.part(APP):  # the app's CPU, reported apart from the stand-in's
+            chunks = self.app(environ, start_response)
+            try:
+                data = b"".join(chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
         mimetype = status[1].split(";", 1)[0].strip().lower()
         return Reply(int(status[0].split(" ", 1)[0]), data, mimetype)
 
