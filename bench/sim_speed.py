@@ -49,7 +49,7 @@ def staffing(profile, target: float, limit: float) -> dict[int, int]:
 
 
 def simulate(config, url: str, profile, agents: dict[int, int], seed: int, progress: bool,
-             cprofile: str | None = None):
+             cprofile: str | None = None, sample: str | None = None):
     """One simulated day on a fresh sim app; returns (outcome, webhook requests, wall s,
     CPU s of this process, CPU s of it in the app). With ``cprofile``, the run is profiled
     (CPU time) and a text summary (top functions by own and by cumulative time) written there."""
@@ -68,6 +68,7 @@ def simulate(config, url: str, profile, agents: dict[int, int], seed: int, progr
         app = sim_app(config, url, spool)
         app.before_request(count)
         profiler = None
+        sampler = Sampler() if sample else None
         if cprofile:
             import cProfile
 
@@ -77,10 +78,14 @@ def simulate(config, url: str, profile, agents: dict[int, int], seed: int, progr
             started, cpu = time.perf_counter(), time.process_time()
             if profiler is not None:
                 profiler.enable()
+            if sampler is not None:
+                sampler.start()
             out = run(app, profile, agents_per_hour=agents, hours=HOURS, seed=seed,
                       progress=stderr_progress if progress else None)
             if profiler is not None:
                 profiler.disable()
+            if sampler is not None:
+                sampler.stop()
             wall = time.perf_counter() - started
             cpu = time.process_time() - cpu
             app_cpu = METER.app_seconds()
@@ -89,7 +94,74 @@ def simulate(config, url: str, profile, agents: dict[int, int], seed: int, progr
     if profiler is not None:
         write_profile(profiler, cprofile, f"{out.calls} calls, {requests} webhook requests, "
                       f"{wall:.1f} s wall, {cpu:.1f} s CPU (under the profiler)")
+    if sampler is not None:
+        sampler.write(sample, f"{out.calls} calls, {requests} webhook requests, {wall:.1f} s "
+                      f"wall, {cpu:.1f} s CPU")
     return out, requests, wall, cpu, app_cpu
+
+
+class Sampler:
+    """A statistical CPU profiler: every ``interval`` s of this process's CPU time (SIGPROF),
+    the running stack is noted. Unlike cProfile it adds no cost per function call, so many small
+    calls (redis-py's argument encoding, werkzeug's form parsing) are not inflated against
+    few large ones."""
+
+    def __init__(self, interval: float = 0.001) -> None:
+        from collections import Counter
+
+        self.interval = interval
+        self.own: Counter[str] = Counter()
+        self.total: Counter[str] = Counter()
+        self.by_file: Counter[str] = Counter()
+        self.callers: Counter[str] = Counter()  # own time by function and its caller
+        self.samples = 0
+
+    def _where(self, frame) -> str:
+        code = frame.f_code
+        return f"{code.co_filename.split('site-packages/')[-1]}:{code.co_name}"
+
+    def _sample(self, signum, frame) -> None:
+        self.samples += 1
+        seen: set[str] = set()
+        own = True
+        while frame is not None:
+            where = self._where(frame)
+            if own:
+                self.own[where] += 1
+                parent = frame.f_back
+                self.callers[f"{where} <- {self._where(parent) if parent else '-'}"] += 1
+                self.by_file[frame.f_code.co_filename.split("site-packages/")[-1]] += 1
+                own = False
+            if where not in seen:
+                seen.add(where)
+                self.total[where] += 1
+            frame = frame.f_back
+
+    def start(self) -> None:
+        import signal
+
+        signal.signal(signal.SIGPROF, self._sample)
+        signal.setitimer(signal.ITIMER_PROF, self.interval, self.interval)
+
+    def stop(self) -> None:
+        import signal
+
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+
+    def write(self, path: str, headline: str) -> None:
+        lines = [f"# bench/sim_speed.py --sample: {headline}",
+                 f"# {self.samples} samples, one per {1000 * self.interval:.1f} ms of CPU", ""]
+        for title, counter in (("own time by function", self.own),
+                               ("own time by file", self.by_file),
+                               ("own time by function and caller", self.callers),
+                               ("cumulative time by function", self.total)):
+            lines.append(f"## {title}")
+            lines += [f"{100 * n / self.samples:6.1f}%  {where}"
+                      for where, n in counter.most_common(150)]
+            lines.append("")
+        with open(path, "w") as fh:
+            fh.write("\n".join(lines))
+        print(f"samples: {path}")
 
 
 def write_profile(profiler, path: str, headline: str) -> None:
@@ -122,6 +194,9 @@ def main() -> int:
     parser.add_argument("--progress", action="store_true", help="a line per simulated 15 min")
     parser.add_argument("--cprofile", metavar="FILE",
                         help="profile the run (cProfile) and write a text summary to FILE")
+    parser.add_argument("--sample", metavar="FILE",
+                        help="sample the run's stacks every 1 ms of CPU (no per-call cost, "
+                             "unlike --cprofile) and write the shares to FILE")
     args = parser.parse_args()
     c.exit_on_sigterm()
 
@@ -141,7 +216,8 @@ def main() -> int:
               f"{config.queue.voicemail_after} s): "
               + " ".join(f"{h:02d}h={n}" for h, n in sorted(agents.items())))
         out, requests, wall, cpu, app_cpu = simulate(config, args.redis_url, profile, agents,
-                                            args.seed, args.progress, args.cprofile)
+                                            args.seed, args.progress, args.cprofile,
+                                            args.sample)
     finally:
         r.flushdb()
     report = out.report

@@ -18,8 +18,9 @@ from jobs import Worker
 from rq import Queue
 from twilio.http.response import Response
 
-from ivr import agents, events
+from ivr import agents, events, store
 from ivr.agents import State, offer
+from ivr.agents import context as agent_context
 from ivr.agents.jobs import OFFER_CALLER
 from ivr.sim.scenario import Agent, Caller, steps
 from ivr.sim.world import in_process
@@ -230,3 +231,31 @@ def test_an_advisor_who_left_the_line_is_not_offered_the_caller(make_app, twilio
 def test_an_advisor_at_the_menu_takes_at_once_only_when_available_and_callers_wait(
         state, pending, fronts, take):
     assert offer.take_at_menu(state, pending, fronts) is take
+
+
+def test_a_caller_another_agent_is_being_connected_to_is_not_shown_as_waiting(redis_client):
+    """While agent A hears the whisper and waits at the queue for the caller A was pushed,
+    agent B's menu must not send B to that caller too (B would find the queue held and try
+    again every 2 s until the caller is dequeued): B sees nobody, and stays idle for the push.
+    A second caller behind them is shown, as before."""
+    bo = idle_agent(redis_client, "Bo Chan", ["council_tax"], "CAlineB")
+    redis_client.zadd(store.queue_key("council_tax"), {"CAcaller1": OPEN})
+    pipe = redis_client.pipeline()
+    agents.hold_taking(pipe, "council_tax", "CAlineA")  # A's take holds the queue's front
+    pipe.execute()
+
+    def seen(line: str):
+        ctx = agent_context.load(redis_client, line, now=OPEN, agent_id=bo.id,
+                                 departments=["council_tax"])
+        return ctx.fronts["council_tax"], ctx.counts["council_tax"]
+
+    assert seen("CAlineB") == (None, 0)
+    front, count = seen("CAlineA")  # A's own (retried) take still sees its caller
+    assert (front.sid, count) == ("CAcaller1", 1)
+    redis_client.zadd(store.queue_key("council_tax"), {"CAcaller2": OPEN + 5})
+    front, count = seen("CAlineB")
+    assert (front.sid, count) == ("CAcaller1", 2)  # B waits for A's dequeue, then takes #2
+    agents.release_taking(redis_client, "council_tax", "CAlineA")
+    redis_client.zrem(store.queue_key("council_tax"), "CAcaller2")
+    front, count = seen("CAlineB")
+    assert (front.sid, count) == ("CAcaller1", 1)  # nobody connecting to them: B may take

@@ -23,8 +23,12 @@ T = TypeVar("T")
 LINE_ENDED_TTL = 3600  # seconds the ended mark outlives the call (its late webhooks)
 
 # The agent's hash, their queues and the front callers' calls are found from data: built from
-# ARGV[8..10], the prefixes of ``agents.AGENT``, ``store.QUEUE`` and ``store.CALL``, all in the
-# ``{ivr}`` slot of the declared keys (``ivr.keys``).
+# ARGV[8..11], the prefixes of ``agents.AGENT``, ``store.QUEUE``, ``store.CALL`` and
+# ``agents.TAKING``, all in the ``{ivr}`` slot of the declared keys (``ivr.keys``).
+# A queue whose only caller another agent is being connected to (their whisper, then their
+# ``<Dial><Queue>`` waiting for the caller's ``<Enqueue>``) shows nobody waiting: else every
+# agent reaching the menu then would be taken to them, find the queue held and retry every
+# ``agents.TAKE_RETRY_SECONDS`` until the caller is dequeued. They stay idle, for the push.
 _CONTEXT = offer.LEAVE_IDLE_LUA + """
 local id = ARGV[1]
 if id == '' then id = redis.call('GET', KEYS[1]) end
@@ -42,9 +46,14 @@ if ARGV[2] ~= '' then
   for dept in string.gmatch(depts, '[^,]+') do
     local q = ARGV[9] .. dept
     local front = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
+    local count = redis.call('ZCARD', q)
+    local taker = redis.call('GET', ARGV[11] .. dept)
+    if count == 1 and taker and taker ~= ARGV[12] then
+      front, count = {}, 0  -- the one caller is another agent's, being connected: none waits
+    end
     local caller = ''
     if front[1] then caller = redis.call('HGET', ARGV[10] .. front[1], 'caller') or '' end
-    table.insert(fronts, {dept, front[1] or '', front[2] or '0', redis.call('ZCARD', q), caller})
+    table.insert(fronts, {dept, front[1] or '', front[2] or '0', count, caller})
   end
 end
 return {redis.call('HGETALL', key), ended, left, fronts}
@@ -96,7 +105,7 @@ def _args(call_sid: str, index_key: str, agent_id: str, departments: list[str] |
     names = [index_key, agents.LINE_ENDED.format(sid=call_sid), agents.IDLE, agents.IDLE_LINE]
     argv = [agent_id, ",".join(departments or ()), int(leave_idle), f"{now:.3f}",
             offer.OFFER_TTL, int(end_line), LINE_ENDED_TTL, agents.AGENT.format(id=""),
-            store.queue_key(""), store.call_key("")]
+            store.queue_key(""), store.call_key(""), agents.TAKING.format(dept=""), call_sid]
     return [len(names), *names, *argv]
 
 
