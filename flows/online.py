@@ -28,10 +28,12 @@ def department(dept: str):
     turn.say(response, department.online)
     found = None
     if number.mobile and turn.is_open():
-        # Who is on duty, and an idle advisor claimed for this caller (the push), at once:
-        # the claim made here, before the online message, lets the advisor hear the whisper
-        # and reach the queue while the caller still listens, so the caller waits for nothing.
-        found = queue.duty_and_claim(turn, dept)
+        # Who is on duty, and (with a whisper to hear first) an idle advisor claimed for this
+        # caller, at once: the claim made here, before the online message, lets the advisor
+        # hear the whisper and reach the queue while the caller still listens, so the caller
+        # waits for nothing. Without a whisper the claim at the queue is soon enough.
+        found = (queue.duty_and_claim(turn, dept) if turn.config.agents.whisper
+                 else (queue.anyone_on_duty(turn, dept), None))
     # No text offer when nobody can take the call ("please hold" would not be true), nor when
     # an advisor is free now: "press 1, or hold" would only keep them from the advisor.
     offer = found is not None and found[0] and found[1] is None

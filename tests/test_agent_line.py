@@ -760,11 +760,13 @@ def test_a_take_that_finds_nobody_after_waiting_is_available_again(make_caller, 
     priya.press("1")
     sam.press("1")
     to_priya = priya.follow()
-    assert sam.follow().verbs == ["Pause", "Redirect"]
-    caller.queue_url(to_priya.first("Queue").get("url"), queue_time=10, dequeuing_sid=priya.sid)
-    doc = sam.follow()  # nobody left to take
+    # Priya is being connected to the only caller: nobody else waits, so Sam is not kept
+    # retrying every 2 s until the caller is dequeued; he is back at the menu, available.
+    doc = sam.follow()
     assert doc.text.startswith(NO_ONE)
     assert state(redis_client, staff.sam) is State.AVAILABLE
+    caller.queue_url(to_priya.first("Queue").get("url"), queue_time=10, dequeuing_sid=priya.sid)
+    assert [e["data"]["agent"] for e in events(redis_client, "CONNECT")] == ["1001"]
 
 
 def test_introduction_names_the_agent_and_their_department(make_caller, redis_client, staff,

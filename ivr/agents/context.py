@@ -10,6 +10,7 @@ must be atomic happen in the script as well: leaving the idle set when a menu ke
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -122,8 +123,15 @@ def load(r: redis.Redis, call_sid: str, *, now: float, index_key: str | None = N
     """
     index_key = index_key or agents.AGENT_CALL.format(sid=call_sid)
     args = _args(call_sid, index_key, agent_id, departments, now, leave_idle, end_line)
-    script = r.register_script(_CONTEXT)
+    script = _context_script(r)
     return _parse(script(keys=args[1:1 + args[0]], args=args[1 + args[0]:]))
+
+
+@functools.lru_cache(maxsize=16)
+def _context_script(r: redis.Redis) -> Any:
+    """The registered script for a client, made once: registering hashes the whole script
+    (SHA1 of its text), which every agent-line step paid for again."""
+    return r.register_script(_CONTEXT)
 
 
 def queue_load(pipe: Any, call_sid: str, *, now: float, agent_id: str,
