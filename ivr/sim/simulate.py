@@ -106,7 +106,8 @@ class Outcome:
     staffing: Staffing | None = None  # occupancy by hour and by shift
     requests: int = 0  # webhook requests made
     shifts: tuple[Shift, ...] = ()  # the profile's shifts, when they staffed the day
-    erlang_c: dict[int, int] | None = None  # Erlang C's advisors per hour (--agents-for)
+    erlang_c: dict[int, int] | None = None  # the model's advisors per hour (--agents-for)
+    model: str = "Erlang C"  # which model staffed it (the column's title)
 
     def within(self, t: float) -> float | None:
         return sum(w <= t for w in self.waits) / len(self.waits) if self.waits else None
@@ -366,12 +367,12 @@ def figures(out: Outcome) -> list[str]:
 
 def hour_lines(out: Outcome) -> list[str]:
     """Per hour: callers offered, service level, advisors signed in (on average, breaks
-    included) beside Erlang C's advisors when it staffed the day, and their occupancy."""
+    included) beside the model's advisors when it staffed the day, and their occupancy."""
     hours = out.staffing.hours if out.staffing else {}
     shown = sorted(set(out.report.by_hour) | {h for h, b in hours.items() if b.signed_in >= 180})
     planned = out.erlang_c
     lines = [f"by hour:  offered  within {out.report.limit} s  advisors"
-             + ("  Erlang C" if planned is not None else "")
+             + (f"  {out.model:>8}" if planned is not None else "")
              + "  on break  occupancy  (advisors signed in, on average)"]
     for h in shown:
         r, busy = out.report.by_hour.get(h), hours.get(h)

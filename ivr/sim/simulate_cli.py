@@ -117,10 +117,13 @@ def command(args: argparse.Namespace) -> int:
     hours = args.hours
     staffing: dict[int, int] | None
     if args.agents_for is not None:
-        staffing = theory.agents_per_hour(profile, hours, args.agents_for,
-                                          config.queue.voicemail_after)
-        print(f"Erlang C: fewest advisors per hour for {100 * args.agents_for:.0f}% within "
-              f"{config.queue.voicemail_after} s:")
+        limit = config.queue.voicemail_after
+        staffing = theory.agents_per_hour(profile, hours, args.agents_for, limit, args.model)
+        aht = theory.handle_seconds(profile)
+        print(f"{theory.model_name(args.model, profile, limit)}: fewest advisors per hour for "
+              f"{100 * args.agents_for:.0f}% answered within {limit} s, handle time "
+              f"{aht:g} s (talk {profile.handle_seconds:g} s + set-up and wrap-up "
+              f"{aht - profile.handle_seconds:g} s):")
         for h in hours:
             print(f"  {h:02d}:00  {profile.calls_per_hour.get(h, 0):6.1f} calls  "
                   f"{staffing[h]:3d} advisors")
@@ -148,13 +151,18 @@ def command(args: argparse.Namespace) -> int:
         return 1
     if args.agents_for is not None:
         out.erlang_c = staffing  # by hour, beside the advisors the simulation had
+        out.model = "Erlang A" if args.model == "erlang-a" else "Erlang C"
     for line in figures(out):
         print(line)
     if args.agents_for is not None:
         met = (out.report.service_level or 0.0) >= args.agents_for
+        ignores = ("menus and the hourly change of load" if args.model == "erlang-a" else
+                   "callers who hang up, the limit to voicemail and menus")
         print(f"simulated service level {'meets' if met else 'misses'} the target "
-              f"{100 * args.agents_for:.0f}% (Erlang C ignores menus, wrap-up, patience and "
-              "the agent line's connection time)")
+              f"{100 * args.agents_for:.0f}% ({out.model} ignores {ignores}); advisor time "
+              f"per answered caller in this simulation: "
+              f"{'-' if out.holding is None else f'{out.holding:.0f} s'} (planned with "
+              f"{theory.handle_seconds(profile):g} s)")
     if args.html:
         from ivr.report.html import render_html
 
@@ -202,7 +210,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--agents", type=int, help="advisors signed in every hour (else the "
                    "profile's shifts)")
     p.add_argument("--agents-for", type=float, metavar="SHARE",
-                   help="staff each hour by Erlang C for this share within the limit")
+                   help="staff each hour by --model for this share answered within the limit")
+    p.add_argument("--model", choices=["erlang-a", "erlang-c"], default="erlang-a",
+                   help="with --agents-for: Erlang A with the cut-off to voicemail and the "
+                        "profile's patience (default), or Erlang C")
     p.add_argument("--hours", type=parse_hours, default=range(9, 17),
                    help="e.g. 9-17 (a Tuesday, with the council's opening hours)")
     p.add_argument("--seed", type=int, default=1)

@@ -195,9 +195,38 @@ def table(rows: list[Row], title: str = "") -> list[str]:
         for r in rows]
 
 
-def agents_per_hour(profile: Profile, hours: range, target: float, limit: float) -> dict[int, int]:
-    """Erlang C's fewest advisors per hour answering ``target`` within ``limit`` seconds."""
-    return {h: erlang.agents_for(target, limit,
-                                 erlang.erlangs(profile.calls_per_hour.get(h, 0.0),
-                                                profile.handle_seconds),
-                                 profile.handle_seconds) for h in hours}
+# Advisor time per answered caller beyond the talk in a simulated day (ringing the agent
+# line's Dial, the whisper, the introduction, the wrap-up prompt and key): measured from the
+# events of a simulated weekday by ``ivr.staffing.measure.handling`` (set-up ~12 s, wrap-up
+# ~8 s; bench/staffing.py prints it); ``overhead_seconds`` in a profile overrides it.
+SIM_OVERHEAD_SECONDS = 20.0
+MODELS = ("erlang-a", "erlang-c")
+
+
+def handle_seconds(profile: Profile) -> float:
+    """An advisor's whole time per caller: the profile's talk time plus the overhead."""
+    overhead = profile.overhead_seconds
+    return profile.handle_seconds + (SIM_OVERHEAD_SECONDS if overhead is None else overhead)
+
+
+def model_name(model: str, profile: Profile, limit: float) -> str:
+    """The model as the output names it, with what it assumes."""
+    if model == "erlang-c":
+        return "Erlang C (nobody hangs up, no limit)"
+    patience = profile.patience_seconds
+    return (f"Erlang A (mean patience {'infinite' if patience is None else f'{patience:g} s'}"
+            f", to voicemail at {limit:g} s)")
+
+
+def agents_per_hour(profile: Profile, hours: range, target: float, limit: float,
+                    model: str = "erlang-a") -> dict[int, int]:
+    """The fewest advisors per hour answering ``target`` within ``limit`` seconds, by Erlang A
+    with the cut-off (callers' patience from the profile, the limit to voicemail) or Erlang C,
+    with the advisors' whole handle time (``handle_seconds``), not the talk time alone."""
+    aht = handle_seconds(profile)
+    out = {}
+    for h in hours:
+        load = erlang.erlangs(profile.calls_per_hour.get(h, 0.0), aht)
+        out[h] = (erlang.agents_for(target, limit, load, aht) if model == "erlang-c" else
+                  erlang.agents_for_a(target, limit, load, aht, profile.patience_seconds, limit))
+    return out
