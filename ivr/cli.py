@@ -269,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     from ivr.sim.simulate_cli import add_parser as add_simulate  # argparse only: light
 
     add_simulate(sub)
+    from ivr.cli_plan import add_parser as add_plan  # argparse only: light
+
+    add_plan(sub)
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # as parse_args does, but said by the subcommand's parser when it has its own
         getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
