@@ -1,6 +1,9 @@
-"""Erlang C: the textbook answer to "how many advisors for this many calls?".
+"""Erlang C and Erlang A with the cut-off: "how many advisors for this many calls?".
 
-Used two ways: ``ivr simulate --agents-for`` proposes a staffing level per hour from it, and the
+Erlang C (below) keeps every caller waiting until answered; Erlang A with the cut-off
+(``erlang_a``, further down) lets callers give up and takes those still waiting at the limit
+to voicemail, as the service does, and is what ``ivr simulate --agents-for`` and ``ivr plan``
+staff by (Erlang C beside it). Erlang C is used two ways: a staffing level per hour, and the
 simulator is checked against it (Poisson arrivals, exponential handle times, FIFO, N agents,
 nobody hangs up: the M/M/N queue, whose waiting-time distribution Erlang C gives exactly).
 If the simulated service level drifts from these figures, the simulator (or the app's queue)
@@ -252,7 +255,7 @@ def agents_for_a(target: float, t: float, erlangs: float, aht: float, patience: 
         raise ValueError("target must be a share in [0, 1)")
     if erlangs <= 0:
         return 0
-    n = 1
+    n = max(1, math.ceil(target * erlangs))  # answered <= N/A: advisors answer N mu at most
     while True:
         f = erlang_a(n, erlangs, aht, patience, limit, t)
         if (f.answered_within >= target
