@@ -132,6 +132,13 @@ def test_agents_for_staffs_by_the_model_with_handle_time_and_checks_by_simulatio
     row = next(line for line in out.splitlines() if line.startswith("  09:00 ")
                and "%" in line)
     assert row.split()[4] == str(need)
+    # the overhead planned with is what the simulated advisors really spend beyond the talk
+    from ivr import events
+    from ivr.staffing.measure import handling
+
+    h = handling(events.read_all(redis_client))
+    assert h.answered >= 15
+    assert h.setup + h.wrap_up == pytest.approx(SIM_OVERHEAD_SECONDS, abs=6)
 
 
 def test_simulate_refuses_database_zero_and_needs_a_database(tiny, monkeypatch, capsys):
