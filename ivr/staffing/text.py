@@ -41,8 +41,8 @@ def target_text(t: Any) -> str:
     return ", ".join(parts)
 
 
-HEADER = ("time", "calls", "Erlangs", "Erlang C", "its SL", "Erlang A", "SL", "hung up",
-          "voicemail")
+HEADER = ("time", "calls", "Erlangs", "Erlang C advisors", "its SL", "Erlang A advisors",
+          "its SL", "hung up", "voicemail")
 
 
 def rows(day: DayPlan) -> list[tuple[str, ...]]:
