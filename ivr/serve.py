@@ -14,6 +14,12 @@ stalled for 10 to 17 minutes after a blip. Supervised on its own, it is started 
 the backoff (at most 30 s) of Redis's return, under a name that is stable for this
 ``ivr serve`` (``scheduler_name``), so the new process takes over its own queue locks at once
 instead of waiting for the dead one's to expire.
+
+One ``ivr serve`` runs per directory (``ivr.serve_lock``: a second start names the first and
+exits 1), and none of its processes outlives it, even killed -9 (``ivr.orphans``). A Redis
+that does not answer at the start stops nothing: the webhooks answer callers with the
+fail-safe and spool their voicemails, and the other children are started again, with the
+backoff, until it answers (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ from pathlib import Path
 
 import redis
 
-from ivr import connections, local_token
-from ivr.config import ConfigError, load_config
+from ivr import connections, local_token, serve_lock
+from ivr.config import Config, ConfigError, load_config
 from ivr.supervise import ChildDidNotStart, ChildSpec, Supervisor
 
 EMBEDDED_DIR = connections.EMBEDDED_SOCKET.parent
@@ -38,6 +44,7 @@ EMBEDDED_DIR = connections.EMBEDDED_SOCKET.parent
 # ``last_heartbeat`` under a minute old (``ivr_worker_heartbeat_age_seconds``), and a dead
 # worker leaves RQ's registry within 2 minutes (RQ's default, 420, takes 8).
 WORKER_TTL = 60
+WSGI_APP = "ivr.wsgi:app"
 
 
 def ivr_command(*args: str) -> list[str]:
@@ -82,6 +89,7 @@ def job_children(rq_url: str, queues: Sequence[str], env: Mapping[str, str],
     bin_dir = Path(sys.executable).parent
     return [
         ChildSpec("worker", [str(bin_dir / "rq"), "worker", "--url", rq_url,
+                             "--worker-class", "ivr.rq_worker.Worker",  # horses die with it
                              "--worker-ttl", str(WORKER_TTL), *queues], env),
         ChildSpec("scheduler", ivr_command("scheduler", "--url", rq_url, "--name", name,
                                            *queues), env),
@@ -98,7 +106,9 @@ def child_specs(bind: str, workers: int, rq_url: str, queues: Sequence[str],
                             bind, "--access-logfile", "-", "--graceful-timeout", "10",
                             # gunicorn 27's control socket is one path per user: two services
                             # on a host would share (and take over) each other's
-                            "--no-control-socket", "ivr.wsgi:app"], env)
+                            "--no-control-socket",
+                            # hooks: each worker dies with the master (ivr.orphans)
+                            "--config", "python:ivr.gunicorn_conf", WSGI_APP], env)
     # ivr.reconcile: what crashes and outages left behind, mended every 30 s
     reconciler = ChildSpec("reconciler", ivr_command("reconcile", "--every", "30"), env)
     return [web, *job_children(rq_url, queues, env, scheduler_name()), reconciler]
@@ -112,18 +122,46 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        lock = serve_lock.acquire(args.bind)
+    except serve_lock.AlreadyRunning as exc:
+        print(f"error: {exc}: stop it first, or start this one in another directory",
+              file=sys.stderr, flush=True)
+        return 1
+    try:
+        return _serve(args, config, lock)
+    finally:
+        serve_lock.release(lock)
+
+
+def redis_at_start(url: str) -> None:
+    """Say what a Redis that does not answer yet means, or whether one that does may lose an
+    answered voicemail. Never stops the start."""
+    try:
+        client = connections.connect(url, cluster=connections.cluster_mode(os.environ))
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - an outage at the start is served through
+        print(f"warning: Redis does not answer yet ({exc}): the webhooks answer callers with "
+              "the fail-safe and spool their voicemails; the worker, the scheduler and the "
+              "reconciler are started again until it answers, and the spool is then replayed",
+              flush=True)
+        return
+    try:
+        problem = connections.durability_check(client)
+    except Exception as exc:  # noqa: BLE001 - a start-up check must not stop the service
+        problem = f"it could not be checked ({exc})"
+    if problem:
+        print(f"warning: Redis durability: {problem}; set appendonly yes and appendfsync "
+              "always (docs/reliability.md)", flush=True)
+
+
+def _serve(args: argparse.Namespace, config: Config, lock: int) -> int:
+    """``serve`` once this directory is ours (``lock`` held, and passed to every child)."""
     infrastructure: list[ChildSpec] = []
     url = os.environ.get("REDIS_URL")
     if url:
         print(f"Redis: REDIS_URL={connections.safe_url(url)}", flush=True)
-        try:
-            problem = connections.durability_check(
-                connections.connect(url, cluster=connections.cluster_mode(os.environ)))
-        except Exception as exc:  # noqa: BLE001 - a start-up check must not stop the service
-            problem = f"it could not be checked ({exc})"
-        if problem:
-            print(f"warning: Redis durability: {problem}; set appendonly yes and appendfsync "
-                  "always (docs/reliability.md)", flush=True)
+        redis_at_start(url)
     else:
         spec, url = embedded_redis()
         infrastructure.append(spec)
@@ -141,8 +179,12 @@ def serve(args: argparse.Namespace) -> int:
               "here and real Twilio requests get 403 until TWILIO_AUTH_TOKEN is set.",
               flush=True)
     queues = [config.callbacks.rq_queue, config.callbacks.sms_rq_queue]
-    specs = infrastructure + child_specs(args.bind, args.workers,
-                                         connections.rq_url(env, url), queues, env)
+    try:
+        jobs_url = connections.rq_url(env, url)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    specs = infrastructure + child_specs(args.bind, args.workers, jobs_url, queues, env)
     print(f"Webhooks: http://{args.bind}/voice/incoming (gunicorn, {args.workers} workers)",
           flush=True)
     print(f"Worker: rq worker {' '.join(queues)}; scheduler: ivr scheduler; reconciler: "
@@ -150,7 +192,7 @@ def serve(args: argparse.Namespace) -> int:
     if infrastructure:  # the embedded Redis: commands run here find it; elsewhere, paste this
         print(f"Commands (ivr agents, ivr report, ...) run in {Path.cwd()} find this Redis; "
               f"elsewhere: export REDIS_URL={shlex.quote(url)}", flush=True)
-    supervisor = Supervisor(specs)
+    supervisor = Supervisor(specs, keep_fds=(lock,))
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     try:

@@ -5,6 +5,10 @@ embedded Redis they use.
 ``Backoff.delay`` decides how long to wait (pure); ``Supervisor`` starts, polls and signals
 the processes. Each child is a ``ChildSpec``; ``ivr.serve.child_specs`` lists them.
 
+Every child dies with ``ivr serve`` however it dies (``ivr.orphans``: the kernel kills it when
+the thread that started it exits, so ``run`` belongs on the main thread), and inherits
+``keep_fds`` (``ivr.serve_lock``'s lock, held while any of them lives).
+
 The loop polls with ``time.sleep`` and a plain flag rather than a timed lock wait
 (``threading.Event.wait``), which stalls under libfaketime (``scripts/test --clock-ahead``).
 """
@@ -18,6 +22,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
+
+from ivr import orphans
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class Supervisor:
     backoff: Backoff = field(default_factory=Backoff)
     log: TextIO = field(default_factory=lambda: sys.stderr)
     poll_seconds: float = 0.2
+    keep_fds: tuple[int, ...] = ()  # open in every child (the service's lock)
     _children: list[_Child] = field(init=False, default_factory=list)
     _stop_requested: bool = field(init=False, default=False)
 
@@ -170,9 +177,10 @@ class Supervisor:
         child.restart_at = None
         child.started_at = time.monotonic()
         # A session of its own: Ctrl-C in the terminal reaches ``ivr serve`` only, which
-        # stops the children in order.
+        # stops the children in order. Killed by the kernel if ``ivr serve`` dies first.
         child.proc = subprocess.Popen(list(child.spec.argv), env=child.spec.env,
-                                      start_new_session=True)
+                                      start_new_session=True, pass_fds=self.keep_fds,
+                                      preexec_fn=orphans.preexec())
 
     def _await_ready(self, child: _Child) -> None:
         deadline = time.monotonic() + child.spec.ready_timeout

@@ -106,7 +106,8 @@ def test_serve_runs_the_worker_the_scheduler_and_the_reconciler_as_children():
     assert [s.name for s in specs] == ["web", "worker", "scheduler", "reconciler"]
     assert specs[3].argv[1:] == ["-m", "ivr.cli", "reconcile", "--every", "30"]
     worker, scheduler = specs[1].argv, specs[2].argv
-    assert worker[1:] == ["worker", "--url", "redis://rq:6379/0", "--worker-ttl", "60",
+    assert worker[1:] == ["worker", "--url", "redis://rq:6379/0",
+                          "--worker-class", "ivr.rq_worker.Worker", "--worker-ttl", "60",
                           "callbacks", "messages"]
     assert "--with-scheduler" not in worker
     assert scheduler[1:4] == ["-m", "ivr.cli", "scheduler"]
