@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import signal
 import socket
 import sys
@@ -37,7 +38,7 @@ import redis
 
 from ivr import connections, local_token, serve_lock
 from ivr.config import Config, ConfigError, load_config
-from ivr.supervise import ChildDidNotStart, ChildSpec, Supervisor
+from ivr.supervise import ChildSpec, Supervisor
 
 EMBEDDED_DIR = connections.EMBEDDED_SOCKET.parent
 # An idle worker beats once per wait for jobs (RQ waits worker_ttl - 15 s): 60 keeps its
@@ -79,7 +80,7 @@ def embedded_redis() -> tuple[ChildSpec, str]:
          "--dir", str(EMBEDDED_DIR.resolve()), "--appendonly", "yes",
          "--appendfsync", "always", "--save", "",
          "--logfile", str((EMBEDDED_DIR / "redis.log").resolve())],
-        ready=answers, stop_last=True)
+        ready=answers, stop_last=True, see=str(EMBEDDED_DIR / "redis.log"))
     return spec, url
 
 
@@ -162,6 +163,11 @@ def _serve(args: argparse.Namespace, config: Config, lock: int) -> int:
     if url:
         print(f"Redis: REDIS_URL={connections.safe_url(url)}", flush=True)
         redis_at_start(url)
+    elif shutil.which("redis-server") is None:
+        print("error: REDIS_URL is not set and redis-server is not installed for the embedded "
+              "Redis: install it (scripts/run does) or set REDIS_URL", file=sys.stderr,
+              flush=True)
+        return 1
     else:
         spec, url = embedded_redis()
         infrastructure.append(spec)
@@ -195,12 +201,7 @@ def _serve(args: argparse.Namespace, config: Config, lock: int) -> int:
     supervisor = Supervisor(specs, keep_fds=(lock,))
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
-    try:
-        supervisor.run()
-    except ChildDidNotStart as exc:
-        where = f"; see {EMBEDDED_DIR}/redis.log" if str(exc) == "redis" else ""
-        print(f"error: {exc} did not start{where}", file=sys.stderr, flush=True)
-        return 1
+    supervisor.run()
     restarted = {k: v for k, v in supervisor.restarts.items() if v}
     print(f"Stopped.{f' Restarts: {restarted}' if restarted else ''}", flush=True)
     return 0

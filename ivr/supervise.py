@@ -54,12 +54,9 @@ class ChildSpec:
     env: Mapping[str, str] | None = None
     ready: Callable[[], bool] | None = None  # at the first start, awaited before the next child
     ready_timeout: float = 5.0
+    see: str = ""  # where to look when it fails (its log), said with each exit
     stop_last: bool = False  # stopped after the others (the embedded Redis they use)
     stop_timeout: float = 15.0  # SIGTERM, then SIGKILL after this many seconds
-
-
-class ChildDidNotStart(RuntimeError):
-    """A child's ``ready`` check did not pass at the first start."""
 
 
 @dataclass
@@ -117,11 +114,16 @@ class Supervisor:
         self._stop_requested = True
 
     def start(self) -> None:
-        """Start every child in order, waiting for each one's ``ready`` check."""
+        """Start every child in order, waiting for each one's ``ready`` check. One that does
+        not pass it is said and the others start anyway: what depends on it (the webhooks
+        on Redis) has a way to serve without it, and it is started again when it exits."""
         for child in self._children:
             self._spawn(child)
-            if child.spec.ready is not None:
-                self._await_ready(child)
+            if child.spec.ready is not None and not self._await_ready(child):
+                what = ("exited" if child.proc.poll() is not None
+                        else f"did not answer within {child.spec.ready_timeout:g} s")
+                self._say(f"{child.spec.name} {what} at its start; starting the others "
+                          f"anyway{self._see(child)}")
 
     def run(self) -> None:
         """Start the children (unless ``start`` did), then tend them until a stop request."""
@@ -150,7 +152,7 @@ class Supervisor:
             child.restart_at = now + delay
             self._say(f"{child.spec.name} exited ({_how(child.proc.returncode)}) after "
                       f"{uptime:.1f} s; starting it again in {delay:g} s "
-                      f"(restart {child.restarts + 1})")
+                      f"(restart {child.restarts + 1}){self._see(child)}")
 
     def stop(self) -> None:
         """SIGTERM to every running child (those marked ``stop_last`` after the others), then
@@ -182,15 +184,19 @@ class Supervisor:
                                       start_new_session=True, pass_fds=self.keep_fds,
                                       preexec_fn=orphans.preexec())
 
-    def _await_ready(self, child: _Child) -> None:
+    def _await_ready(self, child: _Child) -> bool:
         deadline = time.monotonic() + child.spec.ready_timeout
         while time.monotonic() < deadline:
             if child.spec.ready():
-                return
+                return True
             if child.proc.poll() is not None:
-                break
+                return False
             time.sleep(0.05)
-        raise ChildDidNotStart(child.spec.name)
+        return False
+
+    @staticmethod
+    def _see(child: _Child) -> str:
+        return f"; see {child.spec.see}" if child.spec.see else ""
 
     def _child(self, name: str) -> _Child:
         for child in self._children:

@@ -121,6 +121,33 @@ def test_webhooks_answer_with_redis_down_at_the_start_and_the_spool_is_replayed(
         redis_down.stop()
 
 
+def test_an_embedded_redis_that_cannot_start_stops_no_webhook(tmp_path, services):
+    """A bad append-only manifest (as a full disk or a person might leave it): the webhooks
+    answer callers without Redis, and Redis is started again until the file is mended."""
+    workdir = tmp_path / "svc"
+    manifest = workdir / "var" / "redis" / "appendonlydir" / "appendonly.aof.manifest"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("not a manifest\n")
+    service = Service(workdir, at=OPEN, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+                      TWILIO_ACCOUNT_SID=ACCOUNT_SID).start()
+    services.append(service)
+    service.wait_ready(redis=False)
+    caller = Caller(service, from_=MOBILE)
+    assert caller.ring().has("Gather")
+    caller.press("7")
+    caller.press("8")
+    assert caller.press("6").text == "Let me put you through to an advisor."
+    caller.follow()
+    assert caller.enqueue().text == "general"  # an advisor, Redis or not
+    assert all(status == 200 for status in service.requests)
+    assert ("serve: redis exited at its start; starting the others anyway; "
+            "see var/redis/redis.log") in service.output()
+    manifest.unlink()  # mended
+    wait_until(lambda: (h := service.health()) and h["redis"], 60,
+               f"the embedded Redis answers\n{service.output()[-2000:]}")
+    assert service.stop() == 0
+
+
 # -- 2. The embedded Redis, killed, is started again ----------------------------------------------
 
 
