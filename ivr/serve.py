@@ -12,8 +12,8 @@ error (``RQScheduler.work`` catches nothing), and the worker starts it again onl
 maintenance, every 10 minutes and only between waits for jobs (up to 405 s each), so due jobs
 stalled for 10 to 17 minutes after a blip. Supervised on its own, it is started again within
 the backoff (at most 30 s) of Redis's return, under a name that is stable for this
-``ivr serve`` (``scheduler_name``), so the new process takes over its own queue locks at once
-instead of waiting for the dead one's to expire.
+``ivr serve`` and its directory (``scheduler_name``), so the new process takes over its own
+queue locks at once instead of waiting for the dead one's to expire.
 
 One ``ivr serve`` runs per directory (``ivr.serve_lock``: a second start names the first and
 exits 1), and none of its processes outlives it, even killed -9 (``ivr.orphans``). A Redis
@@ -25,6 +25,7 @@ backoff, until it answers (docs/operations.md).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shlex
 import shutil
@@ -54,10 +55,13 @@ def ivr_command(*args: str) -> list[str]:
 
 
 def scheduler_name() -> str:
-    """The scheduler's RQ name for this ``ivr serve``: the same for every restart, so a new
+    """The scheduler's RQ name for the ``ivr serve`` of this host and directory: the same
+    for every restart, of the scheduler or of ``ivr serve`` (killed -9 too), so a new
     scheduler process refreshes the queue locks its predecessor held (RQ's lock holds a name
-    for 61 s after its holder's last beat), and different for another ``ivr serve``."""
-    return f"ivr-{socket.gethostname()}-{os.getpid()}"
+    for 61 s after its holder's last beat); different for another ``ivr serve``, which runs
+    in another directory (``ivr.serve_lock``) or on another host."""
+    where = hashlib.sha256(str(Path.cwd().resolve()).encode()).hexdigest()[:12]
+    return f"ivr-{socket.gethostname()}-{where}"
 
 
 def embedded_redis() -> tuple[ChildSpec, str]:
