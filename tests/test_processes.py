@@ -279,3 +279,13 @@ def _unix_sockets() -> list[str]:
     lines = Path("/proc/net/unix").read_text().splitlines()[1:]
     return [line.split()[-1] for line in lines if len(line.split()) >= 8]
 
+
+
+def test_no_redis_url_and_no_redis_server_is_one_line(tmp_path):
+    service = Service(tmp_path / "svc", PATH=str(tmp_path / "empty"))  # no redis-server on it
+    result = subprocess.run(service.argv, cwd=service.workdir, env=service.env,
+                            capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == ("error: REDIS_URL is not set and redis-server is not installed for "
+                             "the embedded Redis: install it (scripts/run does) or set "
+                             "REDIS_URL\n")
