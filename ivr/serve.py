@@ -19,7 +19,7 @@ One ``ivr serve`` runs per directory (``ivr.serve_lock``: a second start names t
 exits 1), and none of its processes outlives it, even killed -9 (``ivr.orphans``). A Redis
 that does not answer at the start stops nothing: the webhooks answer callers with the
 fail-safe and spool their voicemails, and the other children are started again, with the
-backoff, until it answers (docs/operations.md).
+backoff, until it answers (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -133,6 +133,8 @@ def serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}: stop it first, or start this one in another directory",
               file=sys.stderr, flush=True)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while waiting for a dead service's children to go
+        return 130
     try:
         return _serve(args, config, lock)
     finally:
