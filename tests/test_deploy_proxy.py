@@ -18,13 +18,16 @@ PUBLIC_BASE_URL, whatever a client says. /metrics answers only with its bearer t
 from __future__ import annotations
 
 import http.client
+import http.server
 import os
 import re
 import secrets
 import shutil
 import signal
 import socket
+import socketserver
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -367,3 +370,61 @@ def test_the_worker_scheduler_and_reconciler_units_run(deployment):
         proc, log = deployment.procs[unit]
         assert proc.poll() is None, log.read_text()[-2000:]
         assert deployment.stop(unit) == 0, log.read_text()[-2000:]
+
+
+class _EchoHeaders(http.server.BaseHTTPRequestHandler):
+    """Answers with the request's headers, one per line: what the upstream receives."""
+
+    def do_GET(self) -> None:
+        body = "".join(f"{k}: {v}\n" for k, v in self.headers.items()).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+class _UnixEcho(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self):
+        conn, _ = super().get_request()
+        return conn, ("unix", 0)  # BaseHTTPRequestHandler wants an address pair
+
+
+def test_the_proxy_sends_its_own_forwarded_headers_not_the_clients(tmp_path):
+    """What gunicorn would receive, seen by an upstream that echoes it: Caddy with deploy's
+    snippet replaces a client's X-Forwarded-For/-Host/-Proto with the true values and drops
+    its Forwarded and X-Real-IP, so the only forwarding headers upstream are the proxy's."""
+    cert, key = make_certificate(tmp_path)
+    echo = _UnixEcho(str(tmp_path / "echo.sock"), _EchoHeaders)
+    threading.Thread(target=echo.serve_forever, daemon=True).start()
+    port = free_port()
+    argv = ["caddy", "run", "--config", str(caddyfile(tmp_path, port, cert, key)), "--adapter",
+            "caddyfile"]
+    log = tmp_path / "caddy.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+                                env=real_clock_env() | {
+                                    "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path),
+                                    "XDG_CONFIG_HOME": str(tmp_path),
+                                    "IVR_UPSTREAM": f"unix/{tmp_path / 'echo.sock'}"})
+    try:
+        client = Through(f"https://localhost:{port}", cert, {
+            "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Host": "evil.example",
+            "X-Forwarded-Proto": "http", "Forwarded": "for=203.0.113.9;proto=http",
+            "X-Real-IP": "203.0.113.9"})
+        wait_for(lambda: client.request("GET", "/").status_code == 200, "caddy", proc, log)
+        seen = dict(line.split(": ", 1) for line in
+                    client.request("GET", "/").get_data(as_text=True).splitlines())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        echo.shutdown()
+        echo.server_close()
+    assert seen["X-Forwarded-For"] == "127.0.0.1"
+    assert seen["X-Forwarded-Host"] == f"localhost:{port}"
+    assert seen["X-Forwarded-Proto"] == "https"
+    assert "Forwarded" not in seen and "X-Real-Ip" not in seen and "X-Real-IP" not in seen
