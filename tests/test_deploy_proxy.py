@@ -39,7 +39,7 @@ import requests
 from caller import ACCOUNT_SID, AUTH_TOKEN, Caller, sign
 from conftest import ROOT, real_clock_env
 from faults import free_port
-from units import DEPLOY, exec_start, read_env_file, working_directory
+from units import DEPLOY, environment, exec_start, read_env_file, working_directory
 
 from ivr import connections
 from voicemail.tasks import OPEN_BY_NUMBER
@@ -214,9 +214,11 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
     cert, key = make_certificate(work)
     port = free_port()
     base = f"https://localhost:{port}"
-    run_redis, state_redis, run_web = work / "run-redis", work / "lib-redis", work / "run-web"
+    # systemd's directories for the units: %t (/run) and the StateDirectory.
+    run = work / "run"
+    run_redis, state_redis, run_web = run / "ivr-redis", work / "lib-redis", run / "ivr-web"
     for d in (run_redis, state_redis, run_web):
-        d.mkdir()
+        d.mkdir(parents=True)
     redis_url = f"unix://{run_redis / 'redis.sock'}?db=0"
     # The EnvironmentFile as the checklist has it filled in, here pointed at this test's
     # Redis, address and secrets; Twilio's REST at a closed port (no job reaches the network).
@@ -238,9 +240,11 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
         client = redis.Redis.from_url(redis_url)
         wait_for(client.ping, "redis-server", *found.procs["redis"])
 
-        web = exec_start("ivr-web.service", env | {"RUNTIME_DIRECTORY": str(run_web)})
+        web_env = env | environment("ivr-web.service", str(run)) | {
+            "RUNTIME_DIRECTORY": str(run_web)}
+        web = exec_start("ivr-web.service", web_env)
         web[web.index("ivr.wsgi:app")] = "served_app:app"
-        found.start("web", web, env, working_directory("ivr-web.service"))
+        found.start("web", web, web_env, working_directory("ivr-web.service"))
         wait_for(lambda: found.direct().request("GET", "/healthz").status_code == 200,
                  "gunicorn", *found.procs["web"])
 
@@ -338,10 +342,19 @@ def test_metrics_need_the_token_through_the_proxy_and_past_it(deployment):
         assert client.request("GET", "/metrics").status_code == 403
         wrong = client.request("GET", "/metrics", headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 403
+    form = incoming("CA" + secrets.token_hex(16))
+    public = deployment.base + "/voice/incoming"
+    for _ in range(4):  # answered by either gunicorn worker
+        assert deployment.proxy().post("/voice/incoming", form, {
+            "X-Twilio-Signature": sign(public, form)}).status_code == 200
     scraped = deployment.proxy().request("GET", "/metrics",
                                          headers={"Authorization": f"Bearer {token}"})
     assert scraped.status_code == 200
-    assert "ivr_redis_up 1.0" in scraped.get_data(as_text=True)
+    text = scraped.get_data(as_text=True)
+    assert "ivr_redis_up 1.0" in text
+    # ivr-web.service's PROMETHEUS_MULTIPROC_DIR: every worker's webhooks counted in one scrape
+    assert sum(metric(text, "ivr_webhook_seconds_count")) >= 4
+    assert list(deployment.web_socket.parent.glob("*.db"))
 
 
 def metric(text: str, name: str) -> list[float]:

@@ -25,6 +25,7 @@ from conftest import ROOT, real_clock_env
 from units import (
     DEPLOY,
     UNITS,
+    environment,
     exec_start,
     local_copy,
     read_env_file,
@@ -41,7 +42,7 @@ NOT_FOR_PRODUCTION = {
     "IVR_WORKERS": "ivr serve's worker count (ivr-web.service says --workers)",
     "TWILIO_API_BASE": "points REST calls at the Twilio stand-in (tests)",
     "IVR_SIM_REDIS_URL": "ivr simulate's scratch database (a planning tool)",
-    "PROMETHEUS_MULTIPROC_DIR": "optional: latency across gunicorn workers (docs/deploy.md)",
+    "PROMETHEUS_MULTIPROC_DIR": "set by ivr-web.service itself (Environment=)",
 }
 SERVICES = sorted(p.name for p in UNITS.glob("*.service"))
 
@@ -117,6 +118,8 @@ def test_the_units_agree_with_config_caddy_and_the_env_file():
     upstream = re.search(r"\{\$IVR_UPSTREAM:([^}]+)\}",
                          (DEPLOY / "caddy" / "ivr-proxy.caddy").read_text()).group(1)
     assert bind == "unix:/run/ivr-web/gunicorn.sock" and upstream == "unix/" + bind[5:]
+    [runtime] = read_unit(UNITS / "ivr-web.service")["Service"]["RuntimeDirectory"]
+    assert environment("ivr-web.service")["PROMETHEUS_MULTIPROC_DIR"] == f"/run/{runtime}"
     redis = exec_start("ivr-redis.service", {"RUNTIME_DIRECTORY": "/run/ivr-redis",
                                              "STATE_DIRECTORY": "/var/lib/ivr-redis"})
     socket = redis[redis.index("--unixsocket") + 1]

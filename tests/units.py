@@ -17,7 +17,7 @@ UNITS = DEPLOY / "systemd"
 INSTALL = "/opt/ivr"  # where docs/deploy.md puts the checkout; its venv is INSTALL/.venv
 ENV_TEMPLATE = DEPLOY / "ivr.env.example"
 
-_SPECIFIERS = {"%H": socket.gethostname, "%%": lambda: "%"}
+_SPECIFIERS = {"%H": socket.gethostname, "%t": lambda: "/run", "%%": lambda: "%"}
 _BRACED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BARE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 
@@ -55,12 +55,19 @@ def template_names(path: Path = ENV_TEMPLATE) -> set[str]:
     return set(re.findall(r"^#?([A-Z][A-Z0-9_]+)=", path.read_text(), re.M))
 
 
+def specifiers(word: str, run: str = "/run") -> str:
+    """systemd's ``%H`` (host name), ``%t`` (the runtime directory's root: ``run`` here,
+    /run for a system unit) and ``%%``."""
+    for spec, value in _SPECIFIERS.items():
+        word = word.replace(spec, run if spec == "%t" else value())
+    return word
+
+
 def expand(word: str, env: dict[str, str]) -> list[str]:
     """One ExecStart word as systemd expands it: ``$VAR`` alone splits on whitespace,
     ``${VAR}`` is substituted in place; specifiers (``%H``) first. An unset variable is an
     error here (systemd would pass an empty string, a unit bug worth a failure)."""
-    for spec, value in _SPECIFIERS.items():
-        word = word.replace(spec, value())
+    word = specifiers(word)
     bare = _BARE.match(word)
     if bare:
         return env[bare.group(1)].split()
@@ -84,6 +91,12 @@ def exec_start(unit: str, env: dict[str, str]) -> list[str]:
     [line] = read_unit(UNITS / unit)["Service"]["ExecStart"]
     argv = [part for word in shlex.split(line) for part in expand(word, env)]
     return [local_path(word) for word in argv]
+
+
+def environment(unit: str, run: str = "/run") -> dict[str, str]:
+    """The unit's own ``Environment=`` settings (specifiers expanded, ``%t`` as ``run``)."""
+    pairs = read_unit(UNITS / unit)["Service"].get("Environment", [])
+    return dict(specifiers(pair, run).partition("=")[::2] for pair in pairs)
 
 
 def working_directory(unit: str) -> Path:
