@@ -6,6 +6,23 @@ die() { echo "error: $*" >&2; exit 1; }
 # The lock files (requirements.lock: runtime; requirements-dev.lock: runtime + tests and lint)
 # are made by `uv pip compile --generate-hashes` from pyproject.toml (scripts/lock remakes
 # them): pip installs exactly those versions, every file checked against its hash.
+lock_covers() {  # $1 = lock file, then the extras it includes: dies naming what it lacks
+    python3 - "$@" <<'PY' || exit 1
+import re, sys, tomllib
+lock, extras = sys.argv[1], sys.argv[2:]
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+wanted = list(project["dependencies"])
+for extra in extras:
+    wanted += project.get("optional-dependencies", {}).get(extra, [])
+def norm(name): return re.sub(r"[-_.]+", "-", name).lower()
+names = {norm(re.split(r"[\[<>=!~; ]", r, maxsplit=1)[0]) for r in wanted}
+pinned = {norm(n) for n in re.findall(r"^([A-Za-z0-9_.-]+)==", open(lock).read(), re.M)}
+if names - pinned:
+    sys.exit(f"error: {lock} does not pin {', '.join(sorted(names - pinned))} (named in "
+             "pyproject.toml): run scripts/lock and commit the lock files")
+PY
+}
+
 install_locked() {  # $1 = venv directory, $2 = lock file: pip's own progress on stderr
     local venv=$1 lock=$2 n
     n=$(grep -c '^[a-zA-Z]' "$lock")
@@ -24,6 +41,7 @@ ensure_venv() {  # .venv with the dev lock (runtime + tests) and the project, ed
     fi
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         local started=$SECONDS
+        lock_covers requirements-dev.lock dev
         install_locked .venv requirements-dev.lock
         echo "==> installing the project itself (editable, no further dependencies)" >&2
         .venv/bin/python -m pip install --disable-pip-version-check --no-deps -e . >&2 ||
