@@ -149,3 +149,39 @@ def test_the_lock_files_pin_pyproject_runtime_without_dev_tools():
         text = (ROOT / lock).read_text()
         blocks = re.split(r"\n(?=[A-Za-z0-9_.-]+==)", text.split("\n", 2)[2])
         assert all("--hash=sha256:" in b for b in blocks), f"{lock}: a pin without a hash"
+
+
+BOOLEAN_FLAGS = {"--no-control-socket"}
+# Where the units differ from ivr serve on purpose: the address (a unix socket, not a port),
+# the worker count (in the unit, not IVR_WORKERS) and the Redis URL (the env file's).
+PER_DEPLOYMENT = {"--bind", "--workers", "--url"}
+
+
+def _options(argv: list[str]) -> dict[str, str]:
+    """``--flag value`` pairs (and bare boolean flags) of a command line."""
+    found: dict[str, str] = {}
+    for i, word in enumerate(argv):
+        if word.startswith("--"):
+            found[word] = "" if word in BOOLEAN_FLAGS else argv[i + 1]
+    return found
+
+
+def test_the_units_run_what_ivr_serve_runs():
+    """Every option ``ivr serve`` gives gunicorn and the RQ worker (``serve.child_specs``),
+    bar the per-deployment ones, is in the unit's command too: a change to one is a change
+    to both, or this fails."""
+    from ivr import serve
+
+    env = read_env_file()
+    specs = {s.name: s.argv for s in serve.child_specs("127.0.0.1:5000", 2, env["REDIS_URL"],
+                                                        ["callbacks", "messages"], env)}
+    pairs = [("web", "ivr-web.service"), ("worker", "ivr-worker.service")]
+    for name, unit in pairs:
+        ours = _options(exec_start(unit, env | {"RUNTIME_DIRECTORY": "/run/x"}))
+        theirs = _options(specs[name])
+        for flag, value in theirs.items():
+            if flag not in PER_DEPLOYMENT:
+                assert ours.get(flag) == value, f"{unit} lacks {flag} {value} (ivr serve has it)"
+        assert Path(specs[name][0]).name == Path(exec_start(unit, env | {
+            "RUNTIME_DIRECTORY": "/run/x"})[0]).name
+    assert specs["web"][-1] == exec_start("ivr-web.service", {"RUNTIME_DIRECTORY": "/x"})[-1]
