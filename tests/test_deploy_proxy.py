@@ -39,6 +39,7 @@ import requests
 from caller import ACCOUNT_SID, AUTH_TOKEN, Caller, sign
 from conftest import ROOT, real_clock_env
 from faults import free_port
+from rq import Worker
 from units import DEPLOY, environment, exec_start, read_env_file, working_directory
 
 from ivr import connections
@@ -127,10 +128,12 @@ class Through:
                             headers={**headers, "User-Agent": "TwilioProxy/1.1"})
 
 
-def wait_for(check, what: str, proc: subprocess.Popen, log: Path, timeout: float = 30.0):
+def wait_for(check, what: str, proc: subprocess.Popen | None, log: Path,
+             timeout: float = 30.0) -> None:
+    """Until ``check()`` holds; fails at once if ``proc`` (when given) exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             pytest.fail(f"{what} exited ({proc.returncode}): {log.read_text()[-3000:]}")
         try:
             if check():
@@ -158,12 +161,13 @@ class Deployment:
                                     stderr=subprocess.STDOUT, start_new_session=True)
         self.procs[name] = (proc, log)
 
-    def stop(self, name: str) -> int:
+    def stop(self, name: str, timeout: float = 30.0) -> int:
+        """SIGTERM, then SIGKILL after ``timeout`` (as systemd's TimeoutStopSec)."""
         proc, _ = self.procs[name]
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
@@ -268,6 +272,14 @@ def test_the_units_redis_is_append_only_with_fsync_always(deployment):
     client = connections.connect(deployment.redis_url)
     assert connections.durability_check(client) == ""
     assert client.config_get("port")["port"] == "0"  # no TCP: the unix socket only
+
+
+def test_the_sockets_are_open_to_their_owners_only(deployment):
+    """gunicorn's socket: owner and group (Caddy joins group ivr), nobody else; Redis's: its
+    owner alone. File permissions are what stand between a local user and the app."""
+    assert deployment.web_socket.stat().st_mode & 0o777 == 0o770
+    redis_socket = Path(deployment.redis_url.removeprefix("unix://").partition("?")[0])
+    assert redis_socket.stat().st_mode & 0o777 == 0o700
 
 
 def test_a_signed_journey_through_the_proxy_over_tls(deployment):
@@ -382,7 +394,19 @@ def test_the_worker_scheduler_and_reconciler_units_run(deployment):
     for unit in ("worker", "scheduler", "reconciler"):
         proc, log = deployment.procs[unit]
         assert proc.poll() is None, log.read_text()[-2000:]
+    for unit in ("scheduler", "reconciler"):
+        proc, log = deployment.procs[unit]
         assert deployment.stop(unit) == 0, log.read_text()[-2000:]
+    # The worker's warm shutdown: it leaves RQ's registry at once; its exit can then hang
+    # joining RQ's pubsub thread (rq/rq#1613), which systemd ends after TimeoutStopSec with
+    # SIGKILL, harmlessly: no job is running and the worker has already said it is gone.
+    proc, log = deployment.procs["worker"]
+    proc.send_signal(signal.SIGTERM)
+    state = redis.Redis.from_url(deployment.redis_url)
+    wait_for(lambda: not Worker.all(connection=state), "the worker's deregistration", None, log)
+    assert Worker.all(connection=state) == [], log.read_text()[-2000:]
+    assert "warm shut down requested" in log.read_text()
+    deployment.stop("worker", timeout=10)
 
 
 class _EchoHeaders(http.server.BaseHTTPRequestHandler):
