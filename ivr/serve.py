@@ -29,7 +29,7 @@ from pathlib import Path
 
 import redis
 
-from ivr import connections, local_token
+from ivr import connections, local_token, preflight
 from ivr.config import ConfigError, load_config
 from ivr.supervise import ChildDidNotStart, ChildSpec, Supervisor
 
@@ -112,6 +112,13 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:  # ivr.preflight: a credential a feature needs, missing, refused in production
+        warning = preflight.check(config, os.environ)
+    except preflight.Refused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if warning:
+        print(f"WARNING: {warning}", flush=True)
     infrastructure: list[ChildSpec] = []
     url = os.environ.get("REDIS_URL")
     if url:
