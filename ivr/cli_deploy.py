@@ -19,7 +19,7 @@ def _config():
 
 def provision_command(args: argparse.Namespace) -> int:
     """Point the numbers at ``PUBLIC_BASE_URL`` (idempotent: says when nothing changed)."""
-    from twilio.base.exceptions import TwilioException, TwilioRestException
+    from twilio.base.exceptions import TwilioException
 
     from ivr import provision, twilio_rest
 
@@ -31,12 +31,8 @@ def provision_command(args: argparse.Namespace) -> int:
     except (ConfigError, provision.ProvisionError, twilio_rest.TwilioNotConfigured) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except TwilioRestException as exc:
-        why = "it refused TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN" if exc.status == 401 else exc.msg
-        print(f"error: Twilio answered {exc.status}: {why}", file=sys.stderr)
-        return 1
     except (TwilioException, OSError) as exc:
-        print(f"error: Twilio could not be reached ({exc})", file=sys.stderr)
+        print(f"error: {twilio_rest.describe_error(exc)}", file=sys.stderr)
         return 1
     for outcome in outcomes:
         print(provision.describe(outcome, dry_run=args.dry_run))

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 from redis.exceptions import RedisError
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException
 
 from ivr import connections, jobhealth, provision, reconcile, twilio_rest
 from ivr.config import Config
@@ -52,11 +52,8 @@ def credentials(client: Any) -> Check:
                      "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must both be set")
     try:
         client.incoming_phone_numbers.list(limit=1)
-    except TwilioRestException as exc:
-        why = "refused (wrong SID or token)" if exc.status in (401, 403) else exc.msg
-        return Check("Twilio credentials", False, f"Twilio answered {exc.status}: {why}")
     except (TwilioException, OSError) as exc:
-        return Check("Twilio credentials", False, f"Twilio could not be reached ({exc})")
+        return Check("Twilio credentials", False, twilio_rest.describe_error(exc))
     return Check("Twilio credentials", True, "Twilio accepted them")
 
 
@@ -155,7 +152,7 @@ def webhooks(client: Any, config: Config, base: str) -> list[Check]:
     except provision.ProvisionError as exc:
         return [Check("numbers' webhooks", False, str(exc))]
     except (TwilioException, OSError) as exc:
-        return [Check("numbers' webhooks", False, f"Twilio could not be read ({exc})")]
+        return [Check("numbers' webhooks", False, twilio_rest.describe_error(exc))]
     out = []
     for o in outcomes:
         name = f"{o.wanted.role} {o.wanted.phone_number}"
