@@ -28,7 +28,7 @@ def final_try() -> bool:
     return job is None or not job.retries_left
 
 
-def note(kind: Event, call_sid: str = "", department: str = "", **details: Any) -> None:
+def note(event: Event, call_sid: str = "", department: str = "", **details: Any) -> None:
     """Write one event for the running job (the stream is trimmed by the web processes)."""
     job = get_current_job()
     if job is None:
@@ -36,17 +36,19 @@ def note(kind: Event, call_sid: str = "", department: str = "", **details: Any) 
     try:
         r = connections.state_for_job(job.connection)
         pipe = r.pipeline(transaction=False)
-        events.add(pipe, events.fields(kind, call_sid, time.time(), department or None,
+        events.add(pipe, events.fields(event, call_sid, time.time(), department or None,
                                        job=job.func_name, **details), None)
         pipe.execute()
     except RedisError as exc:
-        log.warning("job %s: its %s event could not be written: %s", job.id, kind, exc)
+        log.warning("job %s: its %s event could not be written: %s", job.id, event, exc)
+    except Exception:  # noqa: BLE001 - the event must never hide the job's own outcome
+        log.exception("job %s: its %s event could not be written", job.id, event)
 
 
-def failed(kind: Event, exc: BaseException, call_sid: str = "", department: str = "",
+def failed(event: Event, exc: BaseException, call_sid: str = "", department: str = "",
            **details: Any) -> None:
     """Note a failed try (its error class and Twilio's code, never the message text, which
     can hold a phone number)."""
     code = getattr(exc, "code", None)
-    note(kind, call_sid, department, error=type(exc).__name__, code=code,
+    note(event, call_sid, department, error=type(exc).__name__, code=code,
          status=getattr(exc, "status", None), final=final_try(), **details)

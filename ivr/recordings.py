@@ -94,6 +94,6 @@ def delete_recording(sid: str, kind: str, task_id: str = "") -> str:
     try:
         gone_now = twilio_rest.delete_recording(sid)
     except Exception as exc:  # counted (JOBFAILED, RQ's failed registry), never swallowed
-        job_events.failed(Event.JOB_FAILED, exc, recording=sid, kind=kind)
+        job_events.failed(Event.JOB_FAILED, exc, recording=sid, recording_kind=kind)
         raise
     return str(Outcome.DELETED if gone_now else Outcome.ALREADY_GONE)
