@@ -1,5 +1,5 @@
 """``ivr provision``, ``ivr fallback-twiml`` and ``ivr doctor``: putting the service in front
-of real callers, and checking it is fit to take them (docs/deployment.md)."""
+of real callers, and checking it is fit to take them (docs/provisioning.md)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ class NoFallback(ValueError):
 def settings(config: Config) -> Fallback:
     """The ``fallback`` section, or one line saying it is missing."""
     if config.fallback is None:
-        raise NoFallback("config.yaml has no fallback section (see docs/deployment.md)")
+        raise NoFallback("config.yaml has no fallback section (see docs/provisioning.md)")
     return config.fallback
 
 
