@@ -73,9 +73,11 @@ def describe_error(exc: BaseException) -> str:
     return f"Twilio answered {status}: {getattr(exc, 'msg', '') or exc}"
 
 
-def send_sms(to: str, body: str, from_: str) -> str:
-    """Send a text message; returns the message SID. Raises on failure (RQ retries)."""
-    return client().messages.create(to=to, from_=from_, body=body).sid
+def send_sms(to: str, body: str, from_: str, status_callback: str = "") -> str:
+    """Send a text message; returns the message SID. Raises on failure (RQ retries).
+    ``status_callback``: where Twilio reports delivery (``/sms/status``)."""
+    extra = {"status_callback": status_callback} if status_callback else {}
+    return client().messages.create(to=to, from_=from_, body=body, **extra).sid
 
 
 def delete_recording(recording_sid: str) -> bool:

@@ -12,6 +12,7 @@ import time
 
 import pytest
 import time_machine
+from caller import AUTH_TOKEN, sign
 from jobs import Worker, run_due_jobs
 from rq import Queue
 from rq.registry import FailedJobRegistry
@@ -61,6 +62,39 @@ def test_a_text_twilio_accepts_is_counted_sent(app, caller, redis_client, twilio
     assert failed_by_function(app) == {}
 
 
+def report_status(app, message: dict, status: str, code: str = "") -> None:
+    """Twilio's message status callback, signed as Twilio signs it."""
+    form = {"MessageSid": message["sid"], "MessageStatus": status, "SmsSid": message["sid"],
+            "SmsStatus": status, "AccountSid": message["account_sid"], "To": message["to"],
+            "From": message["from"], "ApiVersion": "2010-04-01"} | (
+        {"ErrorCode": code} if code else {})
+    url = message["status_callback"]
+    answer = app.test_client().post("/sms/status", data=form,
+                                    headers={"X-Twilio-Signature": sign(url, form, AUTH_TOKEN)})
+    assert answer.status_code == 200
+
+
+def test_delivery_is_counted_from_twilios_status_callback(app, make_caller, redis_client,
+                                                          twilio, monkeypatch):
+    monkeypatch.setenv("PUBLIC_BASE_URL", "http://localhost")  # the worker's: Twilio reports
+    delivered, lost = make_caller(), make_caller("+447911123457")
+    ask_for_a_text(delivered)
+    ask_for_a_text(lost)
+    run_sms_until_done(redis_client)
+    first, second = twilio.messages
+    assert first["status_callback"] == "http://localhost/sms/status"
+    report_status(app, first, "sent")  # progress only
+    report_status(app, first, "delivered")
+    report_status(app, first, "delivered")  # reported twice: counted once
+    report_status(app, second, "undelivered", "30003")
+    r = sms_report(redis_client)
+    assert (r.sms_requested, r.sms_links, r.sms_delivered, r.sms_failed) == (2, 1, 1, 1)
+    outcomes = [(e["event"], e["call"]) for e in events.read_all(redis_client)
+                if e["event"] in ("SMSDELIVERED", "SMSUNDELIVERED")]
+    assert outcomes == [("SMSDELIVERED", delivered.sid), ("SMSUNDELIVERED", lost.sid)]
+    assert MOBILE not in str(events.read_all(redis_client))
+
+
 @pytest.mark.parametrize("how", ["twilio refuses", "no credentials"])
 def test_a_text_that_is_never_sent_is_a_failure_everywhere(app, caller, redis_client, twilio,
                                                           monkeypatch, how):
@@ -79,7 +113,8 @@ def test_a_text_that_is_never_sent_is_a_failure_everywhere(app, caller, redis_cl
     assert all(t["call"] == caller.sid and t["dept"] == "council_tax" for t in tries)
     assert MOBILE not in str(tries)  # the error's class and code, never the message text
     assert failed_by_function(app) == {SEND: 1}
-    assert "1 asked, 0 SMS links sent (accepted by Twilio), 1 failed" in render_text(r, {})
+    assert "1 asked, 0 SMS links sent (accepted by Twilio), 0 delivered, 1 failed" in (
+        render_text(r, {}))
 
 
 def test_a_recording_deletion_that_fails_is_a_failure(app, redis_client, twilio, monkeypatch):

@@ -128,7 +128,8 @@ class TwilioRestStandIn(HttpClient):
                 return _error(400, 21602, "Message body is required.")
             msg = {"sid": _sid("SM"), "account_sid": auth[0], "to": flat["To"],
                    "from": flat.get("From"), "body": flat["Body"], "status": "queued",
-                   "date_created": now, "direction": "outbound-api", "num_segments": "1"}
+                   "date_created": now, "direction": "outbound-api", "num_segments": "1",
+                   "status_callback": flat.get("StatusCallback")}
             self.messages.append(msg)
             return Response(201, json.dumps(msg))
         if method == "POST" and match["rest"] == "Calls":
