@@ -227,3 +227,24 @@ def test_livez_readyz_and_healthz(app, down_app, redis_client):
     assert gone.get_json()["missing"] == ["redis", "rq_redis", "worker", "scheduler"]
     health = down.get("/healthz")
     assert health.status_code == 503 and health.get_json()["ok"] is False  # never 200 "ok"
+
+
+def test_gunicorn_started_directly_stops_in_one_line(tmp_path):
+    """A unit that runs gunicorn itself (not ``ivr serve``) stops too, not a restart loop."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
+    env |= {"PUBLIC_BASE_URL": "https://ivr.colchester.gov.uk", "TWILIO_AUTH_TOKEN": "x",
+            "REDIS_URL": "redis://127.0.0.1:1/0", "PYTHONPATH": str(root),
+            "IVR_CONFIG": str(root / "config.yaml")}
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    done = subprocess.run([str(gunicorn), "--bind", "127.0.0.1:0", "--no-control-socket",
+                           "ivr.wsgi:app"], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 3
+    assert "error: refusing to start: TWILIO_ACCOUNT_SID is not set" in done.stderr
+    assert "Traceback" not in done.stderr
