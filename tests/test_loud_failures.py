@@ -217,6 +217,12 @@ def test_livez_readyz_and_healthz(app, down_app, redis_client):
         scheduler.heartbeat()
         answer = client.get("/readyz")
         assert answer.status_code == 200 and answer.get_json()["ok"] is True
+        figures = scrape(app)
+        for queue in ("callbacks", "messages"):  # each scheduler's beat, as the worker's
+            assert 0 <= figures[("ivr_scheduler_heartbeat_age_seconds",
+                                 (("queue", queue),))] < 5
+        assert 0 <= figures[("ivr_worker_heartbeat_age_seconds", ())] < 5
+        assert figures[("ivr_spool_items", ())] == 0
         scheduler.release_locks()
         worker.register_death()
 
