@@ -93,13 +93,24 @@ def simulate_once(config: Any, redis_url: str, profile: Profile,
             twilio_rest.use_http_client(None)  # the stand-in served this simulation only
 
 
+def _without_virtual_time() -> str:
+    """Why the simulation cannot run here ("" when it can): it needs time-machine, a tool
+    installed with the dev lock or the ``[tools]`` extra, never on the server."""
+    try:
+        import time_machine  # noqa: F401
+    except ImportError:
+        return ("ivr simulate needs the time-machine package (virtual time), not part of the "
+                "runtime install: pip install 'colchester-ivr[tools]' or use the dev lock")
+    return ""
+
+
 def command(args: argparse.Namespace) -> int:
     """Run ``ivr simulate`` (see ``add_parser``)."""
     from ivr.config import load_config
     from ivr.sim import theory
     from ivr.sim.simulate import Profile, ProfileError, figures
 
-    problem = staffing_problem(args.agents, args.agents_for)
+    problem = staffing_problem(args.agents, args.agents_for) or _without_virtual_time()
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
