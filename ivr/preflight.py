@@ -66,5 +66,5 @@ def check(config: Config, settings: Mapping[str, Any]) -> str:
     if problem and production(base):
         raise Refused(f"refusing to start: {problem} (PUBLIC_BASE_URL {base} is public)")
     if problem:
-        return f"{problem}: they will FAIL until it is set (loopback: starting anyway)"
+        return f"{problem}: each will FAIL until then (loopback: starting anyway)"
     return ""

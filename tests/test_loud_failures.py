@@ -171,7 +171,7 @@ def test_loopback_warns_loudly_and_starts(make_app, caplog):
     with caplog.at_level(logging.ERROR):
         make_app(PUBLIC_BASE_URL="http://127.0.0.1:5000", TWILIO_ACCOUNT_SID="")
     assert "WARNING: TWILIO_ACCOUNT_SID is not set" in caplog.text
-    assert "they will FAIL until it is set" in caplog.text
+    assert "each will FAIL until then (loopback: starting anyway)" in caplog.text
 
 
 def test_ivr_serve_refuses_in_one_line_before_starting_anything(monkeypatch, capsys):
