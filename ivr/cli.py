@@ -261,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--demo", action="store_true",
                    help="report on a generated sample week instead of Redis (nothing written)")
     p.set_defaults(func=report_command)
+    from ivr.cli_deploy import add_parsers as add_deploy  # argparse only: light
+
+    add_deploy(sub)
     from ivr.sim.cli_call import add_arguments as call_arguments  # argparse only: light
 
     p = sub.add_parser("call", help="call the IVR from the terminal (Twilio stand-in)")

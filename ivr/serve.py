@@ -37,7 +37,7 @@ from pathlib import Path
 
 import redis
 
-from ivr import connections, local_token, serve_lock
+from ivr import connections, local_token, preflight, serve_lock
 from ivr.config import Config, ConfigError, load_config
 from ivr.supervise import ChildSpec, Supervisor
 
@@ -127,6 +127,11 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:  # ivr.preflight: a credential a feature needs, missing, refused in production
+        preflight.check(config, os.environ)  # (on loopback, _serve says so among its lines)
+    except preflight.Refused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         lock = serve_lock.acquire(args.bind)
     except serve_lock.AlreadyRunning as exc:
@@ -190,6 +195,9 @@ def _serve(args: argparse.Namespace, config: Config, lock: int) -> int:
               f"local token ({local_token.PATH}), so `ivr call --url http://{args.bind}` works "
               "here and real Twilio requests get 403 until TWILIO_AUTH_TOKEN is set.",
               flush=True)
+    warning = preflight.check(config, os.environ)  # never refuses here: serve checked
+    if warning:
+        print(f"WARNING: {warning}", flush=True)
     queues = [config.callbacks.rq_queue, config.callbacks.sms_rq_queue]
     try:
         jobs_url = connections.rq_url(env, url)

@@ -141,12 +141,13 @@ class Service:
             conn.close()
 
     def health(self) -> dict | None:
-        """``/healthz``'s answer, or None while nothing answers."""
+        """``/healthz``'s answer (200 with Redis, 503 without), or None while nothing
+        answers."""
         try:
             status, body = self.get("/healthz")
         except OSError:
             return None
-        return json.loads(body) if status == 200 else None
+        return json.loads(body) if status in (200, 503) else None  # 503: Redis down
 
     def wait_ready(self, redis: bool, seconds: float = 60) -> dict:
         """Until ``/healthz`` answers (with Redis answering or not, as ``redis`` says)."""
