@@ -34,7 +34,7 @@ from voicemail.tasks import load_task
 
 TESTS = Path(__file__).parent
 WED_10 = "2026-12-02 10:00:00+00:00"  # opening hours, and the day the callback is released
-ADVISOR_PHONE = "+447700900123"
+ADVISOR_PHONE = "+447911123457"
 PIN = "246813"
 TOKEN = "f" * 32
 
@@ -59,11 +59,12 @@ class Person:
         """Wait until a line printed from now on matches ``pattern``; returns it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                line = self._lines.get(timeout=0.2)
+            try:  # no timed waits on locks: they stall under libfaketime (--clock-ahead)
+                line = self._lines.get_nowait()
             except queue.Empty:
                 if self.proc.poll() is not None and self._lines.empty():
                     break
+                time.sleep(0.05)
                 continue
             self.heard.append(line)
             if re.search(pattern, line):
