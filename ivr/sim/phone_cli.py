@@ -107,6 +107,7 @@ class Terminal:
             print(f"error: --to: {got.json().get('error', got.text)}", file=sys.stderr)
             return 2
         self.live.add(got.json()["call"])
+        self.after = got.json()["events"]  # what this number heard before is not shown
         print(f"Calling {to} from {self.number} through the local Twilio (real time; type "
               "keys or words and Enter, 'hangup' to hang up, 'quit' to leave)", flush=True)
         threading.Thread(target=self._read, daemon=True).start()

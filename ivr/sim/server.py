@@ -92,14 +92,16 @@ class LocalTwilio:
                     print(f"local-twilio: a call failed: {exc!r}", file=sys.stderr, flush=True)
             time.sleep(POLL)
 
-    def dial(self, number: str, to: str) -> str:
+    def dial(self, number: str, to: str) -> tuple[str, int]:
+        """Call ``to`` from the terminal's ``number``: the call, and its first event's number."""
         with self.lock:
             if to not in self.engine.numbers:
                 raise LookupError(f"{to} is not a number of this Twilio; it has "
                                   f"{', '.join(sorted(self.engine.numbers))}")
             phone = self.phone(number)
             phone.seen_at = time.monotonic()
-            return self.engine.call(number, to, phone).sid
+            start = phone.first + len(phone.events)  # a new terminal: nothing from before
+            return self.engine.call(number, to, phone).sid, start
 
     def events(self, number: str, after: int, wait: float) -> list[dict[str, Any]]:
         deadline = time.monotonic() + wait
@@ -183,7 +185,8 @@ def handler(world: LocalTwilio) -> type[BaseHTTPRequestHandler]:
                 return self._json(200, {"events": found})
             if what == "dial" and method == "POST":
                 try:
-                    return self._json(201, {"call": world.dial(number, one.get("to", ""))})
+                    call, start = world.dial(number, one.get("to", ""))
+                    return self._json(201, {"call": call, "events": start})
                 except LookupError as exc:
                     return self._json(400, {"error": str(exc)})
             if what == "input" and method == "POST":
