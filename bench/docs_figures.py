@@ -41,16 +41,20 @@ class Block:
     profile: str
     hours: str
     seed: int
+    agents_for: float | None = None  # staffed by Erlang C for this share (else the shifts)
 
 
 BLOCKS = {
     "shifts": Block("shifts", ROOT / "docs" / "simulation.md", "profiles/weekday-shifts.yaml",
                     "9-17", 1),
+    "agents-for": Block("agents-for", ROOT / "docs" / "benchmarks.md", "profiles/weekday.yaml",
+                        "9-17", 1, agents_for=0.8),
 }
 
 
 def command_line(block: Block) -> str:
-    return (f"ivr simulate --profile {block.profile} --hours {block.hours} "
+    staffed = f" --agents-for {block.agents_for:g}" if block.agents_for is not None else ""
+    return (f"ivr simulate --profile {block.profile}{staffed} --hours {block.hours} "
             f"--seed {block.seed}")
 
 
@@ -62,9 +66,16 @@ def measure(block: Block, redis_url: str) -> dict:
 
     config = load_config(ROOT / "config.yaml")
     profile = Profile.load(str(ROOT / block.profile), departments=config.departments)
+    hours = parse_hours(block.hours)
     started, cpu = time.monotonic(), time.process_time()
-    out = simulate_once(config, redis_url, profile, None, parse_hours(block.hours), block.seed,
-                        quiet=True)
+    staffing = None
+    if block.agents_for is not None:
+        from ivr.sim import theory
+
+        staffing = theory.agents_per_hour(profile, hours, block.agents_for,
+                                          config.queue.voicemail_after)
+    out = simulate_once(config, redis_url, profile, staffing, hours, block.seed, quiet=True)
+    out.erlang_c = staffing  # printed beside the simulated advisors, as the command does
     return {"command": command_line(block), "lines": figures(out),
             "date": datetime.now(UTC).date().isoformat(),
             "wall_seconds": round(time.monotonic() - started, 1),
