@@ -223,3 +223,64 @@ def make_caller_for(make_app, number: str):
     from caller import Caller
 
     return Caller(make_app(staffed=False).test_client(), from_=number)
+
+
+# -- the parts, without processes --------------------------------------------------------------
+
+
+def test_serve_runs_the_local_twilio_only_without_credentials(tmp_path, monkeypatch):
+    """The child ``ivr serve`` adds: a loopback port, the app's URL, the URL file the
+    terminals read; the app's processes get the test account and the API base."""
+    env: dict[str, str] = {"TWILIO_AUTH_TOKEN": TOKEN}
+    spec = serve.local_twilio("127.0.0.1:5000", env)
+    argv = list(spec.argv)
+    assert spec.name == "twilio" and argv[-7:-6] == ["local-twilio"]
+    assert argv[argv.index("--app") + 1] == "http://127.0.0.1:5000"
+    assert argv[argv.index("--url-file") + 1] == "var/local-twilio"
+    bind = argv[argv.index("--bind") + 1]
+    assert bind.startswith("127.0.0.1:") and env["TWILIO_API_BASE"] == f"http://{bind}"
+    assert env["TWILIO_ACCOUNT_SID"] == TEST_ACCOUNT_SID and spec.env["TWILIO_API_BASE"]
+
+
+def test_ivr_call_finds_the_local_twilio_only_when_it_answers(tmp_path, monkeypatch):
+    from argparse import Namespace
+
+    from ivr.sim import phone_cli
+
+    monkeypatch.chdir(tmp_path)
+    args = Namespace(twilio=None, url="http://127.0.0.1:5000")
+    assert phone_cli.local_twilio(args) is None  # no file: a stand-in of its own
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "local-twilio").write_text(f"http://127.0.0.1:{free_port()}\n")
+    assert phone_cli.local_twilio(args) is None  # nothing answers there
+    assert phone_cli.local_twilio(Namespace(twilio="http://h:1/", url=None)) == "http://h:1"
+    assert phone_cli.local_twilio(Namespace(twilio=None, url=None)) is None  # in-process
+
+
+def test_a_remote_phone_answers_prompts_with_what_was_typed(make_app, config):
+    """Lines typed ahead answer the next prompts, in order; 'hangup' ends the call at once;
+    a prompt with nothing typed is asked (an event the terminal shows) and waited for."""
+    from ivr.sim.legs import GatherPrompt, Leg, RecordPrompt
+    from ivr.sim.phone import RemotePhone
+    from ivr.sim.world import in_process
+
+    world = in_process(make_app(), jobs=False)
+    phone = RemotePhone(world.engine, "+447911123456")
+    leg = Leg("CA" + "1" * 32, TEST_ACCOUNT_SID, phone.number, config.council.main_number,
+              "inbound", phone, status="in-progress")
+    world.engine.legs[leg.sid] = leg
+    ask = GatherPrompt("/a", frozenset({"dtmf", "speech"}), 5.0, None, "#", ())
+    for line in ("2", "council tax", ""):
+        assert phone.typed(line) == ""
+    assert phone.awaiting(leg, ask) is None  # typed ahead: answered at once
+    assert phone.gather(leg, ask).digits == "2"
+    assert phone.gather(leg, ask).speech == "council tax"
+    assert not phone.gather(leg, ask).digits and not phone.gather(leg, ask).speech
+    waiting = phone.awaiting(leg, RecordPrompt("/r", 30.0, 5.0, "#", ()))
+    assert waiting is not None and phone.events[-1]["kind"] == "ask"
+    phone.typed("Please call me back")
+    world.run_for(1)
+    assert waiting.fired and phone.record(leg, None).words == "Please call me back"
+    assert phone.typed("hangup") == "hung up"
+    assert phone.typed("hangup") == "no call to hang up"
+    assert phone.since(0) == phone.events and phone.since(len(phone.events)) == []
