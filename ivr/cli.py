@@ -210,8 +210,9 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def call_command(args: argparse.Namespace) -> int:
-    """Call the IVR from the terminal through the Twilio stand-in (``ivr.sim.cli_call``)."""
-    from ivr.sim.cli_call import run
+    """Call the IVR from the terminal through the Twilio stand-in: the local Twilio that
+    ``ivr serve`` runs (``ivr.sim.phone_cli``), else one of its own (``ivr.sim.cli_call``)."""
+    from ivr.sim.phone_cli import run
 
     return run(args)
 
@@ -275,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     from ivr.cli_plan import add_parser as add_plan  # argparse only: light
 
     add_plan(sub)
+    from ivr.sim.phone_cli import add_parser as add_local_twilio
+
+    add_local_twilio(sub)
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # as parse_args does, but said by the subcommand's parser when it has its own
         getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")

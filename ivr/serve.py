@@ -101,6 +101,35 @@ def job_children(rq_url: str, queues: Sequence[str], env: Mapping[str, str],
     ]
 
 
+def local_twilio(bind: str, env: dict[str, str]) -> ChildSpec:
+    """With no Twilio credentials: the project's stand-in as a local Twilio (``ivr
+    local-twilio``, ``ivr.sim.server``) on a free loopback port, carrying the calls of every
+    ``ivr call`` terminal, with the app's REST client pointed at it (``env`` gains
+    ``TWILIO_ACCOUNT_SID`` and ``TWILIO_API_BASE``)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    from ivr.sim.world import TEST_ACCOUNT_SID
+
+    base = f"http://127.0.0.1:{port}"
+    env.update(TWILIO_ACCOUNT_SID=TEST_ACCOUNT_SID, TWILIO_API_BASE=base)
+    print(f"Local Twilio: {base} (no Twilio credentials: calls and REST stay on this machine; "
+          f"`ivr call --url http://{bind}` in two terminals, a resident and --advisor, meet "
+          "there)", flush=True)
+
+    def answers() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    return ChildSpec("twilio", ivr_command("local-twilio", "--bind", f"127.0.0.1:{port}",
+                                           "--app", f"http://{bind}", "--url-file",
+                                           "var/local-twilio"), dict(env), ready=answers,
+                     ready_timeout=15.0)
+
+
 def child_specs(bind: str, workers: int, rq_url: str, queues: Sequence[str],
                 env: Mapping[str, str]) -> list[ChildSpec]:
     """Every process ``ivr serve`` keeps running, in start order (stopped together, bar the
@@ -198,6 +227,9 @@ def _serve(args: argparse.Namespace, config: Config, lock: int) -> int:
     warning = preflight.check(config, os.environ)  # never refuses here: serve checked
     if warning:
         print(f"WARNING: {warning}", flush=True)
+    token = env.get("TWILIO_AUTH_TOKEN")
+    if token and token == local_token.read() and not env.get("TWILIO_ACCOUNT_SID"):
+        infrastructure.append(local_twilio(args.bind, env))  # sets TWILIO_API_BASE in env
     queues = [config.callbacks.rq_queue, config.callbacks.sms_rq_queue]
     try:
         jobs_url = connections.rq_url(env, url)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the command's parser stays light: the simulator loads when it runs
     from ivr.sim.simulate import Outcome, Profile
 
+MARK = "ivr-sim:database"  # written by every simulation: only such a database is flushed
 SIM_TOKEN = "sim-auth-token-" + "0" * 17
 SIM_SID = "AC" + "5" * 32
 
@@ -34,7 +35,11 @@ def sim_app(config: Any, redis_url: str, spool_dir: str | Path) -> Any:
     client = redis.Redis.from_url(redis_url)
     if int(client.connection_pool.connection_kwargs.get("db", 0) or 0) == 0:
         raise SystemExit("refusing to simulate in Redis database 0 (flushed first)")
+    problem = not_ours(client)
+    if problem:
+        raise SystemExit(f"error: --redis-url: {problem}")
     client.flushdb()
+    client.set(MARK, "ivr simulate")  # the next simulation may flush this database again
     stand_in = TwilioRestStandIn()
     twilio_rest.use_http_client(lambda: stand_in)
     app = create_app({"config": config, "REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": SIM_TOKEN,
@@ -42,6 +47,33 @@ def sim_app(config: Any, redis_url: str, spool_dir: str | Path) -> Any:
                       "IVR_SPOOL_DIR": str(spool_dir), "IVR_INSECURE_SKIP_SIGNATURE": False})
     app.extensions["ivr_sim_rest"] = stand_in  # the simulation serves calls.update from it
     return app
+
+
+def not_ours(client: Any) -> str | None:
+    """Why this database must not be flushed for a simulation (None when it is empty or a
+    simulation wrote it): a database shared with the service, or anything else, is refused."""
+    keys = client.dbsize()
+    if keys == 0 or client.exists(MARK):
+        return None
+    return (f"the database holds {keys:,} key(s) no simulation wrote, and a simulation "
+            "flushes its database first: give an empty database of its own, e.g. "
+            "IVR_SIM_REDIS_URL=redis://127.0.0.1:6379/9")
+
+
+def html_problem(path: str | None) -> str | None:
+    """Why ``--html`` cannot be written (its folder is made when missing), or None."""
+    if not path:
+        return None
+    target = Path(path)
+    if target.is_dir() or path.endswith(("/", os.sep)):
+        return f"--html {path}: a folder; give the report's file name, e.g. {target / 'day.html'}"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--html {path}: cannot make its folder ({exc.strerror or exc})"
+    if not os.access(target.parent, os.W_OK):
+        return f"--html {path}: its folder {target.parent} is not writable"
+    return None
 
 
 @contextmanager
@@ -110,7 +142,8 @@ def command(args: argparse.Namespace) -> int:
     from ivr.sim import theory
     from ivr.sim.simulate import Profile, ProfileError, figures
 
-    problem = staffing_problem(args.agents, args.agents_for) or _without_virtual_time()
+    problem = (staffing_problem(args.agents, args.agents_for) or html_problem(args.html)
+               or _without_virtual_time())
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
