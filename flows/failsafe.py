@@ -24,7 +24,7 @@ bp = Blueprint("failsafe", __name__)
 
 CALLBACK_ENDPOINTS = {
     "status.status", "voicemail.recording_status", "agent_calls.status", "feedback.comment_ready",
-    "recordings.advisor_ready", "agent_callbacks.dial_status",
+    "recordings.advisor_ready", "agent_callbacks.dial_status", "sms_status.status",
 }
 # Documents run on one leg just before a bridge: empty TwiML lets the bridge go ahead.
 BRIDGE_ENDPOINTS = {"agent_calls.introduce", "agent_callbacks.announce"}

@@ -84,6 +84,8 @@ def _add_text_link(turn: Turn, dept: str, batch: Batch) -> bool:
         number.e164,
         body,
         turn.config.council.sms_from,
+        turn.call.sid,
+        dept,
         retry=messaging.RETRY,
         description=f"online link for call {clean(turn.call.sid)}",  # the worker logs it
     )

@@ -520,4 +520,6 @@ def test_console_without_redis_says_so_and_calls_go_on(down_app):
     response = client.get("/console/login")
     assert response.status_code == 503
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
-    assert client.get("/healthz").get_json() == {"ok": True, "redis": False, "spooled": 0}
+    health = client.get("/healthz")  # never 200 "ok" with Redis down: /readyz says why
+    assert health.status_code == 503
+    assert health.get_json() == {"ok": False, "redis": False, "spooled": 0}
