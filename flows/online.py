@@ -8,6 +8,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from flows import queue
 from flows.common import Turn
 from ivr import messaging
+from ivr.controls import department_messages, queue_closed
 from ivr.events import Event
 from ivr.logsafe import clean
 from ivr.messaging import SEND_SMS
@@ -25,9 +26,12 @@ def department(dept: str):
     department = turn.config.department(dept)
     number = turn.call.callback_number(turn.config)
     response = VoiceResponse()
+    for text in department_messages(turn.controls, dept, turn.now):  # live announcements
+        turn.say(response, text)
     turn.say(response, department.online)
     # No text offer when nobody can take the call: "please hold" would not be true.
-    offer = number.mobile and queue.anyone_on_duty(turn, dept)
+    offer = (number.mobile and queue_closed(turn.controls, dept) is None
+             and queue.anyone_on_duty(turn, dept))
     batch = turn.batch().event(Event.ONLINE, dept, sms_offered=offer)
     if offer:
         action = url_for("online.text_link", dept=dept)

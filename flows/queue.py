@@ -18,6 +18,7 @@ from flows.common import Turn, form_int
 from flows.feedback import add_feedback_or_goodbye
 from ivr import agents, store
 from ivr.config import Messages
+from ivr.controls import queue_closed
 from ivr.events import Event
 from ivr.hold import (
     Deadline,
@@ -96,6 +97,14 @@ def add_enqueue(turn: Turn, response: VoiceResponse, dept: str, batch: Batch) ->
         response.redirect(url_for("voicemail.start", dept=dept), method="POST")
         return
     department = turn.config.department(dept)
+    closed = queue_closed(turn.controls, dept)
+    if closed is not None:  # a supervisor closed this queue: a voicemail at once
+        turn.say(response, closed.message
+                 or turn.messages.queue_closed.format(department=department.name))
+        batch.event(Event.NO_AGENTS, dept, queue_closed=True)
+        response.redirect(url_for("voicemail.start", dept=dept, reason="queue_closed"),
+                          method="POST")
+        return
     on_duty, claim = duty_and_claim(turn, dept)
     if not on_duty:
         turn.say(response, turn.messages.no_agents.format(department=department.name))

@@ -26,7 +26,9 @@ from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.common import Turn, arg_int, external, form_int
+from ivr import controls_store
 from ivr.calendar import callback_window
+from ivr.controls import effective_hours
 from ivr.phone import check_keyed_number, mask, spoken_digits
 from ivr.twiml import empty, render
 from voicemail.tasks import Voicemail, commit_release, save_voicemail
@@ -175,7 +177,7 @@ def store_voicemail(turn: Turn, vm: Voicemail) -> bool:
     release job; or spool it to disk. False only when neither Redis nor the disk took it."""
     ivr = turn.ivr
     try:
-        saved = save_voicemail(ivr.redis, vm, callback_window(turn.now, ivr.hours),
+        saved = save_voicemail(ivr.redis, vm, callback_window(turn.now, turn.hours),
                                ivr.config.events.retention_days)
     except Exception as exc:  # noqa: BLE001 - whatever failed, the voicemail must not be lost
         return spool_voicemail(turn, vm, exc)
@@ -216,7 +218,8 @@ def replay_voicemail(ivr: Ivr) -> Callable[[dict], None]:
     def handler(payload: dict) -> None:
         vm = Voicemail(**payload)
         left = datetime.fromtimestamp(vm.left_at, UTC)
-        saved = save_voicemail(ivr.redis, vm, callback_window(left, ivr.hours),
+        hours = effective_hours(ivr.hours, controls_store.load(ivr.redis))
+        saved = save_voicemail(ivr.redis, vm, callback_window(left, hours),
                                ivr.config.events.retention_days)
         commit_release(ivr.batch(vm.call_sid, vm.number, vm.left_at), ivr.callbacks, saved)
 
