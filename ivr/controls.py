@@ -169,7 +169,7 @@ def day_closure(ident: str, day: date, message: str, now: datetime, tz: ZoneInfo
 def span_closure(ident: str, start: datetime, end: datetime, message: str, now: datetime, *,
                  set_by: str = "") -> Closure:
     """The lines closed from ``start`` to ``end`` (e.g. 12:00 to 14:00 today)."""
-    check_span(start, end, now, "closure")
+    check_span(start, end, now, "to")
     return Closure(ident, start, end, check_message(message), set_by=set_by)
 
 
@@ -178,7 +178,7 @@ def announcement(ident: str, message: str, start: datetime, end: datetime, depar
     if department and department not in departments:
         raise ControlError(f"department: {department!r} is not one of "
                            f"{', '.join(sorted(departments))} (or empty for all)")
-    check_span(start, end, now, "announcement")
+    check_span(start, end, now, "to")
     return Announcement(ident, check_message(message), start, end, department, set_by)
 
 
