@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from flask import current_app, request, url_for
 from redis.exceptions import RedisError
@@ -55,6 +55,17 @@ class Turn:
                 self._controls = Controls()
         return self._controls
 
+    def controls_on(self, pipe) -> bool:
+        """Queue the live controls' read on ``pipe`` (so it costs no round trip of its own)
+        unless read already; True if queued: hand its reply to ``controls_read``."""
+        if self._controls is not None:
+            return False
+        pipe.hgetall(controls_store.KEY)
+        return True
+
+    def controls_read(self, raw: dict) -> None:
+        self._controls = controls_store.parse(raw)
+
     @property
     def hours(self) -> OpeningHours:
         """The configured hours with the live closures: what every decision here follows."""
@@ -66,6 +77,10 @@ class Turn:
 
     def is_open(self) -> bool:
         return is_open(self.now, self.hours)
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.ivr.hours.tz).date()
 
     def callback_day_spoken(self) -> str:
         """When a voicemail left now will be returned, as the caller should hear it."""

@@ -17,6 +17,8 @@ from flows.agent_offer import Claim
 from flows.common import Turn, form_int
 from flows.feedback import add_feedback_or_goodbye
 from ivr import agents, store
+from ivr.agents import offer
+from ivr.calendar import is_open
 from ivr.config import Messages
 from ivr.controls import queue_closed
 from ivr.events import Event
@@ -63,13 +65,22 @@ def enqueue_verb(turn: Turn, response: VoiceResponse, dept: str) -> None:
 
 
 def anyone_on_duty(turn: Turn, dept: str) -> bool:
-    """Is an advisor signed in for ``dept``? Unknown (Redis down) counts as yes: queue them."""
-    if not turn.config.agents.no_agent_voicemail:
+    """Is an advisor signed in for ``dept``? Unknown (Redis down) counts as yes: queue them.
+    The live controls are read in the same round trip."""
+    check = turn.config.agents.no_agent_voicemail
+    pipe = turn.ivr.redis.pipeline(transaction=False)
+    fetch = turn.controls_on(pipe)
+    if check:
+        agents.count_on_duty(pipe, dept)
+    if not (fetch or check):
         return True
     try:
-        return agents.anyone_on_duty(turn.ivr.redis, dept)
+        replies = pipe.execute()
     except RedisError:
         return True
+    if fetch:
+        turn.controls_read(replies.pop(0))
+    return not check or any(replies)
 
 
 def duty_and_claim(turn: Turn, dept: str) -> tuple[bool, Claim | None]:
@@ -77,13 +88,17 @@ def duty_and_claim(turn: Turn, dept: str) -> tuple[bool, Claim | None]:
     round trip. A claimed advisor is on duty; nobody on duty means nobody to claim."""
     check = turn.config.agents.no_agent_voicemail
     pipe = turn.ivr.redis.pipeline(transaction=False)
+    fetch = turn.controls_on(pipe)  # the live controls, in the same round trip
     if check:
         agents.count_on_duty(pipe, dept)
     agent_offer.claim_on(pipe, turn, dept)
     try:
-        *counts, result = pipe.execute()
+        replies = pipe.execute()
     except RedisError:
         return True, None
+    if fetch:
+        turn.controls_read(replies.pop(0))
+    *counts, result = replies
     claim = agent_offer.claimed(result)
     return (not check or any(counts) or claim is not None), claim
 
@@ -93,19 +108,21 @@ def add_enqueue(turn: Turn, response: VoiceResponse, dept: str, batch: Batch) ->
     have just closed or no advisor for the department is signed in (no wait for nothing).
 
     One read first (who is on duty, and the push's claim); the rest joins ``batch``."""
-    if not turn.is_open():
+    if not is_open(turn.now, turn.ivr.hours):  # closed by the hours: nothing live opens them
         response.redirect(url_for("voicemail.start", dept=dept), method="POST")
         return
     department = turn.config.department(dept)
+    on_duty, claim = duty_and_claim(turn, dept)  # the live controls are read with it
     closed = queue_closed(turn.controls, dept)
-    if closed is not None:  # a supervisor closed this queue: a voicemail at once
-        turn.say(response, closed.message
-                 or turn.messages.queue_closed.format(department=department.name))
-        batch.event(Event.NO_AGENTS, dept, queue_closed=True)
-        response.redirect(url_for("voicemail.start", dept=dept, reason="queue_closed"),
-                          method="POST")
+    if closed is not None or not turn.is_open():  # a live closure, or the queue closed
+        if claim is not None:  # (rare: an extra round trip) the advisor stays offerable
+            offer.release(turn.ivr.redis, claim.agent, turn.call.sid)
+        if closed is not None:  # a supervisor closed this queue: a voicemail at once
+            turn.say(response, closed.message
+                     or turn.messages.queue_closed.format(department=department.name))
+            batch.event(Event.NO_AGENTS, dept, queue_closed=True)
+        response.redirect(url_for("voicemail.start", dept=dept), method="POST")
         return
-    on_duty, claim = duty_and_claim(turn, dept)
     if not on_duty:
         turn.say(response, turn.messages.no_agents.format(department=department.name))
         batch.event(Event.NO_AGENTS, dept)

@@ -186,6 +186,19 @@ def callback_window(left_at: datetime, hours: OpeningHours) -> CallbackWindow:
     return CallbackWindow(received_on, day, opening_time(day, hours), closing_time(day, hours))
 
 
+def promised_window(left_at: datetime, day: date, hours: OpeningHours) -> CallbackWindow | None:
+    """The window for a voicemail left at ``left_at`` whose caller was promised ``day`` (said
+    when the recording began, from the hours then in force, live closures included), or None
+    when that promise cannot stand: not after the day it was left (it went past midnight), not
+    a working day by ``hours``, or further off than any run of closures."""
+    received_on = _local(left_at, hours).date()
+    if not received_on < day <= received_on + timedelta(days=MAX_SEARCH_DAYS):
+        return None
+    if not is_working_day(day, hours):
+        return None
+    return CallbackWindow(received_on, day, opening_time(day, hours), closing_time(day, hours))
+
+
 def spoken_time(t: time) -> str:
     """A time as a caller hears it: "9am", "4:30pm", "12 noon", "12 midnight"."""
     if t.minute == 0 and t.hour in (0, 12):

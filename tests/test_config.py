@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import date, time
+from datetime import time
 from pathlib import Path
 
 import pytest

@@ -302,3 +302,33 @@ def test_baseline_closures_still_come_from_config(config):
         update={"closures": [date(2026, 12, 29)]})})
     hours = controls.effective_hours(listed.hours.opening_hours(), Controls())
     assert not is_working_day(date(2026, 12, 29), hours)
+
+
+@pytest.mark.parametrize(("left", "day", "kept"), [
+    ("2026-12-01 19:00:00+00:00", date(2026, 12, 2), True),  # as promised
+    ("2026-12-01 19:00:00+00:00", date(2026, 12, 3), True),  # a live closure moved it on
+    ("2026-12-02 00:00:30+00:00", date(2026, 12, 2), False),  # went past midnight: recompute
+    ("2026-12-01 19:00:00+00:00", date(2026, 12, 5), False),  # a Saturday: not a working day
+    ("2026-12-01 19:00:00+00:00", date(2027, 6, 1), False),  # absurdly far: recompute
+])
+def test_the_day_promised_at_the_tone_is_kept_when_it_can_be(config, left, day, kept):
+    from ivr.calendar import promised_window
+
+    window = promised_window(at(left), day, config.hours.opening_hours())
+    assert (window is not None and window.callback_day == day) is kept
+
+
+def test_a_voicemail_keeps_the_promised_day_without_reading_the_controls(
+        app, staff, make_caller, redis_client, frozen):
+    sup = as_user(app, staff["super"])
+    sup.post("/console/controls/closures", kind="day", date="2026-12-02",
+             message="Closed tomorrow.")
+    frozen.move_to("2026-12-01 19:00:00+00:00")
+    caller = make_caller()
+    doc = caller.post("/voicemail/start?dept=general")
+    assert "by the end of Thursday 3 December" in doc.text
+    assert "day=2026-12-03" in doc.first("Record").get("action")
+    caller.record()
+    (task,) = [redis_client.hgetall(k) for k in redis_client.scan_iter("{ivr}:cb:task:*")
+               if redis_client.type(k) == b"hash"]
+    assert task[b"callback_day"] == b"2026-12-03"
