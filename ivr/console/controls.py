@@ -63,7 +63,10 @@ def controls_page():
         emergency_since=(emergency.since.astimezone(tz).strftime("%H:%M on %a %d %b")
                          if emergency else ""),
         today=local.date().isoformat(), now_hm=local.strftime("%H:%M"),
-        later_hm=(local + timedelta(hours=1)).strftime("%H:%M"),
+        later_hm=min(local + timedelta(hours=1),
+                     local.replace(hour=23, minute=59)).strftime("%H:%M"),
+        later_date=(local + timedelta(hours=1)).date().isoformat(),
+        later_time=(local + timedelta(hours=1)).strftime("%H:%M"),
         departments=app.config.departments, max_message=controls.MAX_MESSAGE,
         baseline_closures=[d.isoformat() for d in sorted(app.config.hours.closures)])
 
