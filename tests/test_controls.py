@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from test_console import add_agent, as_user
+from test_round_trips import trips as trips  # the fixtures
+from test_round_trips import warm_app as warm_app
 
 from ivr import audit, cli, controls, controls_store
 from ivr.agents import Role
@@ -332,3 +334,28 @@ def test_a_voicemail_keeps_the_promised_day_without_reading_the_controls(
     (task,) = [redis_client.hgetall(k) for k in redis_client.scan_iter("{ivr}:cb:task:*")
                if redis_client.type(k) == b"hash"]
     assert task[b"callback_day"] == b"2026-12-03"
+
+
+def test_live_controls_cost_no_round_trip_of_their_own(make_caller, warm_app, trips,
+                                                       redis_client, frozen):
+    """Every webhook stays within its two round trips with controls set (issue 5)."""
+    now = datetime.now(UTC)
+    ann = controls.announcement("a1", "Bins are late.", now, now + timedelta(hours=2),
+                                "council_tax", ["council_tax"], now)
+    controls_store.put_announcement(redis_client, ann, "cli", now.timestamp(), 30)
+    caller = make_caller(LANDLINE)
+    costs = {"ring": trips.during(caller.ring)[1],
+             "menu": trips.during(lambda: caller.press("2"))[1]}
+    doc, costs["department"] = trips.during(caller.follow)
+    assert "Bins are late." in doc.text and doc.verbs[-1] == "Enqueue"
+    start, end = controls.span_today("09:00", "12:00", now, LONDON)
+    controls_store.put_closure(redis_client, controls.span_closure("c1", start, end,
+                                                                   CLOSURE_SAID, now),
+                               "cli", now.timestamp(), 30)
+    closed = make_caller(LANDLINE)
+    doc, costs["ring closed"] = trips.during(closed.ring)
+    assert CLOSURE_SAID in doc.text
+    doc, costs["closed choice"] = trips.during(lambda: closed.press("2"))
+    doc, costs["voicemail start"] = trips.during(closed.follow)
+    assert doc.has("Record")
+    assert max(costs.values()) <= 2, costs
