@@ -30,13 +30,29 @@ CLOSURE_SAID = "Our contact centre is closed today for staff training. Please ca
 TAKEN: list[str] = []
 
 
+AXE_VIOLATIONS: dict[str, int] = {}
+
+
+def axe_violations(pg) -> list[str]:
+    """axe-core's WCAG 2.x A/AA violations on the page as it is (rule: nodes)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(pg, options={"runOnly": {"type": "tag", "values": [
+        "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]}}).response["violations"]
+    return [f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in found]
+
+
 def shots(pg, name: str) -> None:
-    """Full-page screenshots of this page at both widths; back to the test's own size."""
+    """Full-page screenshots of this page at both widths, each checked by axe-core first;
+    back to the test's own size."""
     ARTIFACTS.mkdir(exist_ok=True)
     before = pg.viewport_size
     for label, (w, h) in SIZES.items():
         pg.set_viewport_size({"width": w, "height": h})
         path = ARTIFACTS / f"controls-{name}-{label}.png"
+        problems = axe_violations(pg)
+        AXE_VIOLATIONS[f"{name}-{label}"] = len(problems)
+        assert problems == [], problems
         pg.screenshot(path=str(path), full_page=True)
         TAKEN.append(path.name)
     pg.set_viewport_size(before)
@@ -47,6 +63,7 @@ def _say_where_the_screenshots_are():
     yield
     if TAKEN:
         print(f"\nscreenshots in {ARTIFACTS}: {', '.join(sorted(set(TAKEN)))}")
+        print(f"axe-core WCAG 2.2 A/AA violations per page: {AXE_VIOLATIONS}")
 
 
 @pytest.fixture
@@ -137,6 +154,7 @@ def test_force_sign_out_edit_and_confirmed_remove(page, team, redis_client):
     assert f"Signed out: set by {sup.id}" in row.inner_text()
 
     page.goto("/console/agents")
+    shots(page, "agents")
     page.get_by_role("link", name=re.compile(rf"Edit\W+Ben Benefits \({ben.id}\)")).click()
     page.get_by_label("Name").fill("Ben Benefits-Smith")
     page.get_by_label("Housing").check()
