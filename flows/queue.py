@@ -18,7 +18,6 @@ from flows.common import Turn, form_int
 from flows.feedback import add_feedback_or_goodbye
 from ivr import agents, store
 from ivr.agents import offer
-from ivr.calendar import is_open
 from ivr.config import Messages
 from ivr.controls import queue_closed
 from ivr.events import Event
@@ -105,19 +104,17 @@ def duty_and_claim(turn: Turn, dept: str) -> tuple[bool, Claim | None]:
 
 def add_enqueue(turn: Turn, response: VoiceResponse, dept: str, batch: Batch) -> None:
     """Put the caller in the department's queue, or offer voicemail at once when the lines
-    have just closed or no advisor for the department is signed in (no wait for nothing).
+    have just closed (or a live closure holds), a supervisor closed the queue, or no advisor
+    for the department is signed in (no wait for nothing).
 
     One read first (who is on duty, and the push's claim); the rest joins ``batch``."""
-    if not is_open(turn.now, turn.ivr.hours):  # closed by the hours: nothing live opens them
-        response.redirect(url_for("voicemail.start", dept=dept), method="POST")
-        return
     department = turn.config.department(dept)
     on_duty, claim = duty_and_claim(turn, dept)  # the live controls are read with it
-    closed = queue_closed(turn.controls, dept)
-    if closed is not None or not turn.is_open():  # a live closure, or the queue closed
+    closed, lines_open = queue_closed(turn.controls, dept), turn.is_open()
+    if closed is not None or not lines_open:  # the queue closed, or the lines
         if claim is not None:  # (rare: an extra round trip) the advisor stays offerable
             offer.release(turn.ivr.redis, claim.agent, turn.call.sid)
-        if closed is not None:  # a supervisor closed this queue: a voicemail at once
+        if closed is not None and lines_open:  # a supervisor closed it: a voicemail at once
             turn.say(response, closed.message
                      or turn.messages.queue_closed.format(department=department.name))
             batch.event(Event.NO_AGENTS, dept, queue_closed=True)
