@@ -101,7 +101,10 @@ def _run(args: argparse.Namespace) -> int:
         if args.date:
             c = controls.day_closure(ident, controls.parse_date(args.date), args.message, now,
                                      tz, set_by=CLI)
-        elif args.start and args.end:
+        elif args.start or args.end:
+            if not (args.start and args.end):
+                missing = "--to" if args.start else "--from"
+                raise Refused(missing, "a closure today needs both --from and --to (HH:MM)")
             start, end = controls.span_today(args.start, args.end, now, tz)
             c = controls.span_closure(ident, start, end, args.message, now, set_by=CLI)
         else:

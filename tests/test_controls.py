@@ -284,6 +284,7 @@ def test_the_cli_sets_lists_and_ends(ivr_cli, redis_client, frozen):
 
 @pytest.mark.parametrize(("argv", "named"), [
     (("close", "--message", "x"), "--date"),
+    (("close", "--from", "13:00", "--message", "x"), "--to"),
     (("close", "--date", "2026-12-32", "--message", "x"), "--date"),
     (("close", "--from", "13:00", "--to", "12:00", "--message", "x"), "--to"),
     (("close", "--date", "2026-12-24", "--message", " "), "--message"),
