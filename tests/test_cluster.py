@@ -59,7 +59,8 @@ FRAGMENTS = {offer.LEAVE_IDLE_LUA, offer._REDIS_NOW, callbacks._COMMON,
              events.LUA_ADD, events.LUA_ADD_FROM,
              tasks.LUA_RELEASE}  # only ever run inside other scripts
 KEY_MODULES = (store, agents, lockout, callbacks, tasks, "ivr.events", "ivr.console.auth",
-               "ivr.console.work", "ivr.console.session", "flows.agent_line")
+               "ivr.console.work", "ivr.console.session", "flows.agent_line",
+               "ivr.controls_store")
 
 
 def scripts() -> dict[str, str]:
