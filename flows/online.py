@@ -8,6 +8,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from flows import queue
 from flows.common import Turn
 from ivr import messaging
+from ivr.controls import department_messages, queue_closed
 from ivr.events import Event
 from ivr.logsafe import clean
 from ivr.messaging import SEND_SMS
@@ -24,27 +25,33 @@ def department(dept: str):
     dept = turn.config.department_id(dept)
     department = turn.config.department(dept)
     number = turn.call.callback_number(turn.config)
-    response = VoiceResponse()
-    turn.say(response, department.online)
     found = None
     if number.mobile and turn.is_open():
         # Who is on duty, and (with a whisper to hear first) an idle advisor claimed for this
         # caller, at once: the claim made here, before the online message, lets the advisor
         # hear the whisper and reach the queue while the caller still listens, so the caller
-        # waits for nothing. Without a whisper the claim at the queue is soon enough.
+        # waits for nothing. Without a whisper the claim at the queue is soon enough. (Both
+        # reads fetch the live controls in their round trip.)
         found = (queue.duty_and_claim(turn, dept) if turn.config.agents.whisper
                  else (queue.anyone_on_duty(turn, dept), None))
     # No text offer when nobody can take the call ("please hold" would not be true), nor when
     # an advisor is free now: "press 1, or hold" would only keep them from the advisor.
-    offer = found is not None and found[0] and found[1] is None
+    offer = bool(found is not None and found[0] and found[1] is None
+                 and queue_closed(turn.controls, dept) is None)
     batch = turn.batch().event(Event.ONLINE, dept, sms_offered=offer)
+    then = VoiceResponse()
     if offer:
-        action = url_for("online.text_link", dept=dept)
-        turn.speaker.ask(response, action, turn.messages.online_sms_offer)
-        batch.commit("online offer")
-        return render(response)
-    queue.add_enqueue(turn, response, dept, batch, found)
-    batch.commit("enter queue")
+        turn.speaker.ask(then, url_for("online.text_link", dept=dept),
+                         turn.messages.online_sms_offer)
+    else:
+        queue.add_enqueue(turn, then, dept, batch, found)
+    batch.commit("online offer" if offer else "enter queue")
+    response = VoiceResponse()
+    for text in department_messages(turn.controls, dept, turn.now):  # live announcements
+        turn.say(response, text)
+    turn.say(response, department.online)
+    for verb in then.verbs:
+        response.append(verb)
     return render(response)
 
 

@@ -37,6 +37,9 @@ class Action(StrEnum):
     PASSWORD_CHANGED = "password_changed"
     PIN_CHANGED = "pin_changed"
     SESSIONS_ENDED = "sessions_ended"  # every console session of an advisor ended
+    CONTROL_SET = "control_set"  # a live control: closure, announcement, emergency, queue
+    CONTROL_CLEARED = "control_cleared"
+    AGENT_STATE_SET = "agent_state_set"  # an advisor's state set from the console or the CLI
 
 
 _ADD = events.LUA_ADD + """

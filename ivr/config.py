@@ -357,6 +357,7 @@ MESSAGE_FIELDS: dict[str, set[str]] = {
     "closed_choice": {"day"},
     "sms_link": {"department", "link"},
     "connecting": {"department"},
+    "queue_closed": {"department"},
     "hold_position": {"position"},
     "hold_wait": {"wait"},
     "hold_wait_voicemail": {"within"},
@@ -489,6 +490,7 @@ class Messages(Frozen):
     feedback_comment: str
     feedback_thanks: str
     no_agents: str
+    queue_closed: str  # a supervisor closed the department's queue (``ivr.controls``)
     caller_intro: str
     callback_announce: str
     callback_unreachable_sms: str

@@ -118,3 +118,16 @@ def fetch_recording(recording_sid: str) -> tuple[bytes, str]:
         raise TwilioRestException(status, url, msg=f"recording {recording_sid} not available",
                                   method="GET")
     return body, headers.get("Content-Type", "audio/mpeg").split(";")[0].strip()
+
+
+def hang_up(call_sid: str) -> bool:
+    """End a call at Twilio (an advisor signed out by hand: their agent-line call ends, so
+    their phone is free and no late menu step acts for them). False if Twilio no longer has
+    it; other errors raise."""
+    try:
+        client().calls(call_sid).update(status="completed")
+    except TwilioRestException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True

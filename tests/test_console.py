@@ -288,7 +288,10 @@ def test_supervisor_adds_sets_password_and_removes(app, staff, redis_client):
     assert Console(app.test_client()).login(hana.id, "first password").status_code == 401
     assert Console(app.test_client()).login(hana.id, "second password").status_code == 302
 
-    sup.post(f"/console/agents/{hana.id}/remove")
+    assert sup.post(f"/console/agents/{hana.id}/remove").headers["Location"] == \
+        f"/console/agents/{hana.id}/remove"  # the confirmation page first
+    assert agents.get(redis_client, hana.id) is not None
+    sup.post(f"/console/agents/{hana.id}/remove", confirm="yes")
     assert agents.get(redis_client, hana.id) is None
     assert sup.post(f"/console/agents/{staff['super'].id}/remove").status_code == 302
     assert agents.get(redis_client, staff["super"].id) is not None  # not yourself

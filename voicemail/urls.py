@@ -36,9 +36,13 @@ def sealed(turn: Turn, number: str, relay: bool = False) -> str:
     return turn.ivr.sealer.seal(mark + number, turn.call.sid)
 
 
-def record_args(turn: Turn, dept: str, number: str, relay: bool = False) -> dict[str, str]:
-    """The arguments of the <Record> action and recording callback URLs."""
-    return {"dept": dept, "cb": sealed(turn, number, relay)}
+def record_args(turn: Turn, dept: str, number: str, day: str,
+                relay: bool = False) -> dict[str, str]:
+    """The arguments of the <Record> action and recording callback URLs: ``day`` is the
+    callback day the caller is promised as the recording begins (ISO; not personal data), so
+    the task and the thanks keep that promise without reading the live controls again;
+    ``relay``: the number was keyed after a Relay UK prefix."""
+    return {"dept": dept, "cb": sealed(turn, number, relay), "day": day}
 
 
 def callback_arg(turn: Turn) -> Callback:

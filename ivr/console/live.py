@@ -42,6 +42,15 @@ def queue_rows(live: report_live.Now) -> list[dict[str, Any]]:
             for dept, q in live.queues.items()]
 
 
+def state_label(agent: Agent) -> str:
+    """'Signed out (left the agent line (found by the reconciler))': a sign-out not of the
+    advisor's own keying says why, so a supervisor sees a dead phone or a forced change."""
+    label = STATE_LABELS[agent.state]
+    if agent.state is State.SIGNED_OUT and agent.state_reason not in ("", "agent line"):
+        return f"{label}: {agent.state_reason}"
+    return label
+
+
 def agent_rows(live: report_live.Now, viewer: Agent) -> tuple[list[dict[str, Any]],
                                                                list[dict[str, Any]]]:
     """Colleagues the viewer may see, by state then name, and how many are in each state."""
@@ -49,7 +58,7 @@ def agent_rows(live: report_live.Now, viewer: Agent) -> tuple[list[dict[str, Any
     seen = [a for a in live.agents if shares_department(config, viewer, a)]
     seen.sort(key=lambda a: (STATE_ORDER.index(a.state), a.name.lower(), a.id))
     rows = [{"id": a.id, "name": a.name, "state": str(a.state),
-             "state_label": STATE_LABELS[a.state],
+             "state_label": state_label(a),
              "in_state_seconds": max(0, int(live.at - a.state_since)),
              "in_state": elapsed(live.at - a.state_since)} for a in seen]
     counts = report_live.by_state(seen)
