@@ -287,7 +287,34 @@ def when(ts: float | str | None) -> str:
     return f"{local:%a} {local.day} {local:%b %H:%M}"
 
 
+# The console's navigation, in order: (endpoint, label, supervisors only). A page module adds
+# its own entry with ``add_nav``; the accessibility test visits every page the app serves.
+NAV: list[tuple[str, str, bool]] = [
+    ("console.live", "Live view", False),
+    ("console.wallboard", "Wallboard", False),
+    ("console.callbacks_page", "Callbacks", False),
+    ("console.agents_page", "Agents", True),
+    ("console.audit_page", "Audit", True),
+]
+
+
+def add_nav(endpoint: str, label: str, *, supervisor: bool = False) -> None:
+    """List a page in the console's navigation (once)."""
+    if all(item[0] != endpoint for item in NAV):
+        NAV.append((endpoint, label, supervisor))
+
+
+def console_nav() -> list[tuple[str, str]]:
+    """The navigation the signed-in agent sees."""
+    viewer = g.get("user")
+    if viewer is None:
+        return []
+    return [(endpoint, label) for endpoint, label, sup in NAV
+            if not sup or viewer.supervisor]
+
+
 @bp.context_processor
 def _page_globals() -> dict:
     return {"user": g.get("user"), "council": ivr().config.council.name,
-            "csrf_token": csrf_token, "department_name": department_name}
+            "csrf_token": csrf_token, "department_name": department_name,
+            "console_nav": console_nav}
