@@ -21,6 +21,7 @@ def register(app: Flask) -> None:
         auditlog,
         auth,
         callbacks,
+        kiosk_links,
         live,
         manage,
         wallboard,

@@ -39,6 +39,8 @@ LABELS = {
     Action.PASSWORD_CHANGED: "set a console password",
     Action.PIN_CHANGED: "set a phone PIN",
     Action.SESSIONS_ENDED: "signed an agent out everywhere",
+    Action.WALLBOARD_LINK_CREATED: "created a wallboard kiosk link",
+    Action.WALLBOARD_LINK_REVOKED: "revoked a wallboard kiosk link",
 }
 
 

@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                static_folder="static")
 
-PUBLIC = frozenset({"console.login", "console.static"})
+# Endpoints served without a signed-in agent (a module adds its own, e.g. the kiosk).
+PUBLIC: set[str] = {"console.login", "console.static"}
 CSP = ("default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; "
        "object-src 'none'")
 # Nothing on the console needs a camera, a microphone, the location or payments: deny them all
