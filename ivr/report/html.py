@@ -252,8 +252,9 @@ def _table(headers: list[str], rows: list[list[str]], empty: str, label: str = "
                                     for c, k in zip(row, kinds, strict=True)) + "</tr>"
                    for row in rows)
     # Scrolls sideways on a narrow screen: a named region a keyboard can reach (WCAG 2.1.1).
-    return (f'<div class="wide" role="region" tabindex="0" aria-label="{escape(label or headers[0])}'
-            f' table"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
+    name = escape(f"{label or headers[0]} table")
+    return (f'<div class="wide" role="region" tabindex="0" aria-label="{name}"><table><thead>'
+            f"<tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
 def render_html(r: Report, names: Mapping[str, str], tz: ZoneInfo = LONDON,
