@@ -34,6 +34,7 @@ from flask import (
 from flask.sessions import NullSession
 from redis.exceptions import RedisError
 
+from flows.agent_line import spoken_duration
 from ivr import agents, audit, clock
 from ivr.agents import Agent
 from ivr.audit import Action
@@ -274,6 +275,15 @@ def phone_display(number: str) -> str:
         return national_format(number)
     except ValueError:
         return number
+
+
+def elapsed(seconds: float) -> str:
+    """'45 seconds', '2 minutes 10 seconds', '3 h 20 min', '4 days': how long, for the eye."""
+    seconds = max(0, int(seconds))
+    if seconds < 3600:
+        return spoken_duration(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours // 24} days" if hours >= 48 else f"{hours} h {rest // 60} min"
 
 
 def when(ts: float | str | None) -> str:

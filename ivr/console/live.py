@@ -15,10 +15,17 @@ from typing import Any
 
 from flask import jsonify, render_template
 
-from flows.agent_line import spoken_duration
 from ivr import report
 from ivr.agents import Agent, State
-from ivr.console.base import bp, ivr, now, shares_department, user, visible_departments
+from ivr.console.base import (
+    bp,
+    elapsed,
+    ivr,
+    now,
+    shares_department,
+    user,
+    visible_departments,
+)
 from ivr.report import Report
 from ivr.report import live as report_live
 from ivr.report.advisors import AdvisorDay
@@ -29,15 +36,6 @@ STATE_LABELS = {
     State.ON_BREAK: "On a break", State.SIGNED_OUT: "Signed out",
 }
 POLL_MS = 2000
-
-
-def elapsed(seconds: float) -> str:
-    """'45 seconds', '2 minutes 10 seconds', '3 h 20 min', '4 days': how long, for the eye."""
-    seconds = max(0, int(seconds))
-    if seconds < 3600:
-        return spoken_duration(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours // 24} days" if hours >= 48 else f"{hours} h {rest // 60} min"
 
 
 # Long waits are told by words and a sign as well as colour (WCAG 1.4.1).

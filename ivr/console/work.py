@@ -19,7 +19,7 @@ from flows.agent_callbacks import log_attempt as shared_log_attempt
 from flows.common import Turn
 from ivr import agents, clock
 from ivr.agents import Agent
-from ivr.console.base import department_name, ivr, may_see, phone_display, when
+from ivr.console.base import department_name, elapsed, ivr, may_see, phone_display, when
 from ivr.twiml import Call, Speaker
 from voicemail import callbacks
 from voicemail.callbacks import ATTEMPTS, CLAIM, DIALLING, SCAN_LIMIT, Outcome
@@ -80,11 +80,16 @@ class Row:
     made: int = 0  # attempts so far (a manual outcome is attempt ``made + 1``)
     holder: str = ""  # the agent id holding the claim
     dialling: str = ""  # the agent id whose call of it is on
+    dial_call: str = ""  # that dial's call, once the advisor's phone answered
+    digits: str = ""  # the number's digits, national and international (for search)
     attempts: list[Attempt] = field(default_factory=list)
     recordings: list[Recording] = field(default_factory=list)
     # For the viewer (``worklist``): who else has it, and what they may do now.
     claimed_by: str = ""  # another advisor's name
+    holder_name: str = ""  # who holds the claim ("you" for the viewer)
     dialling_by: str = ""  # whose call is on ("you" for the viewer)
+    overdue_by: str = ""  # how long past its due time (open tasks)
+    progress: str = ""  # the call's progress or the last attempt's result, in words
     can_call: bool = False
     can_record: bool = False
     over_claim: bool = False  # recording would be a supervisor's, over another's claim
@@ -142,7 +147,7 @@ def load_rows(ids: list[str], at: float, names: dict[str, str]) -> list[Row]:
         pipe.lrange(TASK_RECORDINGS.format(id=task_id), 0, -1)
         pipe.lrange(ATTEMPTS.format(id=task_id), 0, -1)
         pipe.get(CLAIM.format(id=task_id))
-        pipe.hget(DIALLING.format(id=task_id), "agent")
+        pipe.hmget(DIALLING.format(id=task_id), "agent", "call")
     raw = pipe.execute()
     found = [(task_id, *raw[PER_TASK * i:PER_TASK * (i + 1)])
              for i, task_id in enumerate(ids) if raw[PER_TASK * i]]
@@ -167,7 +172,9 @@ def load_rows(ids: list[str], at: float, names: dict[str, str]) -> list[Row]:
             next_attempt=when(next_at) if next_at > at and t.get("status") == "open" else "",
             made=int(_float(t.get("attempts"))),
             holder=holder.decode() if holder else "",
-            dialling=dialling.decode() if dialling else "",
+            dialling=dialling[0].decode() if dialling[0] else "",
+            dial_call=dialling[1].decode() if dialling[1] else "",
+            digits=search_digits(number),
         )
         row.attempts = [a for a in (_attempt(x, names) for x in attempts) if a]
         for rec_id in rec_ids:
@@ -179,6 +186,27 @@ def load_rows(ids: list[str], at: float, names: dict[str, str]) -> list[Row]:
             ))
         rows.append(row)
     return rows
+
+
+def search_digits(number: str) -> str:
+    """'447911123456 07911123456': what a number search is matched against."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    national = "0" + digits[2:] if digits.startswith("44") else digits
+    return f"{digits} {national}"
+
+
+def progress(row: Row, viewer_id: str, names: dict[str, str]) -> str:
+    """Where a callback's call is: ringing the advisor, calling the resident; else how the
+    last attempt ended ("" before any)."""
+    if row.dialling:
+        whose = "your" if row.dialling == viewer_id else f"{_name(names, row.dialling)}'s"
+        if row.dial_call:
+            return f"Calling the resident ({whose} phone answered)"
+        return f"Ringing {whose} phone"
+    if row.attempts:
+        last = row.attempts[-1]
+        return f"Last attempt: {last.outcome} ({last.who}, {last.at})"
+    return ""
 
 
 def worklist(viewer: Agent, at: float) -> Worklist:
@@ -216,6 +244,9 @@ def for_viewer(row: Row, viewer: Agent, names: dict[str, str], at: float) -> Non
     """What the viewer may do with an open task now (the scripts decide again, atomically)."""
     others = bool(row.holder) and row.holder != viewer.id
     row.claimed_by = _name(names, row.holder) if others else ""
+    row.holder_name = "" if not row.holder else "you" if not others else row.claimed_by
+    row.overdue_by = elapsed(at - row.due_ts) if row.due_ts and row.due_ts < at else ""
+    row.progress = progress(row, viewer.id, names)
     if row.dialling:
         row.dialling_by = "you" if row.dialling == viewer.id else _name(names, row.dialling)
     free = not row.dialling and not row.next_attempt  # no call on, the retry gap passed

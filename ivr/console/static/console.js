@@ -141,3 +141,41 @@ window.ivrCell = function (tag, text, cls) {
     window.ivrAnnounce("Connection lost; the figures may be out of date.");
   });
 }());
+
+// The worklist: each open card shows its call's progress (ringing the advisor, calling the
+// resident, the last attempt's result) without a reload; each card's own polite live region
+// speaks only when its text changes.
+(function () {
+  const body = document.body;
+  const url = body.dataset.progressUrl;
+  if (!url) {
+    return;
+  }
+  const cards = Array.from(document.querySelectorAll("article.task[data-task]"))
+    .filter((card) => card.querySelector("[data-progress]"));
+  if (!cards.length) {
+    return;
+  }
+  const ids = cards.map((card) => card.dataset.task).join(",");
+  const every = Number(body.dataset.pollMs) || 3000;
+
+  function render(data) {
+    cards.forEach((card) => {
+      const found = data[card.dataset.task];
+      const line = card.querySelector("[data-progress]");
+      if (!found || !line) {
+        return;
+      }
+      let text = found.progress;
+      if (card.dataset.dialling === "yes" && !found.dialling) {
+        text += ". Reload the list to act on it.";
+      }
+      card.dataset.dialling = found.dialling ? "yes" : "no";
+      if (line.textContent !== text) {
+        line.textContent = text;
+      }
+    });
+  }
+
+  window.ivrPoll(url + "?ids=" + encodeURIComponent(ids), every, render, () => {});
+}());
