@@ -55,6 +55,7 @@ from ivr.console.work import (
     console_turn,
     load_rows,
     log_manual_outcome,
+    on_calls,
     progress,
     visible_task,
     worklist,
@@ -116,9 +117,11 @@ def callbacks_progress():
     attempt's result), for the worklist to show without a reload."""
     ids = [x for x in request.args.get("ids", "").split(",") if TASK_ID.fullmatch(x)]
     viewer = user()
-    names = {a.id: a.name for a in agents.all_agents(ivr().redis)} if ids else {}
+    staff = agents.all_agents(ivr().redis) if ids else []
+    names = {a.id: a.name for a in staff}
+    calls = on_calls(staff)
     rows = load_rows(ids[:MAX_PROGRESS_IDS], now(), names) if ids else []
-    return jsonify({row.id: {"progress": progress(row, viewer.id, names),
+    return jsonify({row.id: {"progress": progress(row, viewer.id, names, calls),
                              "dialling": bool(row.dialling), "status": row.status}
                     for row in rows if may_see(ivr().config, viewer, row.department)})
 

@@ -195,12 +195,18 @@ def search_digits(number: str) -> str:
     return f"{digits} {national}"
 
 
-def progress(row: Row, viewer_id: str, names: dict[str, str]) -> str:
-    """Where a callback's call is: ringing the advisor, calling the resident; else how the
-    last attempt ended ("" before any)."""
+def on_calls(staff: list[Agent]) -> dict[str, str]:
+    """Advisor id -> the call they are on (those on a call)."""
+    return {a.id: a.call_sid for a in staff if a.state is agents.State.ON_CALL and a.call_sid}
+
+
+def progress(row: Row, viewer_id: str, names: dict[str, str], calls: dict[str, str]) -> str:
+    """Where a callback's call is: ringing the advisor (their phone not yet answered), calling
+    the resident (the advisor answered: on a call on the dial's call, as the bridge sets
+    them); else how the last attempt ended ("" before any). ``calls``: ``on_calls``."""
     if row.dialling:
         whose = "your" if row.dialling == viewer_id else f"{_name(names, row.dialling)}'s"
-        if row.dial_call:
+        if row.dial_call and calls.get(row.dialling) == row.dial_call:
             return f"Calling the resident ({whose} phone answered)"
         return f"Ringing {whose} phone"
     if row.attempts:
@@ -222,13 +228,16 @@ def worklist(viewer: Agent, at: float) -> Worklist:
     open_ids, scheduled_ids, closed_ids = ([x.decode() for x in ids]
                                            for ids in pipe.execute()[1:])
     ids = list(dict.fromkeys(open_ids + scheduled_ids + closed_ids))
-    names = {a.id: a.name for a in agents.all_agents(r)}
+    staff = agents.all_agents(r)
+    names = {a.id: a.name for a in staff}
+    calls = on_calls(staff)
     out = Worklist()
     for row in load_rows(ids, at, names):
         if not may_see(app.config, viewer, row.department):
             continue
         if row.status == "open":
             for_viewer(row, viewer, names, at)
+            row.progress = progress(row, viewer.id, names, calls)
             (out.overdue if row.due_ts < at else out.due).append(row)
         elif row.status == "scheduled":
             out.scheduled.append(row)
@@ -246,7 +255,6 @@ def for_viewer(row: Row, viewer: Agent, names: dict[str, str], at: float) -> Non
     row.claimed_by = _name(names, row.holder) if others else ""
     row.holder_name = "" if not row.holder else "you" if not others else row.claimed_by
     row.overdue_by = elapsed(at - row.due_ts) if row.due_ts and row.due_ts < at else ""
-    row.progress = progress(row, viewer.id, names)
     if row.dialling:
         row.dialling_by = "you" if row.dialling == viewer.id else _name(names, row.dialling)
     free = not row.dialling and not row.next_attempt  # no call on, the retry gap passed
