@@ -175,7 +175,7 @@ def test_working_a_callback(page, staff, redis_client, make_caller, twilio):
     shot(page, "callbacks-due")
 
     card.get_by_role("button", name="Call back").click()
-    expect(page.locator(".flash.ok")).to_contain_text("Your phone is ringing")
+    expect(card.locator(".card-note")).to_contain_text("Your phone is ringing")  # on its card
     (call,) = twilio.calls
     assert call["to"] == staff["tax"].phone
     # While the call is on, the card offers nothing: its result will be the attempt.
@@ -203,8 +203,8 @@ def test_working_a_callback(page, staff, redis_client, make_caller, twilio):
     expect(other).to_contain_text("Called them from another phone?")
     other.get_by_label("Outcome").select_option("answered")
     other.get_by_role("button", name="Record outcome").click()
-    expect(page.locator(".flash.ok")).to_contain_text("Callback done.")
     done = page.locator(f'#closed article[data-task="{other_id}"]')
+    expect(done.locator(".card-note")).to_contain_text("Callback done.")
     expect(done).to_contain_text("Tara Tax, answered (recorded by hand, no dial result)")
     expect(other).to_have_count(0)
     shot(page, "callbacks-done")
