@@ -248,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     from ivr.cli_agents import add_parser as add_agents  # argparse only: light
 
     add_agents(sub)
+    from ivr.cli_kiosk import add_parser as add_kiosk  # argparse only: light
+
+    add_kiosk(sub)
     p = sub.add_parser("report", help="the Customer Service Standard report, from the events")
     p.add_argument("--from", dest="date_from", required=True, help="first day, YYYY-MM-DD")
     p.add_argument("--to", dest="date_to", required=True, help="last day (inclusive)")

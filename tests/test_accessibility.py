@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from test_console_browser, used as arguments
 """WCAG 2.2 AA in a real browser: axe-core on every console page, the kiosk wallboard and the
 report, with data on them; keyboard-only journeys; the skip link; live regions that speak
 only on change; and screenshots of every page at 1366x768 and 390 px.
@@ -31,7 +32,7 @@ from test_console_browser import (  # noqa: F401 - fixtures
     server,
     sign_in,
 )
-from test_wallboard import visit, write
+from test_wallboard import visit
 
 from ivr import agents, events, kiosk, report, store
 from ivr.agents import Role, State
