@@ -41,7 +41,8 @@ def test_a_link_opens_until_revoked_and_its_token_is_never_stored(redis_client):
     assert kiosk.all_links(redis_client) == []
 
 
-def test_the_kiosk_shows_the_board_and_nothing_personal(app, staff, redis_client, make_caller):
+def test_the_kiosk_shows_the_board_and_nothing_personal(app, staff, redis_client,  # noqa: F811
+                                                       make_caller):
     leave_voicemail(make_caller, "council_tax")  # a resident's number exists in Redis
     link, token = kiosk.create(redis_client, "Wall", staff["super"].id, 100.0)
     client = app.test_client()  # nobody signed in
@@ -63,7 +64,7 @@ def test_the_kiosk_shows_the_board_and_nothing_personal(app, staff, redis_client
     assert client.get(f"/console/kiosk/{token}/board.json").status_code == 404
 
 
-def test_supervisor_creates_and_revokes_from_the_console(app, staff, redis_client):
+def test_supervisor_creates_and_revokes_from_the_console(app, staff, redis_client):  # noqa: F811
     sam = as_user(app, staff["super"])
     html = sam.page("/console/kiosk-links")
     token_field = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
