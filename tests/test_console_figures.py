@@ -10,6 +10,7 @@ number, sort by due, paging; claimed-by and overdue-by on the cards. The day is
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -47,8 +48,8 @@ def test_live_view_figures_and_long_waits(page, day, redis_client):
 
     sign_in(page, day["staff"]["super"].id)
     tara = page.locator(f'#agent-rows tr[data-agent="{day["staff"]["tax"].id}"]')
-    expect(tara.locator("td")).to_have_text(["Available", "8 minutes 20 seconds", "1", "1:40",
-                                             "11%", "100%", "0"],
+    expect(tara.locator("td")).to_have_text(["Available", re.compile(r"^8 minutes \d+ seconds$"),
+                                             "1", "1:40", "11%", "100%", "0"],
                                             timeout=WAIT_MS, use_inner_text=True)
     tax = page.locator('#dept-rows tr[data-dept="council_tax"]')
     expect(tax.locator("td").nth(2)).to_have_text("3")
