@@ -315,10 +315,14 @@ def test_keyboard_only_sign_in_call_back_and_record_outcome(page, day, twilio, m
     expect(progress).to_contain_text("Ringing your phone", timeout=WAIT_MS)
     agent_leg = make_caller(COUNCIL_NUMBER, to=day["staff"]["tax"].phone, call_sid=call["sid"])
     bridge = urlsplit(call["url"])
-    agent_leg.post(f"{bridge.path}?{bridge.query}")
+    doc = agent_leg.post(f"{bridge.path}?{bridge.query}")  # Tara answers: the resident rings
     expect(progress).to_contain_text("Calling the resident", timeout=WAIT_MS)
-    agent_leg.dial_result("no-answer")
-    expect(progress).to_contain_text("Last attempt: no answer", timeout=WAIT_MS)
+    parent = make_caller(COUNCIL_NUMBER, to=day["staff"]["tax"].phone, call_sid=call["sid"])
+    parent.number_url(doc.first("Number").get("url"), to="+447911123456",
+                      caller_id=COUNCIL_NUMBER)  # the resident answers
+    expect(progress).to_contain_text("The resident answered", timeout=WAIT_MS)
+    agent_leg.dial_result("completed", duration=95)
+    expect(progress).to_contain_text("Last attempt: answered", timeout=WAIT_MS)
     assert page.evaluate("window.notReloaded") is True
 
     # Record an outcome on another card, by keyboard: Tab to its Outcome, choose, submit.

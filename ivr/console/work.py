@@ -22,7 +22,7 @@ from ivr.agents import Agent
 from ivr.console.base import department_name, elapsed, ivr, may_see, phone_display, when
 from ivr.twiml import Call, Speaker
 from voicemail import callbacks
-from voicemail.callbacks import ATTEMPTS, CLAIM, DIALLING, SCAN_LIMIT, Outcome
+from voicemail.callbacks import ATTEMPTS, CLAIM, DIAL_ANSWERED, DIALLING, SCAN_LIMIT, Outcome
 from voicemail.tasks import (
     RECORDING,
     SCHEDULED,
@@ -80,7 +80,8 @@ class Row:
     made: int = 0  # attempts so far (a manual outcome is attempt ``made + 1``)
     holder: str = ""  # the agent id holding the claim
     dialling: str = ""  # the agent id whose call of it is on
-    dial_call: str = ""  # that dial's call, once the advisor's phone answered
+    dial_call: str = ""  # that dial's call (the advisor's phone)
+    answered_call: str = ""  # the dial call whose resident answered
     digits: str = ""  # the number's digits, national and international (for search)
     attempts: list[Attempt] = field(default_factory=list)
     recordings: list[Recording] = field(default_factory=list)
@@ -134,7 +135,7 @@ def _attempt(raw: bytes, names: dict[str, str]) -> Attempt | None:
         return None
 
 
-PER_TASK = 5  # replies per task in ``load_rows``' first pipeline
+PER_TASK = 6  # replies per task in ``load_rows``' first pipeline
 
 
 def load_rows(ids: list[str], at: float, names: dict[str, str]) -> list[Row]:
@@ -148,16 +149,17 @@ def load_rows(ids: list[str], at: float, names: dict[str, str]) -> list[Row]:
         pipe.lrange(ATTEMPTS.format(id=task_id), 0, -1)
         pipe.get(CLAIM.format(id=task_id))
         pipe.hmget(DIALLING.format(id=task_id), "agent", "call")
+        pipe.get(DIAL_ANSWERED.format(id=task_id))
     raw = pipe.execute()
     found = [(task_id, *raw[PER_TASK * i:PER_TASK * (i + 1)])
              for i, task_id in enumerate(ids) if raw[PER_TASK * i]]
     pipe = r.pipeline(transaction=False)
-    for _, _, rec_ids, _, _, _ in found:
+    for _, _, rec_ids, _, _, _, _ in found:
         for rec_id in rec_ids:
             pipe.hgetall(RECORDING.format(id=rec_id.decode()))
     recs = iter(pipe.execute())
     rows = []
-    for task_id, raw_task, raw_recs, attempts, holder, dialling in found:
+    for task_id, raw_task, raw_recs, attempts, holder, dialling, answered in found:
         t = _text(raw_task)
         rec_ids = [x.decode() for x in raw_recs]
         number = t.get("number", "")
@@ -174,6 +176,7 @@ def load_rows(ids: list[str], at: float, names: dict[str, str]) -> list[Row]:
             holder=holder.decode() if holder else "",
             dialling=dialling[0].decode() if dialling[0] else "",
             dial_call=dialling[1].decode() if dialling[1] else "",
+            answered_call=answered.decode() if answered else "",
             digits=search_digits(number),
         )
         row.attempts = [a for a in (_attempt(x, names) for x in attempts) if a]
@@ -203,9 +206,12 @@ def on_calls(staff: list[Agent]) -> dict[str, str]:
 def progress(row: Row, viewer_id: str, names: dict[str, str], calls: dict[str, str]) -> str:
     """Where a callback's call is: ringing the advisor (their phone not yet answered), calling
     the resident (the advisor answered: on a call on the dial's call, as the bridge sets
-    them); else how the last attempt ended ("" before any). ``calls``: ``on_calls``."""
+    them), the resident answered (their leg's announcement noted it); else how the last
+    attempt ended ("" before any). ``calls``: ``on_calls``."""
     if row.dialling:
         whose = "your" if row.dialling == viewer_id else f"{_name(names, row.dialling)}'s"
+        if row.dial_call and row.answered_call == row.dial_call:
+            return "The resident answered: the call is on"
         if row.dial_call and calls.get(row.dialling) == row.dial_call:
             return f"Calling the resident ({whose} phone answered)"
         return f"Ringing {whose} phone"
