@@ -15,6 +15,7 @@ The figures (violations per page, screenshot files) are written to
 from __future__ import annotations
 
 import json
+import os
 import time
 from urllib.parse import urlsplit
 
@@ -43,6 +44,9 @@ try:
     from axe_playwright_python.sync_playwright import Axe
 except ImportError:  # pragma: no cover - depends on the machine
     Axe = None
+    if os.environ.get("IVR_REQUIRE_BROWSER") == "1":  # CI: never skip silently
+        raise RuntimeError("IVR_REQUIRE_BROWSER=1 but axe-playwright-python is missing "
+                           "(.venv/bin/pip install -e '.[dev]')") from None
 
 pytestmark = pytest.mark.skipif(bool(_missing) or Axe is None, reason="browser tests need "
                                 + " and ".join(_missing or ["axe-playwright-python"]))

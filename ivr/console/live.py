@@ -75,25 +75,36 @@ def queue_rows(live: report_live.Now, today: Report, limit: int) -> list[dict[st
     return rows
 
 
+DAY_FIGURES = ("calls", "handle_time", "occupancy", "fcr", "callbacks")
+
+
+def day_figures(day: AdvisorDay) -> dict[str, Any]:
+    """An advisor's day as the live view shows it."""
+    return {"calls": day.calls, "handle_time": minutes_seconds(day.handle_time),
+            "occupancy": percent(day.occupancy), "fcr": percent(day.fcr),
+            "callbacks": day.callbacks}
+
+
 def agent_rows(live: report_live.Now, viewer: Agent,
                advisors: dict[str, AdvisorDay]) -> tuple[list[dict[str, Any]],
                                                          list[dict[str, Any]]]:
-    """Colleagues the viewer may see, by state then name, with their day so far, and how many
-    are in each state."""
+    """Colleagues the viewer may see, by state then name, with their day so far (supervisors
+    see everyone's; an advisor sees their own, a colleague's figures are not theirs to see),
+    and how many are in each state."""
     config = ivr().config
     seen = [a for a in live.agents if shares_department(config, viewer, a)]
     seen.sort(key=lambda a: (STATE_ORDER.index(a.state), a.name.lower(), a.id))
     rows = []
     for a in seen:
         day = advisors.get(a.id) or AdvisorDay(a.id)
+        if not (viewer.supervisor or a.id == viewer.id):
+            day = None
         rows.append({
             "id": a.id, "name": a.name, "state": str(a.state),
             "state_label": STATE_LABELS[a.state],
             "in_state_seconds": max(0, int(live.at - a.state_since)),
             "in_state": elapsed(live.at - a.state_since),
-            "calls": day.calls, "handle_time": minutes_seconds(day.handle_time),
-            "occupancy": percent(day.occupancy), "fcr": percent(day.fcr),
-            "fcr_detail": f"{day.resolved} of {day.wrapups}", "callbacks": day.callbacks,
+            **(day_figures(day) if day else dict.fromkeys(DAY_FIGURES, "–")),
         })
     counts = report_live.by_state(seen)
     return rows, [{"state": str(s), "label": STATE_LABELS[s], "count": counts[s]}
