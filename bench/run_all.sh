@@ -35,6 +35,7 @@ run flat_cost 600
 run round_trips 120
 run memory 600
 run durability 300
+run dead_advisor 300
 if [ "$skip_sim" = 0 ]; then
     run sim_speed 1200
 fi

@@ -22,6 +22,7 @@ def register(app: Flask) -> set[str]:
         payments,
         queue,
         recordings,
+        sms_status,
         status,
         textphone,
     )
@@ -30,7 +31,7 @@ def register(app: Flask) -> set[str]:
 
     blueprints = [
         incoming.bp, menu.bp, closed.bp, online.bp, queue.bp, payments.bp, textphone.bp,
-        status.bp, failsafe.bp, voicemail.bp, feedback.bp, recordings.bp,
+        status.bp, sms_status.bp, failsafe.bp, voicemail.bp, feedback.bp, recordings.bp,
         agent_line.bp, agent_calls.bp, agent_callbacks.bp,
     ]
     for bp in blueprints:

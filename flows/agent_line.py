@@ -287,6 +287,8 @@ def not_signed_in() -> VoiceResponse:
 @agent_step
 def menu(turn: Turn, ctx: Context):
     """The agent menu, with the queues' state."""
+    if ctx.agent.state is State.SIGNED_OUT:  # signed out by hand (console, CLI) or reconcile
+        return render(goodbye(turn, turn.messages.agent.signed_out))
     response = VoiceResponse()
     batch = turn.batch()
     add_agent_menu(turn, response, ctx.agent, batch, ctx)
@@ -303,6 +305,8 @@ def choice(turn: Turn, ctx: Context):
     agent = ctx.agent
     now = turn.now.timestamp()
     m = turn.messages.agent
+    if agent.state is State.SIGNED_OUT:  # signed out by hand (console, CLI) or reconcile
+        return render(goodbye(turn, m.signed_out))
     keys = turn.config.keys
     if digits and not ctx.left_idle:
         # A caller has just been offered to this agent: the take step is on its way (a REST

@@ -1,4 +1,5 @@
-"""Out of hours: when we're open, what can be done online now, and a voicemail for a callback."""
+"""Out of hours (or a live closure): why or when we're open, what can be done online now,
+and a voicemail for a callback."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ def add_closed(turn: Turn, response: VoiceResponse, misses: int) -> None:
     """Hours, online services, then the choice: payment line or voicemail (the default)."""
     m = turn.messages
     if misses == 0:
-        turn.say(response, m.closed.format(hours=describe_weekly_hours(turn.ivr.hours.weekly)))
+        # A live closure (``ivr.controls``) says why the lines are closed in its own words.
+        turn.say(response, turn.closed_message()
+                 or m.closed.format(hours=describe_weekly_hours(turn.ivr.hours.weekly)))
         turn.say(response, m.closed_online)
     action = url_for("closed.choice", miss=misses)
     turn.speaker.ask(response, action, m.closed_choice.format(day=turn.callback_day_spoken()))

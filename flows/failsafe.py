@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from flows.common import Turn, external, form_int
 from ivr import store
+from ivr.calendar import callback_window, spoken_day
 from ivr.events import Event
 from ivr.phone import mask
 from ivr.twiml import empty, render
@@ -24,7 +25,7 @@ bp = Blueprint("failsafe", __name__)
 
 CALLBACK_ENDPOINTS = {
     "status.status", "voicemail.recording_status", "agent_calls.status", "feedback.comment_ready",
-    "recordings.advisor_ready", "agent_callbacks.dial_status",
+    "recordings.advisor_ready", "agent_callbacks.dial_status", "sms_status.status",
 }
 # Documents run on one leg just before a bridge: empty TwiML lets the bridge go ahead.
 BRIDGE_ENDPOINTS = {"agent_calls.introduce", "agent_callbacks.announce"}
@@ -36,8 +37,9 @@ def add_safe_voicemail(turn: Turn, response: VoiceResponse, dept: str) -> None:
     vm = turn.config.voicemail
     number = turn.call.callback_number(turn.config)
     own_number = "" if turn.call.relay else (number.e164 or "")  # relay: agents listen for it
-    params = record_args(turn, dept, own_number)  # sealed: needs no Redis either
-    turn.say(response, turn.messages.voicemail_intro.format(day=turn.callback_day_spoken()))
+    day = callback_window(turn.now, turn.hours).callback_day  # baseline if Redis is down
+    params = record_args(turn, dept, own_number, day.isoformat())  # sealed: needs no Redis
+    turn.say(response, turn.messages.voicemail_intro.format(day=spoken_day(day, turn.today)))
     response.record(
         action=url_for("voicemail.recorded", **params),
         method="POST",

@@ -8,6 +8,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from flows import queue
 from flows.common import Turn
 from ivr import messaging
+from ivr.controls import department_messages, queue_closed
 from ivr.events import Event
 from ivr.logsafe import clean
 from ivr.messaging import SEND_SMS
@@ -24,18 +25,24 @@ def department(dept: str):
     dept = turn.config.department_id(dept)
     department = turn.config.department(dept)
     number = turn.call.callback_number(turn.config)
-    response = VoiceResponse()
-    turn.say(response, department.online)
-    # No text offer when nobody can take the call: "please hold" would not be true.
-    offer = number.mobile and queue.anyone_on_duty(turn, dept)
+    # No text offer when nobody can take the call: "please hold" would not be true. (Both
+    # reads below fetch the live controls in their round trip.)
+    offer = (number.mobile and queue.anyone_on_duty(turn, dept)
+             and queue_closed(turn.controls, dept) is None)
     batch = turn.batch().event(Event.ONLINE, dept, sms_offered=offer)
+    then = VoiceResponse()
     if offer:
-        action = url_for("online.text_link", dept=dept)
-        turn.speaker.ask(response, action, turn.messages.online_sms_offer)
-        batch.commit("online offer")
-        return render(response)
-    queue.add_enqueue(turn, response, dept, batch)
-    batch.commit("enter queue")
+        turn.speaker.ask(then, url_for("online.text_link", dept=dept),
+                         turn.messages.online_sms_offer)
+    else:
+        queue.add_enqueue(turn, then, dept, batch)
+    batch.commit("online offer" if offer else "enter queue")
+    response = VoiceResponse()
+    for text in department_messages(turn.controls, dept, turn.now):  # live announcements
+        turn.say(response, text)
+    turn.say(response, department.online)
+    for verb in then.verbs:
+        response.append(verb)
     return render(response)
 
 
@@ -75,6 +82,8 @@ def _add_text_link(turn: Turn, dept: str, batch: Batch) -> bool:
         number.e164,
         body,
         turn.config.council.sms_from,
+        turn.call.sid,
+        dept,
         retry=messaging.RETRY,
         description=f"online link for call {clean(turn.call.sid)}",  # the worker logs it
     )

@@ -17,7 +17,9 @@ from flows.agent_offer import Claim
 from flows.common import Turn, form_int
 from flows.feedback import add_feedback_or_goodbye
 from ivr import agents, store
+from ivr.agents import offer
 from ivr.config import Messages
+from ivr.controls import queue_closed
 from ivr.events import Event
 from ivr.hold import (
     Deadline,
@@ -62,13 +64,22 @@ def enqueue_verb(turn: Turn, response: VoiceResponse, dept: str) -> None:
 
 
 def anyone_on_duty(turn: Turn, dept: str) -> bool:
-    """Is an advisor signed in for ``dept``? Unknown (Redis down) counts as yes: queue them."""
-    if not turn.config.agents.no_agent_voicemail:
+    """Is an advisor signed in for ``dept``? Unknown (Redis down) counts as yes: queue them.
+    The live controls are read in the same round trip."""
+    check = turn.config.agents.no_agent_voicemail
+    pipe = turn.ivr.redis.pipeline(transaction=False)
+    fetch = turn.controls_on(pipe)
+    if check:
+        agents.count_on_duty(pipe, dept)
+    if not (fetch or check):
         return True
     try:
-        return agents.anyone_on_duty(turn.ivr.redis, dept)
+        replies = pipe.execute()
     except RedisError:
         return True
+    if fetch:
+        turn.controls_read(replies.pop(0))
+    return not check or any(replies)
 
 
 def duty_and_claim(turn: Turn, dept: str) -> tuple[bool, Claim | None]:
@@ -76,27 +87,39 @@ def duty_and_claim(turn: Turn, dept: str) -> tuple[bool, Claim | None]:
     round trip. A claimed advisor is on duty; nobody on duty means nobody to claim."""
     check = turn.config.agents.no_agent_voicemail
     pipe = turn.ivr.redis.pipeline(transaction=False)
+    fetch = turn.controls_on(pipe)  # the live controls, in the same round trip
     if check:
         agents.count_on_duty(pipe, dept)
     agent_offer.claim_on(pipe, turn, dept)
     try:
-        *counts, result = pipe.execute()
+        replies = pipe.execute()
     except RedisError:
         return True, None
+    if fetch:
+        turn.controls_read(replies.pop(0))
+    *counts, result = replies
     claim = agent_offer.claimed(result)
     return (not check or any(counts) or claim is not None), claim
 
 
 def add_enqueue(turn: Turn, response: VoiceResponse, dept: str, batch: Batch) -> None:
     """Put the caller in the department's queue, or offer voicemail at once when the lines
-    have just closed or no advisor for the department is signed in (no wait for nothing).
+    have just closed (or a live closure holds), a supervisor closed the queue, or no advisor
+    for the department is signed in (no wait for nothing).
 
     One read first (who is on duty, and the push's claim); the rest joins ``batch``."""
-    if not turn.is_open():
+    department = turn.config.department(dept)
+    on_duty, claim = duty_and_claim(turn, dept)  # the live controls are read with it
+    closed, lines_open = queue_closed(turn.controls, dept), turn.is_open()
+    if closed is not None or not lines_open:  # the queue closed, or the lines
+        if claim is not None:  # (rare: an extra round trip) the advisor stays offerable
+            offer.release(turn.ivr.redis, claim.agent, turn.call.sid)
+        if closed is not None and lines_open:  # a supervisor closed it: a voicemail at once
+            turn.say(response, closed.message
+                     or turn.messages.queue_closed.format(department=department.name))
+            batch.event(Event.NO_AGENTS, dept, queue_closed=True)
         response.redirect(url_for("voicemail.start", dept=dept), method="POST")
         return
-    department = turn.config.department(dept)
-    on_duty, claim = duty_and_claim(turn, dept)
     if not on_duty:
         turn.say(response, turn.messages.no_agents.format(department=department.name))
         batch.event(Event.NO_AGENTS, dept)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from typing import Any
 
-import redis
 from flask import Flask
 from rq import Queue
 
-from ivr import connections, local_token, logsafe, metrics, store
+from ivr import connections, local_token, logsafe, metrics, preflight, probes, store
 from ivr.config import Config, load_config
 from ivr.sealed import Sealer
 from ivr.services import Ivr
@@ -53,6 +53,10 @@ def create_app(overrides: dict[str, Any] | None = None, *, webhooks: bool = True
     if not settings.get("REDIS_URL"):
         settings["REDIS_URL"] = connections.find_redis_url(os.environ, os.getcwd())
     config: Config = settings.get("config") or load_config(settings["IVR_CONFIG"])
+    if webhooks:  # production refuses (preflight.Refused) without the credentials it needs
+        warning = preflight.check(config, settings)
+        if warning:
+            log.error("WARNING: %s", warning)
 
     app = Flask(__name__)
     cluster = connections.cluster_mode(settings)
@@ -101,14 +105,23 @@ def create_app(overrides: dict[str, Any] | None = None, *, webhooks: bool = True
             response.headers.setdefault("Strict-Transport-Security", HSTS)
             return response
 
+    @app.get("/livez")
+    def livez():
+        """The process is alive and serving (a restart would not help otherwise)."""
+        return {"ok": True}
+
+    @app.get("/readyz")
+    def readyz():
+        """503, naming what is gone, unless Redis, a worker and the scheduler are all up."""
+        state = probes.ready(r, rq, [ivr.callbacks.name, ivr.messages.name], time.time())
+        return {**state, "spooled": spool.size()}, 200 if state["ok"] else 503
+
     @app.get("/healthz")
     def healthz():
-        """Liveness for load balancers; says whether Redis answers, never fails itself."""
-        try:
-            redis_ok = bool(r.ping())
-        except redis.RedisError:
-            redis_ok = False
-        return {"ok": True, "redis": redis_ok, "spooled": spool.size()}
+        """Redis only (older probes): 503 when it does not answer; /readyz checks the jobs."""
+        redis_ok = probes.redis_up(r)
+        return {"ok": redis_ok, "redis": redis_ok, "spooled": spool.size()}, (
+            200 if redis_ok else 503)
 
     return app
 

@@ -3,13 +3,19 @@
 Pure: no I/O and no clock. Every function is given the date or time it reasons
 about, so call flows and tests decide what "now" is. Wall-clock hours are in
 ``OpeningHours.tz`` (Europe/London); instants handed back are aware UTC datetimes.
+
+Closures come in two kinds, both plain data on ``OpeningHours``: whole days (``closures``: the
+baseline from ``config.yaml`` joined by the supervisors' live ones, ``with_closures``), which
+are not working days, so callbacks move past them; and spans of time (``closed_spans``: "closed
+12:00 to 14:00 today", an emergency), during which the lines are closed but the day still
+counts as a working day.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -40,6 +46,8 @@ class OpeningHours:
     tz: ZoneInfo = ZoneInfo("Europe/London")
     holiday_country: str = "GB"
     holiday_subdiv: str = "ENG"
+    # Closed spans within days: (start, end) aware instants, start inclusive, end exclusive.
+    closed_spans: tuple[tuple[datetime, datetime], ...] = ()
 
     def __post_init__(self) -> None:
         # Fail at config load, not mid-call, and keep the object truly read-only.
@@ -53,6 +61,10 @@ class OpeningHours:
                 )
         object.__setattr__(self, "weekly", MappingProxyType(dict(self.weekly)))
         object.__setattr__(self, "closures", frozenset(self.closures))
+        for start, end in self.closed_spans:
+            if start.utcoffset() is None or end.utcoffset() is None or not start < end:
+                raise ValueError(f"closed span {start} to {end}: aware instants, start first")
+        object.__setattr__(self, "closed_spans", tuple(self.closed_spans))
 
     def bank_holidays(self) -> holidays.HolidayBase:
         """The shared, cached bank-holiday calendar for this country and subdivision."""
@@ -61,6 +73,22 @@ class OpeningHours:
     def hours_on(self, d: date) -> tuple[time, time] | None:
         """That weekday's normal (open, close), ignoring holidays; a missing day is closed."""
         return self.weekly.get(d.weekday())
+
+
+def with_closures(hours: OpeningHours, days: Iterable[date] = (),
+                  spans: Iterable[tuple[datetime, datetime]] = ()) -> OpeningHours:
+    """``hours`` with more closures: whole ``days`` and closed ``spans`` (the live ones a
+    supervisor set, ``ivr.controls``), so every decision below follows them."""
+    days, spans = frozenset(days), tuple(spans)
+    if not days and not spans:
+        return hours
+    return replace(hours, closures=hours.closures | days,
+                   closed_spans=hours.closed_spans + spans)
+
+
+def closed_span_at(at: datetime, hours: OpeningHours) -> tuple[datetime, datetime] | None:
+    """The closed span ``at`` falls in, if any."""
+    return next(((s, e) for s, e in hours.closed_spans if s <= at < e), None)
 
 
 def is_bank_holiday(d: date, hours: OpeningHours) -> str | None:
@@ -94,7 +122,8 @@ def is_open(at: datetime, hours: OpeningHours) -> bool:
     """True if ``at`` (any timezone) is within opening hours, open inclusive, close exclusive."""
     local = _local(at, hours)
     span = _staffed(local.date(), hours)
-    return span is not None and span[0] <= local.time() < span[1]
+    return (span is not None and span[0] <= local.time() < span[1]
+            and closed_span_at(at, hours) is None)
 
 
 def next_working_day(after: date, hours: OpeningHours) -> date:
@@ -154,6 +183,19 @@ def callback_window(left_at: datetime, hours: OpeningHours) -> CallbackWindow:
     """
     received_on = _local(left_at, hours).date()
     day = next_working_day(received_on, hours)
+    return CallbackWindow(received_on, day, opening_time(day, hours), closing_time(day, hours))
+
+
+def promised_window(left_at: datetime, day: date, hours: OpeningHours) -> CallbackWindow | None:
+    """The window for a voicemail left at ``left_at`` whose caller was promised ``day`` (said
+    when the recording began, from the hours then in force, live closures included), or None
+    when that promise cannot stand: not after the day it was left (it went past midnight), not
+    a working day by ``hours``, or further off than any run of closures."""
+    received_on = _local(left_at, hours).date()
+    if not received_on < day <= received_on + timedelta(days=MAX_SEARCH_DAYS):
+        return None
+    if not is_working_day(day, hours):
+        return None
     return CallbackWindow(received_on, day, opening_time(day, hours), closing_time(day, hours))
 
 

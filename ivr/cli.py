@@ -210,8 +210,9 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def call_command(args: argparse.Namespace) -> int:
-    """Call the IVR from the terminal through the Twilio stand-in (``ivr.sim.cli_call``)."""
-    from ivr.sim.cli_call import run
+    """Call the IVR from the terminal through the Twilio stand-in: the local Twilio that
+    ``ivr serve`` runs (``ivr.sim.phone_cli``), else one of its own (``ivr.sim.cli_call``)."""
+    from ivr.sim.phone_cli import run
 
     return run(args)
 
@@ -251,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     from ivr.cli_kiosk import add_parser as add_kiosk  # argparse only: light
 
     add_kiosk(sub)
+    from ivr.cli_controls import add_parser as add_controls  # argparse only: light
+
+    add_controls(sub)
     p = sub.add_parser("report", help="the Customer Service Standard report, from the events")
     p.add_argument("--from", dest="date_from", required=True, help="first day, YYYY-MM-DD")
     p.add_argument("--to", dest="date_to", required=True, help="last day (inclusive)")
@@ -264,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--demo", action="store_true",
                    help="report on a generated sample week instead of Redis (nothing written)")
     p.set_defaults(func=report_command)
+    from ivr.cli_deploy import add_parsers as add_deploy  # argparse only: light
+
+    add_deploy(sub)
     from ivr.sim.cli_call import add_arguments as call_arguments  # argparse only: light
 
     p = sub.add_parser("call", help="call the IVR from the terminal (Twilio stand-in)")
@@ -272,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     from ivr.sim.simulate_cli import add_parser as add_simulate  # argparse only: light
 
     add_simulate(sub)
+    from ivr.cli_plan import add_parser as add_plan  # argparse only: light
+
+    add_plan(sub)
+    from ivr.sim.phone_cli import add_parser as add_local_twilio
+
+    add_local_twilio(sub)
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # as parse_args does, but said by the subcommand's parser when it has its own
         getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")

@@ -76,6 +76,10 @@ def add_parser(sub: Any) -> None:
     a = action("set-departments", "change an agent's departments")
     a.add_argument("--departments", required=True,
                    help="comma-separated department ids (empty: all departments)")
+    a = action("set-phone", "change an agent's phone (their agent number stays)")
+    a.add_argument("--phone", required=True, help="a UK number, or '' for none")
+    a = action("set-state", "set an agent's state: sign out, break, or available again")
+    a.add_argument("state", choices=["available", "break", "signed_out"])
     action("lockouts", "agent numbers locked out of the agent line now", with_id=False)
     a = action("unlock", "end an agent's lockout (agent line and console) and forget their "
                "failed sign-ins")
@@ -84,7 +88,7 @@ def add_parser(sub: Any) -> None:
 
 def agents_command(args: argparse.Namespace) -> int:
     """Manage advisors: add, list, remove, set-password, set-pin, set-name, set-departments,
-    lockouts, unlock."""
+    set-phone, set-state, lockouts, unlock."""
     from redis.exceptions import RedisError
 
     from ivr.config import ConfigError
@@ -196,6 +200,19 @@ def _run(args: argparse.Namespace) -> int:
         changes.set_departments(r, args.id, departments)
         record(Action.AGENT_CHANGED, args.id, departments=",".join(departments))
         print(f"agent {args.id} serves {', '.join(departments) or 'all departments'}")
+    elif args.action == "set-phone":
+        from ivr.agents import changes
+
+        agent = existing(args.id)
+        phone = _phone(args.phone) if args.phone.strip() else ""
+        try:
+            changes.set_phone(r, args.id, phone, agent.phone)
+        except AgentError as exc:
+            raise Refused("--phone", str(exc)) from None
+        record(Action.AGENT_CHANGED, args.id, phone=mask(phone) if phone else "")
+        print(f"agent {args.id}'s phone is now {phone or 'none'}")
+    elif args.action == "set-state":
+        _set_state(r, config, args, now)
     elif args.action == "lockouts":
         _print_lockouts(r, config, now)
     elif args.action == "unlock":
@@ -248,6 +265,28 @@ def _secret(argument: str, from_stdin: bool, label: str, *, strip: bool) -> str:
     if first != again:
         raise Refused(argument, "the two entries differ; nothing changed")
     return first.strip() if strip else first
+
+
+def _set_state(r: Any, config: Any, args: argparse.Namespace, now: float) -> None:
+    """``set-state``: as a supervisor's console button; a signed-out agent's agent-line call
+    is ended at Twilio when credentials are set."""
+    from ivr import twilio_rest
+    from ivr.agents import AgentError, manual
+
+    try:
+        moved = manual.set_by_hand(r, args.id, manual.CHOICES[args.state], actor=CLI, now=now,
+                                   retention_days=config.audit.retention_days)
+    except AgentError as exc:
+        raise Refused("ID" if str(exc).startswith("no agent") else "STATE", str(exc)) from None
+    print(f"agent {args.id}: {manual.LABELS[moved.previous]} -> "
+          f"{manual.LABELS[moved.agent.state]}")
+    if moved.line:
+        try:
+            twilio_rest.hang_up(moved.line)
+            print(f"their agent-line call {moved.line} was ended")
+        except Exception as exc:  # noqa: BLE001 - the sign-out stands; say what was not done
+            print(f"warning: their agent-line call {moved.line} could not be ended ({exc}); "
+                  "the call's next step finds them signed out", file=sys.stderr)
 
 
 def _print_lockouts(r: Any, config: Any, now: float) -> None:

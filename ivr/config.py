@@ -355,6 +355,7 @@ MESSAGE_FIELDS: dict[str, set[str]] = {
     "closed_choice": {"day"},
     "sms_link": {"department", "link"},
     "connecting": {"department"},
+    "queue_closed": {"department"},
     "hold_position": {"position"},
     "hold_wait": {"wait"},
     "hold_wait_voicemail": {"within"},
@@ -485,6 +486,7 @@ class Messages(Frozen):
     feedback_comment: str
     feedback_thanks: str
     no_agents: str
+    queue_closed: str  # a supervisor closed the department's queue (``ivr.controls``)
     caller_intro: str
     callback_announce: str
     callback_unreachable_sms: str
@@ -499,6 +501,43 @@ class Messages(Frozen):
                 f"messages.number_rejected needs a reason for {sorted(m.value for m in missing)}"
             )
         return self
+
+
+def _https(value: str | None) -> str | None:
+    if value is not None and not value.startswith("https://"):
+        raise ValueError("expected an https:// URL (Twilio fetches it when this host is down)")
+    return value
+
+
+HttpsUrl = Annotated[str | None, AfterValidator(_https)]
+
+
+class Fallback(Frozen):
+    """The static TwiML that answers when this host cannot (``ivr fallback-twiml`` writes it;
+    ``ivr provision`` points the numbers' fallback URLs at it). Hosted elsewhere: a TwiML Bin
+    or any static web host. Each URL defaults to ``base_url`` plus the document's file name."""
+
+    base_url: HttpsUrl = None
+    voicemail_url: HttpsUrl = None  # the council number's fallback: notice, apology, Record
+    thanks_url: HttpsUrl = None  # the Record's action: thanks, then hang up
+    agent_line_url: HttpsUrl = None  # the agent line's fallback: apology, then hang up
+    apology: str = Field(min_length=1)
+    voicemail_prompt: str = Field(min_length=1)
+    thanks: str = Field(min_length=1)
+    agent_line: str = Field(min_length=1)
+
+    def url(self, document: str) -> str | None:
+        """Where ``document`` (``voicemail``, ``thanks``, ``agent_line``) is hosted, if known."""
+        own = getattr(self, f"{document}_url")
+        if own:
+            return own
+        if self.base_url:
+            return self.base_url.rstrip("/") + "/" + FALLBACK_FILES[document]
+        return None
+
+
+FALLBACK_FILES = {"voicemail": "voicemail.xml", "thanks": "thanks.xml",
+                  "agent_line": "agent-line.xml"}
 
 
 class Config(Frozen):
@@ -521,6 +560,7 @@ class Config(Frozen):
     audit: Audit = Audit()
     callbacks: Callbacks
     messages: Messages
+    fallback: Fallback | None = None  # the static fallback documents (optional)
 
     @model_validator(mode="after")
     def _departments_exist(self) -> Config:

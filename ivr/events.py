@@ -34,7 +34,12 @@ class Event(StrEnum):
     OUT_OF_HOURS = "OUTOFHOURS"  # call arrived while closed
     MENU = "MENU"  # menu choice (option, via keys or speech) or miss
     ONLINE = "ONLINE"  # online alternative told to the caller
-    SMS_LINK = "SMSLINK"  # caller asked for the link by text
+    SMS_LINK = "SMSLINK"  # caller asked for the link by text (its job queued)
+    SMS_SENT = "SMSSENT"  # Twilio accepted that text (message sid)
+    SMS_FAILED = "SMSFAILED"  # a try at sending it failed (error, final: no retry left)
+    SMS_DELIVERED = "SMSDELIVERED"  # Twilio's status callback: on the handset (message)
+    SMS_UNDELIVERED = "SMSUNDELIVERED"  # ... or not: undelivered / failed (status, code)
+    JOB_FAILED = "JOBFAILED"  # another Twilio job's try failed (job, error, final)
     TRANSFER = "TRANSFER"  # payment line / text phone dialled
     TRANSFER_RESULT = "TRANSFERRESULT"  # DialCallStatus of that transfer
     ENTER_QUEUE = "ENTERQUEUE"

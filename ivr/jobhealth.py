@@ -55,6 +55,8 @@ class QueueHealth:
     overdue: int  # scheduled, their time passed more than OVERDUE_AFTER ago
     failed: int  # in RQ's FailedJobRegistry (retries spent, or none)
     scheduler_up: bool  # a scheduler holds the queue's lock and beat within SCHEDULER_STALE
+    scheduler_age: float | None = None  # seconds since its beat; None: no scheduler holds it
+    failed_by_function: dict[str, int] | None = None  # the failed ones by job function
 
 
 @dataclass(frozen=True)
@@ -81,14 +83,32 @@ def read(connection: Redis, queue_names: Sequence[str], now: float | None = None
     queues = {}
     for name in queue_names:
         scheduled = ScheduledJobRegistry(name, connection=connection)
+        failed = FailedJobRegistry(name, connection=connection)
+        age = _scheduler_age(connection, name, now)
         queues[name] = QueueHealth(
             queued=Queue(name, connection=connection).count,
             overdue=connection.zcount(scheduled.key, 0, now - OVERDUE_AFTER),
-            failed=FailedJobRegistry(name, connection=connection).get_job_count(cleanup=False),
-            scheduler_up=_scheduler_age(connection, name, now) <= SCHEDULER_STALE,
+            failed=failed.get_job_count(cleanup=False),
+            scheduler_up=age <= SCHEDULER_STALE,
+            scheduler_age=None if age == float("inf") else max(0.0, age),
+            failed_by_function=failed_by_function(connection, failed),
         )
     return Health(workers=len(workers), heartbeat_age=now - max(beats) if beats else None,
                   queues=queues)
+
+
+FAILED_READ_LIMIT = 1000  # failed jobs read per queue and scrape (newest first)
+
+
+def failed_by_function(connection: Redis, registry: FailedJobRegistry) -> dict[str, int]:
+    """The failed registry's jobs counted by their function (``ivr.messaging.send_sms``...),
+    the newest ``FAILED_READ_LIMIT``; a job that expired meanwhile is not counted."""
+    ids = [as_text(x) for x in connection.zrevrange(registry.key, 0, FAILED_READ_LIMIT - 1)]
+    counts: dict[str, int] = {}
+    for job in Job.fetch_many(ids, connection=connection):
+        if job is not None:
+            counts[job.func_name] = counts.get(job.func_name, 0) + 1
+    return counts
 
 
 def _scheduler_age(connection: Redis, queue_name: str, now: float) -> float:

@@ -123,12 +123,22 @@ class LiveCollector:
             f"{jobhealth.OVERDUE_AFTER:.0f} s ago", labels=["queue"])
         failed = GaugeMetricFamily("ivr_jobs_failed", "Jobs in RQ's failed registry",
                                    labels=["queue"])
+        beat = GaugeMetricFamily(
+            "ivr_scheduler_heartbeat_age_seconds", "Seconds since the scheduler holding the "
+            "queue beat (absent: none holds it)", labels=["queue"])
+        by_function = GaugeMetricFamily(
+            "ivr_jobs_failed_by_function", "Jobs in RQ's failed registry by job function "
+            "(a text, a recording deletion or an offer that failed)", labels=["queue", "function"])
         for name, q in health.queues.items():
             scheduler.add_metric([name], int(q.scheduler_up))
             queued.add_metric([name], q.queued)
             overdue.add_metric([name], q.overdue)
             failed.add_metric([name], q.failed)
-        yield from (scheduler, queued, overdue, failed)
+            if q.scheduler_age is not None:
+                beat.add_metric([name], q.scheduler_age)
+            for function, count in sorted((q.failed_by_function or {}).items()):
+                by_function.add_metric([name, function], count)
+        yield from (scheduler, beat, queued, overdue, failed, by_function)
 
 
 def _reconcile_metrics(r, now: float):

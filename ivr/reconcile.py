@@ -36,8 +36,9 @@ from typing import Any
 from redis.exceptions import RedisError
 from twilio.base.exceptions import TwilioException
 
-from ivr import jobhealth, live_reconcile, store, twilio_rest
+from ivr import controls_store, jobhealth, live_reconcile, store, twilio_rest
 from ivr.calendar import callback_window
+from ivr.controls import effective_hours
 from ivr.phone import check_caller_id, mask
 from ivr.services import Ivr
 from voicemail.tasks import (
@@ -127,7 +128,8 @@ def recordings_pass(ivr: Ivr, now: float) -> Mended:
         if vm is None:
             continue
         left = datetime.fromtimestamp(vm.left_at, UTC)
-        saved = save_voicemail(ivr.redis, vm, callback_window(left, ivr.hours),
+        hours = effective_hours(ivr.hours, controls_store.load(ivr.redis))
+        saved = save_voicemail(ivr.redis, vm, callback_window(left, hours),
                                ivr.config.events.retention_days)
         commit_release(ivr.batch(vm.call_sid, vm.number, now), ivr.callbacks, saved)
         if saved.outcome != "duplicate":

@@ -20,7 +20,8 @@ from enum import StrEnum
 
 from rq import Queue, Retry, get_current_job
 
-from ivr import connections, twilio_rest
+from ivr import connections, job_events, twilio_rest
+from ivr.events import Event
 from ivr.store import Batch
 from voicemail.tasks import TASK
 
@@ -83,11 +84,16 @@ def schedule_deletion(batch: Batch, queue: Queue, sid: str, at: float, kind: Kin
 
 def delete_recording(sid: str, kind: str, task_id: str = "") -> str:
     """RQ job: delete a recording at Twilio when its retention ends. A 404 is success; other
-    failures raise, so RQ retries. A voicemail whose task is scheduled or open is kept."""
+    failures (missing credentials too) raise, so RQ retries, and each is a ``JOBFAILED``
+    event. A voicemail whose task is scheduled or open is kept."""
     if task_id:
         state = connections.state_for_job(get_current_job().connection)
         status = state.hget(TASK.format(id=task_id), "status")
         if keep_for_task(status.decode() if status else None):
             return str(Outcome.KEPT)
-    gone_now = twilio_rest.delete_recording(sid)
+    try:
+        gone_now = twilio_rest.delete_recording(sid)
+    except Exception as exc:  # counted (JOBFAILED, RQ's failed registry), never swallowed
+        job_events.failed(Event.JOB_FAILED, exc, recording=sid, recording_kind=kind)
+        raise
     return str(Outcome.DELETED if gone_now else Outcome.ALREADY_GONE)

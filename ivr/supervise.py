@@ -5,6 +5,10 @@ embedded Redis they use.
 ``Backoff.delay`` decides how long to wait (pure); ``Supervisor`` starts, polls and signals
 the processes. Each child is a ``ChildSpec``; ``ivr.serve.child_specs`` lists them.
 
+Every child dies with ``ivr serve`` however it dies (``ivr.orphans``: the kernel kills it when
+the thread that started it exits, so ``run`` belongs on the main thread), and inherits
+``keep_fds`` (``ivr.serve_lock``'s lock, held while any of them lives).
+
 The loop polls with ``time.sleep`` and a plain flag rather than a timed lock wait
 (``threading.Event.wait``), which stalls under libfaketime (``scripts/test --clock-ahead``).
 """
@@ -18,6 +22,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
+
+from ivr import orphans
 
 
 @dataclass(frozen=True)
@@ -48,12 +54,9 @@ class ChildSpec:
     env: Mapping[str, str] | None = None
     ready: Callable[[], bool] | None = None  # at the first start, awaited before the next child
     ready_timeout: float = 5.0
+    see: str = ""  # where to look when it fails (its log), said with each exit
     stop_last: bool = False  # stopped after the others (the embedded Redis they use)
     stop_timeout: float = 15.0  # SIGTERM, then SIGKILL after this many seconds
-
-
-class ChildDidNotStart(RuntimeError):
-    """A child's ``ready`` check did not pass at the first start."""
 
 
 @dataclass
@@ -86,6 +89,7 @@ class Supervisor:
     backoff: Backoff = field(default_factory=Backoff)
     log: TextIO = field(default_factory=lambda: sys.stderr)
     poll_seconds: float = 0.2
+    keep_fds: tuple[int, ...] = ()  # open in every child (the service's lock)
     _children: list[_Child] = field(init=False, default_factory=list)
     _stop_requested: bool = field(init=False, default=False)
 
@@ -110,11 +114,16 @@ class Supervisor:
         self._stop_requested = True
 
     def start(self) -> None:
-        """Start every child in order, waiting for each one's ``ready`` check."""
+        """Start every child in order, waiting for each one's ``ready`` check. One that does
+        not pass it is said and the others start anyway: what depends on it (the webhooks
+        on Redis) has a way to serve without it, and it is started again when it exits."""
         for child in self._children:
             self._spawn(child)
-            if child.spec.ready is not None:
-                self._await_ready(child)
+            if child.spec.ready is not None and not self._await_ready(child):
+                what = ("exited" if child.proc.poll() is not None
+                        else f"did not answer within {child.spec.ready_timeout:g} s")
+                self._say(f"{child.spec.name} {what} at its start; starting the others "
+                          f"anyway{self._see(child)}")
 
     def run(self) -> None:
         """Start the children (unless ``start`` did), then tend them until a stop request."""
@@ -143,7 +152,7 @@ class Supervisor:
             child.restart_at = now + delay
             self._say(f"{child.spec.name} exited ({_how(child.proc.returncode)}) after "
                       f"{uptime:.1f} s; starting it again in {delay:g} s "
-                      f"(restart {child.restarts + 1})")
+                      f"(restart {child.restarts + 1}){self._see(child)}")
 
     def stop(self) -> None:
         """SIGTERM to every running child (those marked ``stop_last`` after the others), then
@@ -170,19 +179,24 @@ class Supervisor:
         child.restart_at = None
         child.started_at = time.monotonic()
         # A session of its own: Ctrl-C in the terminal reaches ``ivr serve`` only, which
-        # stops the children in order.
+        # stops the children in order. Killed by the kernel if ``ivr serve`` dies first.
         child.proc = subprocess.Popen(list(child.spec.argv), env=child.spec.env,
-                                      start_new_session=True)
+                                      start_new_session=True, pass_fds=self.keep_fds,
+                                      preexec_fn=orphans.preexec())
 
-    def _await_ready(self, child: _Child) -> None:
+    def _await_ready(self, child: _Child) -> bool:
         deadline = time.monotonic() + child.spec.ready_timeout
         while time.monotonic() < deadline:
             if child.spec.ready():
-                return
+                return True
             if child.proc.poll() is not None:
-                break
+                return False
             time.sleep(0.05)
-        raise ChildDidNotStart(child.spec.name)
+        return False
+
+    @staticmethod
+    def _see(child: _Child) -> str:
+        return f"; see {child.spec.see}" if child.spec.see else ""
 
     def _child(self, name: str) -> _Child:
         for child in self._children:

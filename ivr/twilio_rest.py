@@ -49,9 +49,35 @@ def client() -> Client:
     return c
 
 
-def send_sms(to: str, body: str, from_: str) -> str:
-    """Send a text message; returns the message SID. Raises on failure (RQ retries)."""
-    return client().messages.create(to=to, from_=from_, body=body).sid
+def error_status(exc: BaseException) -> int | None:
+    """The HTTP status Twilio answered with, whichever way twilio-python raised it: a
+    ``TwilioRestException`` (an instance's call), or a ``TwilioException`` carrying the
+    response (a list's page: ``Unable to fetch page``). None: no answer (network)."""
+    if isinstance(exc, TwilioRestException):
+        return exc.status
+    for arg in getattr(exc, "args", ()):
+        status = getattr(arg, "status_code", None)
+        if isinstance(status, int):
+            return status
+    return None
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a failed REST call, naming the credentials when Twilio refused them."""
+    status = error_status(exc)
+    if status is None:
+        return f"Twilio could not be reached ({type(exc).__name__})"
+    if status in (401, 403):
+        return (f"Twilio answered {status}: it refused TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN "
+                "(wrong SID or token)")
+    return f"Twilio answered {status}: {getattr(exc, 'msg', '') or exc}"
+
+
+def send_sms(to: str, body: str, from_: str, status_callback: str = "") -> str:
+    """Send a text message; returns the message SID. Raises on failure (RQ retries).
+    ``status_callback``: where Twilio reports delivery (``/sms/status``)."""
+    extra = {"status_callback": status_callback} if status_callback else {}
+    return client().messages.create(to=to, from_=from_, body=body, **extra).sid
 
 
 def delete_recording(recording_sid: str) -> bool:
@@ -92,3 +118,16 @@ def fetch_recording(recording_sid: str) -> tuple[bytes, str]:
         raise TwilioRestException(status, url, msg=f"recording {recording_sid} not available",
                                   method="GET")
     return body, headers.get("Content-Type", "audio/mpeg").split(";")[0].strip()
+
+
+def hang_up(call_sid: str) -> bool:
+    """End a call at Twilio (an advisor signed out by hand: their agent-line call ends, so
+    their phone is free and no late menu step acts for them). False if Twilio no longer has
+    it; other errors raise."""
+    try:
+        client().calls(call_sid).update(status="completed")
+    except TwilioRestException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True

@@ -79,8 +79,10 @@ class Caller:
         to: str = COUNCIL_NUMBER,
         call_sid: str | None = None,
         token: str = AUTH_TOKEN,
+        base: str = BASE,
     ) -> None:
         self.client = client
+        self.base = base  # the URL Twilio requests, which it signs (PUBLIC_BASE_URL behind a proxy)
         self.from_ = from_
         self.to = to
         self.sid = call_sid or "CA" + uuid.uuid4().hex
@@ -109,7 +111,7 @@ class Caller:
 
     def post(self, url: str, context: str = "call", status: int = 200, **params: str) -> Doc:
         """POST a signed request to ``url`` (relative to the current document) and check it."""
-        absolute = urljoin(self.doc.url if self.doc else BASE + "/", url)
+        absolute = urljoin(self.doc.url if self.doc else self.base + "/", url)
         form = self.standard() | {k: str(v) for k, v in params.items() if v is not None}
         parts = urlsplit(absolute)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -246,7 +248,7 @@ class Caller:
             "SequenceNumber": "0",
             "Timestamp": "Fri, 27 Nov 2026 10:00:00 +0000",
         }
-        return self._callback(BASE + "/voice/status", params)
+        return self._callback(self.base + "/voice/status", params)
 
     def _callback(self, url: str, params: dict[str, str], expect: int = 200) -> Doc | None:
         parts = urlsplit(url)
@@ -291,7 +293,7 @@ class Caller:
             "SequenceNumber": "0",
             "Timestamp": "Fri, 27 Nov 2026 10:00:00 +0000",
         }
-        return self._callback(BASE + path, params)
+        return self._callback(self.base + path, params)
 
 
 def written_keys(redis_client) -> int:

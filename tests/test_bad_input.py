@@ -44,11 +44,20 @@ BAD_COMMAND_LINES = [
     ([*SIM, "--agents", "-3"], "--agents"),
     ([*SIM, "--agents", "100000"], "--agents"),
     ([*SIM, "--agents", "3", "--agents-for", "0.8"], "--agents-for"),
+    (["plan", "--target", "2"], "--target"),
+    (["plan", "--weeks", "0"], "--weeks"),
+    (["plan", "--profile", PROFILE, "--simulate"], "--simulate"),
     (["call", "--url", "http://127.0.0.1:9", "--at", "2026-12-01 10:00", "--keys", "9"],
      "--at"),
     (["call", "--url", "http://127.0.0.1:9", "--staffed", "--keys", "9"], "--staffed"),
     (["call", "--url", "http://127.0.0.1:9", "--keys", "9"], "127.0.0.1:9"),
     (["agents", "add", "--name", ""], "--name"),
+    ([*SIM, "--agents", "3", "--html", "/proc/no-such-folder/day.html"], "--html"),
+    ([*SIM, "--agents", "3", "--html", "/tmp/"], "--html"),
+    (["call", "--advisor", "--to", "+441206282222"], "--advisor"),
+    (["call", "--twilio", "http://127.0.0.1:9"], "--twilio"),
+    (["call", "--twilio", "http://127.0.0.1:9", "--keys", "2"], "--keys"),
+    (["local-twilio", "--app", "http://127.0.0.1:9", "--speech-rate", "0"], "--speech-rate"),
 ]
 
 
@@ -114,3 +123,34 @@ def test_a_bad_config_value_is_one_line_naming_the_key(tmp_path, edit, names):
     assert len(lines) == 1, done.stderr
     assert names in lines[0]
     assert "(got a mapping)" not in lines[0]
+
+
+def test_simulate_refuses_to_flush_a_database_it_did_not_write(tmp_path):
+    """The shared-Redis case: a database holding the service's keys is never flushed; an
+    empty one is used, marked, and flushed again by the next simulation."""
+    import redis
+
+    from ivr.sim import simulate_cli
+
+    url = os.environ.get("IVR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.set("{ivr}:agent:1001", "the service's")
+    try:
+        problem = simulate_cli.not_ours(client)
+        assert problem and "1 key(s) no simulation wrote" in problem
+        client.flushdb()
+        assert simulate_cli.not_ours(client) is None
+        client.set(simulate_cli.MARK, "ivr simulate")
+        client.set("{ivr}:agent:1001", "a simulated advisor")
+        assert simulate_cli.not_ours(client) is None
+    finally:
+        client.flushdb()
+
+
+def test_simulate_html_makes_a_missing_folder(tmp_path):
+    from ivr.sim.simulate_cli import html_problem
+
+    target = tmp_path / "reports" / "december" / "day.html"
+    assert html_problem(str(target)) is None
+    assert target.parent.is_dir()

@@ -145,9 +145,9 @@ CALLBACK_DAYS = [
     ("2026-04-03 10:00:00+00:00", "2026-04-07 08:00Z", "2026-04-07 16:00Z"),  # Good Friday
     ("2026-04-02 16:30:00+00:00", "2026-04-07 08:00Z", "2026-04-07 16:00Z"),  # Thu 17:30 BST
     ("2026-05-22 12:00:00+00:00", "2026-05-26 08:00Z", "2026-05-26 16:00Z"),  # spring bank hol.
-    # Christmas Day, Boxing Day (Saturday: substitute Monday 28th), the configured shutdown
-    # (29-31 December), New Year's Day: back on Monday 4 January.
-    ("2026-12-24 12:00:00+00:00", "2027-01-04 09:00Z", "2027-01-04 17:00Z"),
+    # Christmas Day, Boxing Day (Saturday: substitute Monday 28th): back on Tuesday 29th
+    # (config.yaml lists no closures of its own; test_controls adds some live).
+    ("2026-12-24 12:00:00+00:00", "2026-12-29 09:00Z", "2026-12-29 17:00Z"),
     # 2027: Christmas on Saturday and Boxing Day on Sunday: substitutes Monday and Tuesday.
     ("2027-12-24 12:00:00+00:00", "2027-12-29 09:00Z", "2027-12-29 17:00Z"),
     # 00:30 on Wednesday 1 July in London, still Tuesday in UTC: London's calendar counts.

@@ -59,7 +59,8 @@ FRAGMENTS = {offer.LEAVE_IDLE_LUA, offer._REDIS_NOW, callbacks._COMMON,
              events.LUA_ADD, events.LUA_ADD_FROM,
              tasks.LUA_RELEASE}  # only ever run inside other scripts
 KEY_MODULES = (store, agents, lockout, callbacks, tasks, "ivr.events", "ivr.console.auth",
-               "ivr.console.work", "ivr.console.session", "flows.agent_line")
+               "ivr.console.work", "ivr.console.session", "flows.agent_line",
+               "ivr.controls_store")
 
 
 def scripts() -> dict[str, str]:
@@ -265,7 +266,8 @@ _DIRECT_ONLY = {"ivr.agents.offer._LEAVE_IDLE", "ivr.agents.offer._CONFIRM",
                 "ivr.agents.offer._RELEASE", "ivr.events._ADD_ONCE",
                 "voicemail.tasks._NOTE_OVERDUE", "voicemail.callbacks._DIAL_CALL",
                 "voicemail.callbacks._END_DIAL", "ivr.console.session._SET_IF_LIVE",
-                "ivr.agents.lockout._FAILED", "ivr.agents.changes._CHANGE"}
+                "ivr.agents.lockout._FAILED", "ivr.agents.changes._CHANGE",
+                "ivr.agents.changes._PHONE"}
 
 
 @time_machine.travel(OPEN, tick=False)
@@ -354,6 +356,8 @@ def test_every_script_runs_on_the_cluster(app, state, redis_client, priya, ran, 
     changes.set_departments(state, priya, ["council_tax"])
     changes.rename(state, priya, "Priya Shah")
     assert agents.get(state, priya).departments == ("council_tax",)
+    changes.set_phone(state, priya, "+447911123499", agents.get(state, priya).phone or "")
+    assert agents.get(state, priya).phone == "+447911123499"
 
     # a console dial's marker: its call named, then the dial over without a result
     dialling = callbacks.DIALLING.format(id=saved.task_id)

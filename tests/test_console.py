@@ -288,7 +288,10 @@ def test_supervisor_adds_sets_password_and_removes(app, staff, redis_client):
     assert Console(app.test_client()).login(hana.id, "first password").status_code == 401
     assert Console(app.test_client()).login(hana.id, "second password").status_code == 302
 
-    sup.post(f"/console/agents/{hana.id}/remove")
+    assert sup.post(f"/console/agents/{hana.id}/remove").headers["Location"] == \
+        f"/console/agents/{hana.id}/remove"  # the confirmation page first
+    assert agents.get(redis_client, hana.id) is not None
+    sup.post(f"/console/agents/{hana.id}/remove", confirm="yes")
     assert agents.get(redis_client, hana.id) is None
     assert sup.post(f"/console/agents/{staff['super'].id}/remove").status_code == 302
     assert agents.get(redis_client, staff["super"].id) is not None  # not yourself
@@ -520,7 +523,9 @@ def test_console_without_redis_says_so_and_calls_go_on(down_app):
     response = client.get("/console/login")
     assert response.status_code == 503
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
-    assert client.get("/healthz").get_json() == {"ok": True, "redis": False, "spooled": 0}
+    health = client.get("/healthz")  # never 200 "ok" with Redis down: /readyz says why
+    assert health.status_code == 503
+    assert health.get_json() == {"ok": False, "redis": False, "spooled": 0}
 
 
 def test_advisors_see_their_own_day_supervisors_everyones(app, staff, redis_client):

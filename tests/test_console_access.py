@@ -76,7 +76,32 @@ TABLE = {
                                        (302, "/console/agents"), name="Eve New", role="agent",
                                        password="long enough password"),
     ("console.remove_agent", "POST"): row("/console/agents/{dana}/remove", LOGIN, 403, 403,
-                                          (302, "/console/agents")),
+                                          (302, "/console/agents"), confirm="yes"),
+    ("console.confirm_remove", "GET"): row("/console/agents/{dana}/remove", LOGIN, 403, 403, 200),
+    ("console.edit_agent", "GET"): row("/console/agents/{dana}/edit", LOGIN, 403, 403, 200),
+    ("console.save_agent", "POST"): row("/console/agents/{dana}/edit", LOGIN, 403, 403,
+                                        (302, "/console/agents/{dana}/edit"), name="Dana Edited"),
+    ("console.force_state", "POST"): row("/console/agents/{dana}/state", LOGIN, 403, 403,
+                                         (302, "/console/agents/{dana}/edit"), state="break"),
+    ("console.unlock_line", "POST"): row("/console/agents/{dana}/unlock-line", LOGIN, 403, 403,
+                                         (302, "/console/agents/{dana}/edit")),
+    ("console.my_state", "GET"): row("/console/me", LOGIN, 200, 200, 200),
+    ("console.set_my_state", "POST"): row("/console/me/state", LOGIN, (302, "/console/me"),
+                                          (302, "/console/me"), (302, "/console/me"),
+                                          state="break"),
+    ("console.controls_page", "GET"): row("/console/controls", LOGIN, 403, 403, 200),
+    ("console.add_closure", "POST"): row("/console/controls/closures", LOGIN, 403, 403,
+                                         (302, "/console/controls"), kind="span", start="10:30",
+                                         end="11:00", message="Closed for a staff briefing."),
+    ("console.add_announcement", "POST"): row(
+        "/console/controls/announcements", LOGIN, 403, 403, (302, "/console/controls"),
+        end_date="2026-12-01", end="17:00", message="Bin rounds are late today."),
+    ("console.end_control", "POST"): row("/console/controls/closure/abc123/end", LOGIN, 403,
+                                         403, (302, "/console/controls")),
+    ("console.emergency", "POST"): row("/console/controls/emergency", LOGIN, 403, 403,
+                                       (302, "/console/controls"), mode="off"),
+    ("console.queue_state", "POST"): row("/console/controls/queues/housing", LOGIN, 403, 403,
+                                         (302, "/console/controls"), state="closed"),
     ("console.set_password", "POST"): row("/console/agents/{dana}/password", LOGIN, 403, 403,
                                           (302, "/console/agents"),
                                           password="another long one"),
@@ -191,6 +216,6 @@ def test_access(app, world, config, route, who):
     status, location = expected if isinstance(expected, tuple) else (expected, None)
     assert response.status_code == status, response.get_data(as_text=True)[:300]
     if location is not None:
-        assert response.headers["Location"] == location
+        assert response.headers["Location"] == location.format(**ids)
     if status == 200 and route[0] == "console.login":
         assert TOKEN.search(response.get_data(as_text=True))  # the sign-in form, not a page

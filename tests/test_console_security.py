@@ -178,7 +178,7 @@ def test_new_password_and_removal_end_sessions_at_once(app, staff, redis_client)
     sup, sup_other = as_user(app, staff["super"]), as_user(app, staff["super"])
     sup.post(f"/console/agents/{staff['tax'].id}/password", password="a new password")
     assert tax.client.get("/console/live.json").status_code == 401
-    sup.post(f"/console/agents/{staff['ben'].id}/remove")
+    sup.post(f"/console/agents/{staff['ben'].id}/remove", confirm="yes")
     assert ben.client.get("/console/live.json").status_code == 401
     sup.post(f"/console/agents/{staff['super'].id}/password", password="my own new one")
     assert sup.client.get("/console/").status_code == 200  # the session that changed it

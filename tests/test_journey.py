@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 import time_machine
 from jobs import Worker
@@ -31,6 +33,14 @@ TEXT_PHONE = "+441206282300"
 
 DEPT_KEYS = {"2": "council_tax", "3": "benefits", "4": "street_care", "5": "housing",
              "0": "general"}
+
+
+@pytest.fixture
+def config(config):
+    """config.yaml with three closure days listed, as the council would add its own."""
+    listed = [date(2026, 12, 29), date(2026, 12, 30), date(2026, 12, 31)]
+    return config.model_copy(update={"hours": config.hours.model_copy(
+        update={"closures": listed})})
 
 
 @pytest.fixture(autouse=True)

@@ -101,7 +101,7 @@ def test_accepting_the_text_link_costs_two_round_trips(caller, config, warm_app,
     assert (job.func_name, job.args[0]) == ("ivr.messaging.send_sms", caller.from_)
     Worker([messages], connection=redis_client).work(burst=True)
     assert [m["to"] for m in twilio.messages] == [caller.from_]
-    assert [e["event"] for e in read_all(redis_client)][-2:] == ["SMSLINK", "ENTERQUEUE"]
+    assert [e["event"] for e in read_all(redis_client)][-3:] == ["SMSLINK", "ENTERQUEUE", "SMSSENT"]
 
 
 # -- the push and the agent line ----------------------------------------------------------------

@@ -105,17 +105,40 @@ def test_simulate_prints_the_customer_service_standard_figures(redis_client, tin
     assert "Service level" in html.read_text()
 
 
-def test_agents_for_staffs_by_erlang_c_and_checks_by_simulation(redis_client, tiny, capsys):
-    assert main(["simulate", "--profile", str(tiny), "--agents-for", "0.8", "--hours", "9-10",
-                 "--redis-url", TEST_REDIS_URL, "--quiet"]) == 0
+@pytest.mark.parametrize("model", ["erlang-a", "erlang-c"])
+def test_agents_for_staffs_by_the_model_with_handle_time_and_checks_by_simulation(
+        redis_client, tiny, capsys, model):
+    """The staffing uses the advisor's whole time per caller (talk 200 s + the simulation's
+    set-up and wrap-up), not the talk time; Erlang A (the default) also the patience (150 s)
+    and the 120 s limit; the output names the model."""
+    from ivr.sim.theory import SIM_OVERHEAD_SECONDS
+
+    args = ["simulate", "--profile", str(tiny), "--agents-for", "0.8", "--hours", "9-10",
+            "--redis-url", TEST_REDIS_URL, "--quiet"]
+    assert main(args + ([] if model == "erlang-a" else ["--model", model])) == 0
     out = capsys.readouterr().out
-    need = erlang.agents_for(0.8, 120, erlang.erlangs(30, 200), 200)
+    aht = 200 + SIM_OVERHEAD_SECONDS
+    load = erlang.erlangs(30, aht)
+    need = (erlang.agents_for_a(0.8, 120, load, aht, 150, 120) if model == "erlang-a"
+            else erlang.agents_for(0.8, 120, load, aht))
+    name = "Erlang A" if model == "erlang-a" else "Erlang C"
+    assert out.startswith(name)
+    assert f"handle time {aht:g} s (talk 200 s + set-up and wrap-up {SIM_OVERHEAD_SECONDS:g} s)" \
+        in out
     assert f"09:00    30.0 calls  {need:3d} advisors" in out
     assert f"advisors: {need}" in out and "the target 80%" in out
-    assert "advisors  Erlang C  on break" in out  # the simulated staffing beside Erlang C's
+    assert f"advisors  {name}  on break" in out  # the simulated staffing beside the model's
+    assert "advisor time per answered caller in this simulation:" in out
     row = next(line for line in out.splitlines() if line.startswith("  09:00 ")
                and "%" in line)
     assert row.split()[4] == str(need)
+    # the overhead planned with is what the simulated advisors really spend beyond the talk
+    from ivr import events
+    from ivr.staffing.measure import handling
+
+    h = handling(events.read_all(redis_client))
+    assert h.answered >= 15
+    assert h.setup + h.wrap_up == pytest.approx(SIM_OVERHEAD_SECONDS, abs=6)
 
 
 def test_simulate_refuses_database_zero_and_needs_a_database(tiny, monkeypatch, capsys):

@@ -13,7 +13,7 @@ import pytest
 from rq_faults import wait_for
 
 from ivr import serve
-from ivr.supervise import Backoff, ChildDidNotStart, ChildSpec, Supervisor
+from ivr.supervise import Backoff, ChildSpec, Supervisor
 
 
 @contextmanager
@@ -91,13 +91,22 @@ def test_stop_ends_every_child_the_embedded_redis_last(tmp_path):
     assert supervisor.restarts == {"redis": 0, "web": 0, "worker": 0, "stubborn": 0}
 
 
-def test_a_child_that_never_answers_at_the_start_stops_the_start():
+def test_a_child_that_never_answers_at_the_start_is_said_and_the_others_start_anyway():
+    """The embedded Redis that cannot start (a bad append-only file, a full disk) stops no
+    webhook: they answer with the fail-safe while it is started again."""
+    log = io.StringIO()
     supervisor = Supervisor([ChildSpec("redis", python("import sys; sys.exit(1)"),
-                                       ready=lambda: False, stop_last=True),
-                             ChildSpec("web", python("import time; time.sleep(600)"))])
-    with pytest.raises(ChildDidNotStart, match="redis"):
-        supervisor.run()
-    assert supervisor.pid("web") is None  # never started
+                                       ready=lambda: False, stop_last=True, see="redis.log"),
+                             ChildSpec("web", python("import time; time.sleep(600)"))],
+                            backoff=Backoff(first=0.1, cap=0.2), log=log)
+    with supervised(supervisor):
+        wait_for(lambda: supervisor.pid("web"), 10, "web runs")
+        wait_for(lambda: supervisor.restarts["redis"] >= 2, 10, "redis started again")
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "serve: redis exited at its start; starting the others anyway; " \
+                       "see redis.log"
+    assert lines[1].startswith("serve: redis exited (code 1) after ")
+    assert lines[1].endswith("starting it again in 0.1 s (restart 1); see redis.log")
 
 
 def test_serve_runs_the_worker_the_scheduler_and_the_reconciler_as_children():
@@ -106,7 +115,8 @@ def test_serve_runs_the_worker_the_scheduler_and_the_reconciler_as_children():
     assert [s.name for s in specs] == ["web", "worker", "scheduler", "reconciler"]
     assert specs[3].argv[1:] == ["-m", "ivr.cli", "reconcile", "--every", "30"]
     worker, scheduler = specs[1].argv, specs[2].argv
-    assert worker[1:] == ["worker", "--url", "redis://rq:6379/0", "--worker-ttl", "60",
+    assert worker[1:] == ["worker", "--url", "redis://rq:6379/0",
+                          "--worker-class", "ivr.rq_worker.Worker", "--worker-ttl", "60",
                           "callbacks", "messages"]
     assert "--with-scheduler" not in worker
     assert scheduler[1:4] == ["-m", "ivr.cli", "scheduler"]

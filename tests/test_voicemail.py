@@ -78,7 +78,7 @@ def only_task(redis_client) -> dict:
         (CLOSED, "tomorrow"),  # Tuesday evening
         ("2026-11-28 11:00:00+00:00", "Monday 30 November"),  # Saturday
         ("2026-11-29 23:30:00+00:00", "tomorrow"),  # Sunday night
-        ("2026-12-24 11:00:00+00:00", "Monday 4 January"),  # Christmas, the shutdown, New Year
+        ("2026-12-24 11:00:00+00:00", "Tuesday 29 December"),  # Christmas, Boxing Day (Mon)
         ("2026-04-02 16:30:00+00:00", "Tuesday 7 April"),  # Thursday 17:30 BST, then Easter
         ("2026-10-23 15:59:00+00:00", "Monday 26 October"),  # Friday 16:59 BST; clocks go back
         ("2026-06-30 23:30:00+00:00", "tomorrow"),  # already Wednesday 00:30 in London

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, request, url_for
@@ -26,7 +26,9 @@ from redis.exceptions import RedisError
 from twilio.twiml.voice_response import VoiceResponse
 
 from flows.common import Turn, arg_int, external, form_int
-from ivr.calendar import callback_window
+from ivr import controls_store
+from ivr.calendar import CallbackWindow, callback_window, promised_window, spoken_day
+from ivr.controls import effective_hours
 from ivr.phone import check_keyed_number, mask, spoken_digits
 from ivr.twiml import empty, render
 from voicemail.tasks import Voicemail, commit_release, save_voicemail
@@ -45,11 +47,24 @@ def _dept(turn: Turn) -> str:
     return turn.config.department_id(request.args.get("dept"))
 
 
+def window_now(turn: Turn) -> CallbackWindow:
+    """The callback window of a voicemail left now: the day promised in this call's URL when
+    the recording began, if it still holds (no read of the live controls); else worked out
+    from the hours with the live closures."""
+    try:
+        promised = date.fromisoformat(request.args.get("day", ""))
+    except ValueError:
+        promised = None
+    kept = promised and promised_window(turn.now, promised, turn.ivr.hours)
+    return kept or callback_window(turn.now, turn.hours)
+
+
 def add_record(turn: Turn, response: VoiceResponse, dept: str, number: str) -> None:
     """The promise, the beep, and a <Record> whose results reach us twice (action + callback)."""
     vm = turn.config.voicemail
-    params = record_args(turn, dept, number)
-    turn.say(response, turn.messages.voicemail_intro.format(day=turn.callback_day_spoken()))
+    day = callback_window(turn.now, turn.hours).callback_day
+    params = record_args(turn, dept, number, day.isoformat())
+    turn.say(response, turn.messages.voicemail_intro.format(day=spoken_day(day, turn.today)))
     response.record(
         action=url_for("voicemail.recorded", **params),
         method="POST",
@@ -175,7 +190,7 @@ def store_voicemail(turn: Turn, vm: Voicemail) -> bool:
     release job; or spool it to disk. False only when neither Redis nor the disk took it."""
     ivr = turn.ivr
     try:
-        saved = save_voicemail(ivr.redis, vm, callback_window(turn.now, ivr.hours),
+        saved = save_voicemail(ivr.redis, vm, window_now(turn),
                                ivr.config.events.retention_days)
     except Exception as exc:  # noqa: BLE001 - whatever failed, the voicemail must not be lost
         return spool_voicemail(turn, vm, exc)
@@ -216,7 +231,8 @@ def replay_voicemail(ivr: Ivr) -> Callable[[dict], None]:
     def handler(payload: dict) -> None:
         vm = Voicemail(**payload)
         left = datetime.fromtimestamp(vm.left_at, UTC)
-        saved = save_voicemail(ivr.redis, vm, callback_window(left, ivr.hours),
+        hours = effective_hours(ivr.hours, controls_store.load(ivr.redis))
+        saved = save_voicemail(ivr.redis, vm, callback_window(left, hours),
                                ivr.config.events.retention_days)
         commit_release(ivr.batch(vm.call_sid, vm.number, vm.left_at), ivr.callbacks, saved)
 
@@ -234,7 +250,8 @@ def recorded():
         return render(response)  # the caller has gone; nothing will be heard
     if not vm.recording_url:
         turn.say(response, turn.messages.voicemail_empty)
-    turn.say(response, turn.messages.voicemail_thanks.format(day=turn.callback_day_spoken()))
+    day = spoken_day(window_now(turn).callback_day, turn.today)
+    turn.say(response, turn.messages.voicemail_thanks.format(day=day))
     response.hangup()
     return render(response)
 

@@ -34,9 +34,11 @@ def sealed(turn: Turn, number: str) -> str:
     return turn.ivr.sealer.seal(("R" if turn.call.relay else "-") + number, turn.call.sid)
 
 
-def record_args(turn: Turn, dept: str, number: str) -> dict[str, str]:
-    """The arguments of the <Record> action and recording callback URLs."""
-    return {"dept": dept, "cb": sealed(turn, number)}
+def record_args(turn: Turn, dept: str, number: str, day: str) -> dict[str, str]:
+    """The arguments of the <Record> action and recording callback URLs: ``day`` is the
+    callback day the caller is promised as the recording begins (ISO; not personal data), so
+    the task and the thanks keep that promise without reading the live controls again."""
+    return {"dept": dept, "cb": sealed(turn, number), "day": day}
 
 
 def callback_arg(turn: Turn) -> Callback:

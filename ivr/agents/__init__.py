@@ -62,6 +62,7 @@ class Agent:
     offer: str = ""  # a caller offered to this agent (push) whose take is on its way
     offer_at: float = 0.0
     last_caller: str = ""  # the caller this agent was last bridged to (for the wrap-up)
+    state_reason: str = ""  # why they are in this state ("set by 1001", "left the agent line")
     pin_hash: str = field(default="", repr=False)  # the agent line PIN's scrypt hash
 
     @property
@@ -96,6 +97,7 @@ def from_hash(h: dict[str, str]) -> Agent:
         state_since=float(h.get("state_since", 0) or 0), call_sid=h.get("call_sid", ""),
         offer=h.get("offer", ""), offer_at=float(h.get("offer_at", 0) or 0),
         last_caller=h.get("last_caller", ""), pin_hash=h.get("pin_hash", ""),
+        state_reason=h.get("state_reason", ""),
     )
 
 
@@ -224,14 +226,17 @@ def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: st
     if isinstance(r_or_pipe, Batch):
         r_or_pipe.op(lambda p: set_state(p, agent, state, now, call_sid=call_sid, reason=reason,
                                          **details))
-        return _moved(agent, state, now, call_sid)
+        why = reason + (" (found by the reconciler)" if details.get("reconciled") else "")
+        return _moved(agent, state, now, call_sid, why)
     if not connections.is_pipeline(r_or_pipe):
         pipe = r_or_pipe.pipeline(transaction=False)
         moved = set_state(pipe, agent, state, now, call_sid=call_sid, reason=reason, **details)
         pipe.execute()
         return moved
+    why = reason + (" (found by the reconciler)" if details.get("reconciled") else "")
     r_or_pipe.hset(AGENT.format(id=agent.id), mapping={
-        "state": str(state), "state_since": f"{now:.3f}", "call_sid": call_sid})
+        "state": str(state), "state_since": f"{now:.3f}", "call_sid": call_sid,
+        "state_reason": why})
     for key in agent.duty_keys:
         if state in SIGNED_IN:
             r_or_pipe.sadd(key, agent.id)
@@ -245,14 +250,14 @@ def set_state(r_or_pipe, agent: Agent, state: State, now: float, *, call_sid: st
         Event.AGENT_STATE, call_sid, now, None, agent=agent.id, state=str(state),
         previous=str(agent.state), seconds_in_previous=round(now - agent.state_since, 1),
         reason=reason, **details), None)  # trimmed with the calls' events
-    return _moved(agent, state, now, call_sid)
+    return _moved(agent, state, now, call_sid, why)
 
 
-def _moved(agent: Agent, state: State, now: float, call_sid: str) -> Agent:
+def _moved(agent: Agent, state: State, now: float, call_sid: str, why: str = "") -> Agent:
     """The agent after ``set_state`` (pure): an agent who is not available holds no offer."""
     if state is not State.AVAILABLE:
         agent = replace(agent, offer="", offer_at=0.0)
-    return replace(agent, state=state, state_since=now, call_sid=call_sid)
+    return replace(agent, state=state, state_since=now, call_sid=call_sid, state_reason=why)
 
 
 def anyone_on_duty(r: redis.Redis, department: str) -> bool:

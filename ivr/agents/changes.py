@@ -57,3 +57,35 @@ def set_departments(r: redis.Redis, agent_id: str, departments: Iterable[str]) -
     """Give the agent these departments (none: all of them), moving them between the on-duty
     sets if signed in (checked already: ``credentials.check_departments``)."""
     _change(r, agent_id, "departments", ",".join(departments))
+
+
+# KEYS: 1 the agent's hash, 2 the new phone's index (keys.UNUSED for none), 3 the old phone's
+# index (keys.UNUSED for none). ARGV: 1 the agent id, 2 the new phone ('' for none).
+# Returns 0: no such agent; -1: the phone is another agent's; 1: changed.
+_PHONE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[2] ~= '' then
+  local owner = redis.call('GET', KEYS[2])
+  if owner and owner ~= ARGV[1] then return -1 end
+end
+local old = redis.call('HGET', KEYS[1], 'phone') or ''
+if old ~= '' and old ~= ARGV[2] and redis.call('GET', KEYS[3]) == ARGV[1] then
+  redis.call('DEL', KEYS[3])
+end
+redis.call('HSET', KEYS[1], 'phone', ARGV[2])
+if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[1]) end
+return 1
+"""
+
+
+def set_phone(r: redis.Redis, agent_id: str, phone: str, old_phone: str) -> None:
+    """Give the agent a new phone ("" for none; E.164, checked already), keeping their agent
+    number; the old phone no longer finds them. Refused if the phone is another agent's."""
+    new_key = agents.BY_PHONE.format(phone=phone) if phone else keys.UNUSED
+    old_key = agents.BY_PHONE.format(phone=old_phone) if old_phone else keys.UNUSED
+    done = int(keys.eval_script(r, _PHONE, 3, agents.AGENT.format(id=agent_id), new_key,
+                                old_key, agent_id, phone))
+    if done == 0:
+        raise agents.AgentError(f"no agent {agent_id}")
+    if done < 0:
+        raise agents.AgentError(f"the phone {phone} already belongs to another agent")

@@ -8,8 +8,9 @@ import time
 from rq import Retry, get_current_job
 from twilio.base.exceptions import TwilioException
 
-from ivr import agents, connections, twilio_rest
+from ivr import agents, connections, job_events, twilio_rest
 from ivr.agents import State, offer
+from ivr.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ def offer_caller(agent_id: str, line_sid: str, caller_sid: str, url: str) -> str
     this worker's, which may be skewed from the web process's that claimed it.
 
     Not retried: if the advisor has just left or the REST call fails, the offer is released
-    at once and the caller, still queued, is found by the advisor's menu loop instead."""
+    at once and the caller, still queued, is found by the advisor's menu loop instead. A
+    failed REST call still raises (after the release), so it counts as a failed job."""
     r = connections.state_for_job(get_current_job().connection)
     if not offer.still_offered(r, agent_id, caller_sid, line_sid):
         offer.release(r, agent_id, caller_sid)
@@ -55,5 +57,6 @@ def offer_caller(agent_id: str, line_sid: str, caller_sid: str, url: str) -> str
     except (TwilioException, twilio_rest.TwilioNotConfigured, OSError) as exc:
         offer.release(r, agent_id, caller_sid)
         log.warning("offer of call %s to agent %s not delivered: %s", caller_sid, agent_id, exc)
-        return "failed"
+        job_events.failed(Event.JOB_FAILED, exc, caller_sid, agent=agent_id)
+        raise  # a failure, in RQ's failed registry and /metrics, not a finished job
     return "offered"

@@ -18,9 +18,11 @@ from flask import Flask
 def register(app: Flask) -> None:
     """Mount the console on ``app``: its blueprint and its session cookie."""
     from ivr.console import (  # noqa: F401 - routes register on bp
+        advisors,
         auditlog,
         auth,
         callbacks,
+        controls,
         kiosk_links,
         live,
         manage,

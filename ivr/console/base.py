@@ -304,6 +304,8 @@ NAV: list[tuple[str, str, bool]] = [
     ("console.live", "Live view", False),
     ("console.wallboard", "Wallboard", False),
     ("console.callbacks_page", "Callbacks", False),
+    ("console.my_state", "My state", False),
+    ("console.controls_page", "Controls", True),
     ("console.agents_page", "Agents", True),
     ("console.audit_page", "Audit", True),
 ]

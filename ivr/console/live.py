@@ -75,6 +75,15 @@ def queue_rows(live: report_live.Now, today: Report, limit: int) -> list[dict[st
     return rows
 
 
+def state_label(agent: Agent) -> str:
+    """'Signed out (left the agent line (found by the reconciler))': a sign-out not of the
+    advisor's own keying says why, so a supervisor sees a dead phone or a forced change."""
+    label = STATE_LABELS[agent.state]
+    if agent.state is State.SIGNED_OUT and agent.state_reason not in ("", "agent line"):
+        return f"{label}: {agent.state_reason}"
+    return label
+
+
 DAY_FIGURES = ("calls", "handle_time", "occupancy", "fcr", "callbacks")
 
 
@@ -101,7 +110,7 @@ def agent_rows(live: report_live.Now, viewer: Agent,
             day = None
         rows.append({
             "id": a.id, "name": a.name, "state": str(a.state),
-            "state_label": STATE_LABELS[a.state],
+            "state_label": state_label(a),
             "in_state_seconds": max(0, int(live.at - a.state_since)),
             "in_state": elapsed(live.at - a.state_since),
             **(day_figures(day) if day else dict.fromkeys(DAY_FIGURES, "–")),

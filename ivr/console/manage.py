@@ -15,7 +15,7 @@ from functools import wraps
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from ivr import agents, credentials
-from ivr.agents import AgentError, Role
+from ivr.agents import AgentError, Role, manual
 from ivr.audit import Action
 from ivr.console import session as sessions
 from ivr.console.auth import unlock_console, waiting
@@ -86,7 +86,8 @@ def agents_page():
              in waiting(r, ids, Policy.account(app.config.agents), at).items()}
     return render_template("console/agents.html", agents=everyone,
                            departments=app.config.departments, roles=[str(r) for r in Role],
-                           min_password=credentials.MIN_PASSWORD, sessions=live, waits=waits)
+                           min_password=credentials.MIN_PASSWORD, sessions=live, waits=waits,
+                           state_labels=manual.LABELS)
 
 
 @bp.post("/agents")
@@ -146,10 +147,13 @@ def add_agent():
 @supervisors_only
 def remove_agent(agent_id: str):
     """Remove an agent (never yourself: a supervisor cannot lock everyone out by accident);
-    their console sessions end at once."""
+    their console sessions end at once. Only with ``confirm=yes``, which the confirmation page
+    (``advisors.confirm_remove``) sends; without it, that page is shown."""
     if agent_id == user().id:
         flash("You cannot remove yourself.", "error")
         return _back()
+    if request.form.get("confirm") != "yes":
+        return redirect(url_for("console.confirm_remove", agent_id=agent_id))
     r = ivr().redis
     try:
         agents.remove(r, agent_id)

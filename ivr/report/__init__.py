@@ -104,7 +104,10 @@ class Report:
     transfer_results: dict[str, dict[str, int]] = field(default_factory=dict)  # line -> status
     online: int = 0
     sms_offered: int = 0
-    sms_links: int = 0
+    sms_links: int = 0  # texts Twilio accepted (SMSSENT), not jobs queued, nor undelivered
+    sms_delivered: int = 0  # of those, reported on the handset (SMSDELIVERED)
+    sms_requested: int = 0  # texts asked for (SMSLINK: the job queued)
+    sms_failed: int = 0  # texts whose every try failed (SMSFAILED final)
     failsafes: int = 0
     # after the call
     wrapups: int = 0
@@ -261,7 +264,9 @@ def _figures(facts: Facts, *, limit: int, tolerance: int, attempts: int, as_of: 
         transfers=dict(sorted(transfers.items())),
         transfer_results={k: dict(v.most_common()) for k, v in sorted(results.items())},
         online=len(facts.online), sms_offered=sum(1 for o in facts.online if o.detail),
-        sms_links=len(facts.sms_links), failsafes=len(facts.failsafes),
+        sms_links=len(facts.sms_sent), sms_delivered=len(facts.sms_delivered),
+        sms_requested=len(facts.sms_links),
+        sms_failed=len(facts.sms_failed), failsafes=len(facts.failsafes),
         wrapups=len(facts.wrapups), resolved=sum(1 for w in facts.wrapups if w.resolved),
         feedback_scores={s: sum(1 for f in facts.feedback if f.score == s) for s in range(1, 6)},
         comments=tuple(f for f in facts.feedback if f.comment),

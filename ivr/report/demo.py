@@ -79,6 +79,9 @@ class _Week:
         texted = mobile and rng.random() < 0.35
         if texted:
             self.ev(Event.SMS_LINK, sid, t + 5, dept)
+            self.ev(Event.SMS_SENT, sid, t + 8, dept, message="SM" + sid[2:])
+            self.ev(Event.SMS_DELIVERED, sid, t + 14, dept, message="SM" + sid[2:],
+                    status="delivered")
         self.queue(sid, t + 8, dept, at, texted)
 
     def queue(self, sid: str, t: float, dept: str, at: datetime, texted: bool) -> None:

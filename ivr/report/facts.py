@@ -141,7 +141,12 @@ class Facts:
     inbound: tuple[Inbound, ...] = ()
     transfers: tuple[Transfer, ...] = ()
     online: tuple[Simple, ...] = ()  # detail: "sms_offered" when a text was offered
-    sms_links: tuple[Simple, ...] = ()
+    sms_links: tuple[Simple, ...] = ()  # a text asked for (its job queued)
+    sms_sent: tuple[Simple, ...] = ()  # Twilio accepted it (SMSSENT), not reported undelivered
+    sms_delivered: tuple[Simple, ...] = ()  # Twilio reported it on the handset (SMSDELIVERED)
+    # never reached the caller: every try failed (SMSFAILED final), or Twilio reported it
+    # undelivered (SMSUNDELIVERED)
+    sms_failed: tuple[Simple, ...] = ()
     no_agents: tuple[Simple, ...] = ()
     voicemails: tuple[Simple, ...] = ()  # detail: "merged" when it joined an open task
     failsafes: tuple[Simple, ...] = ()
@@ -241,6 +246,10 @@ def collect(events: Iterable[dict[str, Any]], hours: OpeningHours | None = None)
     numbered: dict[str, set[int]] = {}  # task -> its attempt numbers seen
     simple: dict[str, list[Simple]] = {
         k: [] for k in ("online", "sms_links", "no_agents", "voicemails", "failsafes")}
+    sms_sent: dict[str, Simple] = {}  # call -> its text accepted (one per call, however retried)
+    sms_failed: dict[str, Simple] = {}
+    sms_delivered: dict[str, Simple] = {}
+    sms_undelivered: dict[str, Simple] = {}
     for e in ordered:
         kind, call, ts, data = e["event"], e.get("call", ""), e["ts"], e.get("data") or {}
         if kind == Event.ENTER_QUEUE:
@@ -326,6 +335,14 @@ def collect(events: Iterable[dict[str, Any]], hours: OpeningHours | None = None)
             simple["online"].append(Simple(call, dept(e), ts, detail))
         elif kind == Event.SMS_LINK:
             simple["sms_links"].append(Simple(call, dept(e), ts))
+        elif kind == Event.SMS_SENT:
+            sms_sent.setdefault(call, Simple(call, dept(e), ts))
+        elif kind == Event.SMS_FAILED and data.get("final"):
+            sms_failed.setdefault(call, Simple(call, dept(e), ts))
+        elif kind == Event.SMS_DELIVERED:
+            sms_delivered.setdefault(call, Simple(call, dept(e), ts))
+        elif kind == Event.SMS_UNDELIVERED:
+            sms_undelivered.setdefault(call, Simple(call, dept(e), ts))
         elif kind == Event.NO_AGENTS:
             simple["no_agents"].append(Simple(call, dept(e), ts))
         elif kind == Event.VOICEMAIL:
@@ -357,7 +374,14 @@ def collect(events: Iterable[dict[str, Any]], hours: OpeningHours | None = None)
     return Facts(
         visits=tuple(sorted(visits, key=lambda v: v.ts)), tasks=tuple(tasks.values()),
         inbound=tuple(inbound), transfers=tuple(transfers), online=tuple(simple["online"]),
-        sms_links=tuple(simple["sms_links"]), no_agents=tuple(simple["no_agents"]),
+        sms_links=tuple(simple["sms_links"]),
+        sms_sent=tuple(v for k, v in sms_sent.items()
+                       if k not in sms_undelivered or k in sms_delivered),
+        sms_delivered=tuple(sms_delivered.values()),
+        sms_failed=tuple({**{k: v for k, v in sms_failed.items() if k not in sms_sent},
+                          **{k: v for k, v in sms_undelivered.items()
+                             if k not in sms_delivered}}.values()),
+        no_agents=tuple(simple["no_agents"]),
         voicemails=tuple(simple["voicemails"]), failsafes=tuple(simple["failsafes"]),
         wrapups=tuple(wrapups), feedback=tuple(feedback), agent_time=tuple(agent_time),
         callback_calls=tuple(callback_calls),

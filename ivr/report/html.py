@@ -338,7 +338,10 @@ def render_html(r: Report, names: Mapping[str, str], tz: ZoneInfo = LONDON,
         "<h2>Transfers and online</h2>",
         _table(["Line", "Transfers", "Outcome (DialCallStatus)"], transfers, "No transfers."),
         f"<p>Told about online services: <b>{r.online}</b> · offered a text: "
-        f"<b>{r.sms_offered}</b> · SMS links sent: <b>{r.sms_links}</b> · voicemails: "
+        f"<b>{r.sms_offered}</b> · asked for a text: <b>{r.sms_requested}</b> · SMS links "
+        f"sent (accepted by Twilio): <b>{r.sms_links}</b> · delivered: <b>{r.sms_delivered}</b>"
+        f" · SMS failed: <b>{r.sms_failed}</b>"
+        " · voicemails: "
         f"<b>{r.voicemails}</b> ({r.voicemails_merged} joined an open callback) · inbound calls "
         f"out of hours: <b>{r.out_of_hours}</b> · fail-safe routings: <b>{r.failsafes}</b></p>",
         "<h2>After the call</h2>",

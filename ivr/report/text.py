@@ -85,6 +85,9 @@ COLUMNS: list[tuple[str, Callable[[Report], object]]] = [
     ("text_phone_transfers", lambda r: r.transfers.get("text_phone", 0)),
     ("sent_online", lambda r: r.online),
     ("sms_links", lambda r: r.sms_links),
+    ("sms_delivered", lambda r: r.sms_delivered),
+    ("sms_requested", lambda r: r.sms_requested),
+    ("sms_failed", lambda r: r.sms_failed),
     ("wrapups", lambda r: r.wrapups),
     ("resolved_first_contact", lambda r: r.resolved),
     ("fcr", lambda r: _num(r.fcr)),
@@ -184,7 +187,9 @@ def render_text(report: Report, names: Mapping[str, str], tz: ZoneInfo = LONDON)
         lines.append(_line(label, str(r.transfers.get(line, 0)), results))
     lines += [
         _line("Told about online services", str(r.online),
-              f"{r.sms_offered} offered a text, {r.sms_links} SMS links sent"),
+              f"{r.sms_offered} offered a text, {r.sms_requested} asked, "
+              f"{r.sms_links} SMS links sent (accepted by Twilio), {r.sms_delivered} "
+              f"delivered, {r.sms_failed} failed"),
         _line("Voicemails", str(r.voicemails), f"{r.voicemails_merged} joined an open callback"),
         _line("Callbacks", str(r.callbacks), f"{r.callbacks_answered} answered"
               + (f" ({r.callbacks_by_hand} recorded by hand)" if r.callbacks_by_hand else "")

@@ -32,6 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token", default=None,
                    help="the server's TWILIO_AUTH_TOKEN (with --url; default: that variable, "
                         "else the local token `ivr serve` made in var/)")
+    p.add_argument("--twilio", default=None, metavar="URL",
+                   help="the local Twilio to call through (default with --url: the one "
+                        "`ivr serve` runs here, var/local-twilio), shared with other terminals")
+    p.add_argument("--advisor", action="store_true",
+                   help="ring the agent line (the first of agents.line_numbers), as an advisor")
     p.add_argument("--speak", action="store_true", help="speak prompts aloud with espeak-ng")
     p.add_argument("--keys", default=None, help='scripted: keys per prompt, e.g. "2 - 1"')
     p.add_argument("--wait", type=float, default=None, help="scripted: seconds you will hold")

@@ -93,6 +93,12 @@ class Actor:
         """Asked as the prompt starts: a reply with ``after`` set interrupts it (else None)."""
         return None
 
+    def awaiting(self, leg: Leg, prompt: GatherPrompt | RecordPrompt) -> Signal | None:
+        """Asked once a prompt has been heard: a ``Signal`` the leg waits for (at most the
+        Gather's timeout, the Record's length) before ``gather``/``record`` is asked, for a
+        person answering from elsewhere in real time; None (answer at once) by default."""
+        return None
+
     def gather(self, leg: Leg, prompt: GatherPrompt) -> Reply:
         """Asked once the prompt has been heard: keys, words, silence or hanging up."""
         return SILENCE

@@ -7,6 +7,8 @@ rather than a traceback halfway through a simulated day. An example with shifts:
     calls_per_hour: {9: 60, 10: 80, 11: 70}   # or one number for every hour
     mix: {"2": 0.5, "3": 0.2, "4": 0.1, "5": 0.1, "0": 0.1}   # menu key -> share
     handle_seconds: 240      # mean talk time (exponential); theory: the whole handle time
+    overhead_seconds: 20     # optional: advisor time per call beyond the talk (set-up,
+                             # wrap-up) for --agents-for; default the simulation's measured one
     patience_seconds: 180    # mean patience in the queue (exponential); null: infinite
     shifts:                  # optional: who is on the agent line when (else --agents N)
       - name: early
@@ -136,6 +138,7 @@ class _ProfileFile(_Frozen):
     mix: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=lambda: {"2": 1.0})
     handle_seconds: float = Field(default=240.0, gt=0)
     patience_seconds: float | None = Field(default=180.0, gt=0)
+    overhead_seconds: float | None = Field(default=None, ge=0)
     shifts: tuple[Shift, ...] = ()
 
     @field_validator("mix")
@@ -153,6 +156,7 @@ class Profile:
     handle_seconds: float = 240.0
     patience_seconds: float | None = 180.0
     shifts: tuple[Shift, ...] = ()
+    overhead_seconds: float | None = None  # advisor time per call beyond the talk (None: sim's)
 
     @classmethod
     def load(cls, path: str | Path, departments: Iterable[str] | None = None) -> Profile:
@@ -187,7 +191,7 @@ class Profile:
         per_hour = ({int(h): float(v) for h, v in rate.items()} if isinstance(rate, dict)
                     else {h: float(rate) for h in range(24)})
         return cls(per_hour, {str(k): float(v) for k, v in raw.mix.items()},
-                   raw.handle_seconds, raw.patience_seconds, raw.shifts)
+                   raw.handle_seconds, raw.patience_seconds, raw.shifts, raw.overhead_seconds)
 
     def check_departments(self, departments: Iterable[str]) -> None:
         """Every shift's departments exist (for profiles built in code, not loaded)."""

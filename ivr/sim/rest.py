@@ -20,6 +20,8 @@ from urllib.parse import parse_qs
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
+from ivr.sim import rest_numbers
+
 _PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>AC[0-9a-zA-Z]+)/(?P<rest>.+)\.json$")
 _MEDIA = re.compile(r"/2010-04-01/Accounts/(?P<account>AC[0-9a-zA-Z]+)/Recordings/"
                     r"(?P<sid>RE[0-9a-fA-F]{32})\.(?P<ext>mp3|wav)$")
@@ -47,10 +49,12 @@ def _error(status: int, code: int, message: str) -> Response:
 
 @dataclass
 class TwilioRestStandIn(HttpClient):
-    """Serves Messages and Calls creation, recording media and recording deletion;
+    """Serves Messages and Calls creation, recording media and recording deletion, and the
+    account's numbers (``ivr.sim.rest_numbers``: add one with ``add_number``);
     ``fail_next`` makes the next request fail with ``fail_status`` (retries). Put audio in
     ``recordings`` (sid -> bytes) to have it served; a deletion removes it there and notes the
-    SID in ``deleted``."""
+    SID in ``deleted``. With ``auth_token`` set, only that token authenticates (else 401, as
+    Twilio answers wrong credentials); unset, any non-empty one does."""
 
     messages: list[dict] = field(default_factory=list)
     recordings: dict[str, bytes] = field(default_factory=dict)
@@ -58,6 +62,9 @@ class TwilioRestStandIn(HttpClient):
     requests: list[tuple[str, str, dict]] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     fail_next: int = 0
+    auth_token: str = ""
+    # PhoneNumberSid -> the IncomingPhoneNumber resource (``rest_numbers.new_number``)
+    numbers: dict[str, dict[str, Any]] = field(default_factory=dict)
     fail_status: int = 503
     engine: Any = None  # an ivr.sim.engine.Engine: then Calls and Queues are live (rest_calls)
     # RecordingSid -> its resource's facts (call_sid, date_created epoch s, duration, source,
@@ -77,7 +84,8 @@ class TwilioRestStandIn(HttpClient):
             form = parse_qs(data)
         flat = {k: v[0] if len(v) == 1 else v for k, v in form.items()}
         self.requests.append((method, url, flat))
-        if not auth or not auth[0] or not auth[1]:
+        if not auth or not auth[0] or not auth[1] or (
+                self.auth_token and auth[1] != self.auth_token):
             return _error(401, 20003, "Authenticate")
         if self.fail_next > 0:
             self.fail_next -= 1
@@ -88,6 +96,10 @@ class TwilioRestStandIn(HttpClient):
         match = _PATH.search(url)
         if not match or match["account"] != auth[0]:
             return _error(404, 20404, f"The requested resource {url} was not found")
+        answer = rest_numbers.handle(self.numbers, auth[0], method, match["rest"], flat,
+                                     {k: str(v) for k, v in (params or {}).items()})
+        if answer is not None:
+            return answer
         recording = _RECORDING.match(match["rest"])
         if method == "DELETE" and recording:
             return self._delete_recording(recording["sid"])
@@ -116,7 +128,8 @@ class TwilioRestStandIn(HttpClient):
                 return _error(400, 21602, "Message body is required.")
             msg = {"sid": _sid("SM"), "account_sid": auth[0], "to": flat["To"],
                    "from": flat.get("From"), "body": flat["Body"], "status": "queued",
-                   "date_created": now, "direction": "outbound-api", "num_segments": "1"}
+                   "date_created": now, "direction": "outbound-api", "num_segments": "1",
+                   "status_callback": flat.get("StatusCallback")}
             self.messages.append(msg)
             return Response(201, json.dumps(msg))
         if method == "POST" and match["rest"] == "Calls":
@@ -130,6 +143,12 @@ class TwilioRestStandIn(HttpClient):
             self.calls.append(call | {"params": flat})
             return Response(201, json.dumps(call))
         return _error(404, 20404, f"The stand-in does not serve {method} {match['rest']}")
+
+    def add_number(self, account: str, phone_number: str, **voice: str) -> str:
+        """A number the account owns (as bought: no voice URL unless given); its SID."""
+        resource = rest_numbers.new_number(account, phone_number, **voice)
+        self.numbers[resource["sid"]] = resource
+        return resource["sid"]
 
     def _list_recordings(self, account: str, query: dict[str, str]) -> Response:
         """``GET Recordings.json`` as Twilio pages it, newest first, filtered by

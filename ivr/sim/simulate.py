@@ -7,9 +7,11 @@ the events the app itself writes. So the simulation drives the app in-process in
 (``ivr.sim.world.in_process``) with Poisson callers and advisors on the agent line, then reads
 the figures from the same report code the console uses.
 
-``theory=True`` switches off everything Erlang C does not model (the 2-minute limit, the
-whisper, caller patience, the menu mix) and makes each advisor's whole handle time the drawn
-one, so the queue can be checked against ``ivr.erlang`` (see ``ivr.sim.theory``).
+``theory=True`` switches off everything Erlang C does not model (the whisper, the menu mix;
+with ``theory.theory_config`` and ``theory.theory_profile``'s defaults also the 2-minute limit
+and caller patience) and makes each advisor's whole handle time the drawn one, so the queue
+can be checked against ``ivr.erlang``: Erlang C, or Erlang A with the cut-off when the profile
+has a patience and the config its limit (see ``ivr.sim.theory``).
 
 The profile (calls per hour, menu mix, handle time, patience, shifts) is ``ivr.sim.profile``;
 who is on the agent line when, and how busy they were, is ``ivr.sim.rota``.
@@ -100,10 +102,12 @@ class Outcome:
     wall_seconds: float = 0.0
     arrivals: list[float] = field(default_factory=list)  # callers who queued: s from start
     handles: list[float] = field(default_factory=list)  # their drawn handle times
+    patiences: list[float | None] = field(default_factory=list)  # and patience (None: for ever)
     staffing: Staffing | None = None  # occupancy by hour and by shift
     requests: int = 0  # webhook requests made
     shifts: tuple[Shift, ...] = ()  # the profile's shifts, when they staffed the day
-    erlang_c: dict[int, int] | None = None  # Erlang C's advisors per hour (--agents-for)
+    erlang_c: dict[int, int] | None = None  # the model's advisors per hour (--agents-for)
+    model: str = "Erlang C"  # which model staffed it (the column's title)
 
     def within(self, t: float) -> float | None:
         return sum(w <= t for w in self.waits) / len(self.waits) if self.waits else None
@@ -173,7 +177,7 @@ def run(app: Any, profile: Profile, *, agents_per_hour: dict[int, int] | None = 
     desk = sign_in(world, seats, staff(redis, config, seats, first - 120), theory)
     times = arrivals(rng, profile, hours)
     starts = [base + t for t in times]
-    handles, legs = place_calls(world, rng, profile, starts, theory)
+    handles, patiences, legs = place_calls(world, rng, profile, starts, theory)
     try:
         _run(world, max([end] + [s.until for s in seats]), starts, legs, requests, progress)
     finally:
@@ -190,6 +194,8 @@ def run(app: Any, profile: Profile, *, agents_per_hour: dict[int, int] | None = 
                    arrivals=[base + t - start for t, leg in zip(times, legs, strict=True)
                              if leg.sid in queued],
                    handles=[x for x, leg in zip(handles, legs, strict=True) if leg.sid in queued],
+                   patiences=[x for x, leg in zip(patiences, legs, strict=True)
+                              if leg.sid in queued],
                    staffing=busy, requests=requests[0],
                    shifts=profile.shifts if agents_per_hour is None else ())
 
@@ -218,21 +224,25 @@ def sign_in(world: World, seats: list[Seat], staffed: list[tuple[str, str]], the
 
 
 def place_calls(world: World, rng: random.Random, profile: Profile, times: list[float],
-                theory: bool) -> tuple[list[float], list[Leg]]:
+                theory: bool) -> tuple[list[float], list[float | None], list[Leg]]:
     """A caller at each time (epoch seconds), with a menu choice, patience and handle time
-    drawn from the profile; returns the handle times and the legs, in arrival order."""
+    drawn from the profile; returns the handle times, patiences and legs, in arrival order."""
     keys, weights = list(profile.mix), list(profile.mix.values())
-    handles, legs = [], []
+    handles: list[float] = []
+    patiences: list[float | None] = []
+    legs = []
     for i, t in enumerate(times):
         key = "2" if theory else rng.choices(keys, weights)[0]
-        patience = (None if theory or profile.patience_seconds is None
+        patience = (None if profile.patience_seconds is None
                     else rng.expovariate(1 / profile.patience_seconds))
         handle = rng.expovariate(1 / profile.handle_seconds)
         handles.append(handle)
-        caller = (TheoryCaller(steps("2 -"), talk_seconds=None, handle=handle) if theory
-                  else Caller(steps(f"{key} -"), patience=patience, talk_seconds=handle))
+        patiences.append(patience)
+        caller = (TheoryCaller(steps("2 -"), patience=patience, talk_seconds=None, handle=handle)
+                  if theory else
+                  Caller(steps(f"{key} -"), patience=patience, talk_seconds=handle))
         legs.append(world.call(caller, from_=CALLER_PHONE.format(i), at=t))
-    return handles, legs
+    return handles, patiences, legs
 
 
 def _run(world: World, end: float, starts: list[float], legs: list[Leg], requests: list[int],
@@ -357,12 +367,12 @@ def figures(out: Outcome) -> list[str]:
 
 def hour_lines(out: Outcome) -> list[str]:
     """Per hour: callers offered, service level, advisors signed in (on average, breaks
-    included) beside Erlang C's advisors when it staffed the day, and their occupancy."""
+    included) beside the model's advisors when it staffed the day, and their occupancy."""
     hours = out.staffing.hours if out.staffing else {}
     shown = sorted(set(out.report.by_hour) | {h for h, b in hours.items() if b.signed_in >= 180})
     planned = out.erlang_c
     lines = [f"by hour:  offered  within {out.report.limit} s  advisors"
-             + ("  Erlang C" if planned is not None else "")
+             + (f"  {out.model:>8}" if planned is not None else "")
              + "  on break  occupancy  (advisors signed in, on average)"]
     for h in shown:
         r, busy = out.report.by_hour.get(h), hours.get(h)

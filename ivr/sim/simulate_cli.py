@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the command's parser stays light: the simulator loads when it runs
     from ivr.sim.simulate import Outcome, Profile
 
+MARK = "ivr-sim:database"  # written by every simulation: only such a database is flushed
 SIM_TOKEN = "sim-auth-token-" + "0" * 17
 SIM_SID = "AC" + "5" * 32
 
@@ -34,7 +35,11 @@ def sim_app(config: Any, redis_url: str, spool_dir: str | Path) -> Any:
     client = redis.Redis.from_url(redis_url)
     if int(client.connection_pool.connection_kwargs.get("db", 0) or 0) == 0:
         raise SystemExit("refusing to simulate in Redis database 0 (flushed first)")
+    problem = not_ours(client)
+    if problem:
+        raise SystemExit(f"error: --redis-url: {problem}")
     client.flushdb()
+    client.set(MARK, "ivr simulate")  # the next simulation may flush this database again
     stand_in = TwilioRestStandIn()
     twilio_rest.use_http_client(lambda: stand_in)
     app = create_app({"config": config, "REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": SIM_TOKEN,
@@ -42,6 +47,33 @@ def sim_app(config: Any, redis_url: str, spool_dir: str | Path) -> Any:
                       "IVR_SPOOL_DIR": str(spool_dir), "IVR_INSECURE_SKIP_SIGNATURE": False})
     app.extensions["ivr_sim_rest"] = stand_in  # the simulation serves calls.update from it
     return app
+
+
+def not_ours(client: Any) -> str | None:
+    """Why this database must not be flushed for a simulation (None when it is empty or a
+    simulation wrote it): a database shared with the service, or anything else, is refused."""
+    keys = client.dbsize()
+    if keys == 0 or client.exists(MARK):
+        return None
+    return (f"the database holds {keys:,} key(s) no simulation wrote, and a simulation "
+            "flushes its database first: give an empty database of its own, e.g. "
+            "IVR_SIM_REDIS_URL=redis://127.0.0.1:6379/9")
+
+
+def html_problem(path: str | None) -> str | None:
+    """Why ``--html`` cannot be written (its folder is made when missing), or None."""
+    if not path:
+        return None
+    target = Path(path)
+    if target.is_dir() or path.endswith(("/", os.sep)):
+        return f"--html {path}: a folder; give the report's file name, e.g. {target / 'day.html'}"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--html {path}: cannot make its folder ({exc.strerror or exc})"
+    if not os.access(target.parent, os.W_OK):
+        return f"--html {path}: its folder {target.parent} is not writable"
+    return None
 
 
 @contextmanager
@@ -93,13 +125,25 @@ def simulate_once(config: Any, redis_url: str, profile: Profile,
             twilio_rest.use_http_client(None)  # the stand-in served this simulation only
 
 
+def _without_virtual_time() -> str:
+    """Why the simulation cannot run here ("" when it can): it needs time-machine, a tool
+    installed with the dev lock or the ``[tools]`` extra, never on the server."""
+    try:
+        import time_machine  # noqa: F401
+    except ImportError:
+        return ("ivr simulate needs the time-machine package (virtual time), not part of the "
+                "runtime install: pip install 'colchester-ivr[tools]' or use the dev lock")
+    return ""
+
+
 def command(args: argparse.Namespace) -> int:
     """Run ``ivr simulate`` (see ``add_parser``)."""
     from ivr.config import load_config
     from ivr.sim import theory
     from ivr.sim.simulate import Profile, ProfileError, figures
 
-    problem = staffing_problem(args.agents, args.agents_for)
+    problem = (staffing_problem(args.agents, args.agents_for) or html_problem(args.html)
+               or _without_virtual_time())
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -117,10 +161,13 @@ def command(args: argparse.Namespace) -> int:
     hours = args.hours
     staffing: dict[int, int] | None
     if args.agents_for is not None:
-        staffing = theory.agents_per_hour(profile, hours, args.agents_for,
-                                          config.queue.voicemail_after)
-        print(f"Erlang C: fewest advisors per hour for {100 * args.agents_for:.0f}% within "
-              f"{config.queue.voicemail_after} s:")
+        limit = config.queue.voicemail_after
+        staffing = theory.agents_per_hour(profile, hours, args.agents_for, limit, args.model)
+        aht = theory.handle_seconds(profile)
+        print(f"{theory.model_name(args.model, profile, limit)}: fewest advisors per hour for "
+              f"{100 * args.agents_for:.0f}% answered within {limit} s, handle time "
+              f"{aht:g} s (talk {profile.handle_seconds:g} s + set-up and wrap-up "
+              f"{aht - profile.handle_seconds:g} s):")
         for h in hours:
             print(f"  {h:02d}:00  {profile.calls_per_hour.get(h, 0):6.1f} calls  "
                   f"{staffing[h]:3d} advisors")
@@ -148,13 +195,18 @@ def command(args: argparse.Namespace) -> int:
         return 1
     if args.agents_for is not None:
         out.erlang_c = staffing  # by hour, beside the advisors the simulation had
+        out.model = "Erlang A" if args.model == "erlang-a" else "Erlang C"
     for line in figures(out):
         print(line)
     if args.agents_for is not None:
         met = (out.report.service_level or 0.0) >= args.agents_for
+        ignores = ("menus and the hourly change of load" if args.model == "erlang-a" else
+                   "callers who hang up, the limit to voicemail and menus")
         print(f"simulated service level {'meets' if met else 'misses'} the target "
-              f"{100 * args.agents_for:.0f}% (Erlang C ignores menus, wrap-up, patience and "
-              "the agent line's connection time)")
+              f"{100 * args.agents_for:.0f}% ({out.model} ignores {ignores}); advisor time "
+              f"per answered caller in this simulation: "
+              f"{'-' if out.holding is None else f'{out.holding:.0f} s'} (planned with "
+              f"{theory.handle_seconds(profile):g} s)")
     if args.html:
         from ivr.report.html import render_html
 
@@ -202,7 +254,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--agents", type=int, help="advisors signed in every hour (else the "
                    "profile's shifts)")
     p.add_argument("--agents-for", type=float, metavar="SHARE",
-                   help="staff each hour by Erlang C for this share within the limit")
+                   help="staff each hour by --model for this share answered within the limit")
+    p.add_argument("--model", choices=["erlang-a", "erlang-c"], default="erlang-a",
+                   help="with --agents-for: Erlang A with the cut-off to voicemail and the "
+                        "profile's patience (default), or Erlang C")
     p.add_argument("--hours", type=parse_hours, default=range(9, 17),
                    help="e.g. 9-17 (a Tuesday, with the council's opening hours)")
     p.add_argument("--seed", type=int, default=1)

@@ -40,19 +40,20 @@ from ivr.sim.simulate import Outcome, Profile
 TIMES = (20, 60, 120)
 
 
-def theory_config(config: Any) -> Any:
-    """``config`` with the 2-minute limit effectively off (an hour, the validated maximum) and
-    no whisper (Erlang C's server starts serving a caller the moment it takes them)."""
+def theory_config(config: Any, limit: int = 3600) -> Any:
+    """``config`` with the 2-minute limit effectively off (an hour, the validated maximum;
+    ``limit`` to keep one, for Erlang A) and no whisper (Erlang C's server starts serving a
+    caller the moment it takes them)."""
     return config.model_copy(update={
-        "queue": config.queue.model_copy(update={"voicemail_after": 3600}),
+        "queue": config.queue.model_copy(update={"voicemail_after": limit}),
         "agents": config.agents.model_copy(update={"whisper": False}),
     })
 
 
-def theory_profile(erlangs: float, aht: float) -> Profile:
+def theory_profile(erlangs: float, aht: float, patience: float | None = None) -> Profile:
     """Every hour offering ``erlangs``, handle times exponential with mean ``aht``, no giving
-    up."""
-    return Profile({h: erlangs * 3600 / aht for h in range(24)}, {"2": 1.0}, aht, None)
+    up (or exponential patience with mean ``patience``: Erlang A)."""
+    return Profile({h: erlangs * 3600 / aht for h in range(24)}, {"2": 1.0}, aht, patience)
 
 
 def fifo_waits(arrivals: Sequence[float], handles: Sequence[float], agents: int) -> list[float]:
@@ -65,6 +66,47 @@ def fifo_waits(arrivals: Sequence[float], handles: Sequence[float], agents: int)
         waits.append(start - t)
         heapq.heappush(free, start + x)
     return waits
+
+
+def ideal_outcomes(arrivals: Sequence[float], handles: Sequence[float],
+                   patiences: Sequence[float | None], agents: int, limit: float,
+                   ) -> tuple[float, float, float]:
+    """Shares answered, abandoned and taken to voicemail in a FIFO queue with ``agents``
+    servers whose callers leave at min(patience, ``limit``) unless answered first (the ideal
+    M/M/N+M queue with the cut-off, pure): a caller's offered wait is the first server's free
+    time, and only answered callers take a server."""
+    free = [0.0] * agents
+    counts = [0, 0, 0]
+    for t, x, p in zip(arrivals, handles, patiences, strict=True):
+        start = max(t, free[0])
+        leave = limit if p is None else min(p, limit)
+        if start - t < leave:
+            heapq.heapreplace(free, start + x)
+            counts[0] += 1
+        else:
+            counts[1 if p is not None and p < limit else 2] += 1
+    n = max(1, len(arrivals))
+    return counts[0] / n, counts[1] / n, counts[2] / n
+
+
+def mmn_a_spread(agents: int, erlangs: float, aht: float, patience: float, limit: float,
+                 hours: float, runs: int = 40, seed: int = 1) -> float:
+    """Standard deviation of the share answered over ``hours`` of the ideal M/M/N+M queue with
+    the cut-off, across ``runs`` runs: how far one short simulation may land by chance."""
+    rng = random.Random(seed)
+    shares = []
+    for _ in range(runs):
+        arrivals, now = [], 0.0
+        while True:
+            now += rng.expovariate(erlangs / aht)
+            if now > hours * 3600:
+                break
+            arrivals.append(now)
+        handles = [rng.expovariate(1 / aht) for _ in arrivals]
+        patiences = [rng.expovariate(1 / patience) for _ in arrivals]
+        shares.append(ideal_outcomes(arrivals, handles, patiences, agents, limit)[0])
+    mean = sum(shares) / len(shares)
+    return math.sqrt(sum((s - mean) ** 2 for s in shares) / (len(shares) - 1))
 
 
 def share_within(waits: Sequence[float], t: float, whole_seconds: bool = False) -> float | None:
@@ -153,9 +195,38 @@ def table(rows: list[Row], title: str = "") -> list[str]:
         for r in rows]
 
 
-def agents_per_hour(profile: Profile, hours: range, target: float, limit: float) -> dict[int, int]:
-    """Erlang C's fewest advisors per hour answering ``target`` within ``limit`` seconds."""
-    return {h: erlang.agents_for(target, limit,
-                                 erlang.erlangs(profile.calls_per_hour.get(h, 0.0),
-                                                profile.handle_seconds),
-                                 profile.handle_seconds) for h in hours}
+# Advisor time per answered caller beyond the talk in a simulated day (ringing the agent
+# line's Dial, the whisper, the introduction, the wrap-up prompt and key): measured from the
+# events of a simulated weekday by ``ivr.staffing.measure.handling`` (set-up ~12 s, wrap-up
+# ~8 s; bench/staffing.py prints it); ``overhead_seconds`` in a profile overrides it.
+SIM_OVERHEAD_SECONDS = 20.0
+MODELS = ("erlang-a", "erlang-c")
+
+
+def handle_seconds(profile: Profile) -> float:
+    """An advisor's whole time per caller: the profile's talk time plus the overhead."""
+    overhead = profile.overhead_seconds
+    return profile.handle_seconds + (SIM_OVERHEAD_SECONDS if overhead is None else overhead)
+
+
+def model_name(model: str, profile: Profile, limit: float) -> str:
+    """The model as the output names it, with what it assumes."""
+    if model == "erlang-c":
+        return "Erlang C (nobody hangs up, no limit)"
+    patience = profile.patience_seconds
+    return (f"Erlang A (mean patience {'infinite' if patience is None else f'{patience:g} s'}"
+            f", to voicemail at {limit:g} s)")
+
+
+def agents_per_hour(profile: Profile, hours: range, target: float, limit: float,
+                    model: str = "erlang-a") -> dict[int, int]:
+    """The fewest advisors per hour answering ``target`` within ``limit`` seconds, by Erlang A
+    with the cut-off (callers' patience from the profile, the limit to voicemail) or Erlang C,
+    with the advisors' whole handle time (``handle_seconds``), not the talk time alone."""
+    aht = handle_seconds(profile)
+    out = {}
+    for h in hours:
+        load = erlang.erlangs(profile.calls_per_hour.get(h, 0.0), aht)
+        out[h] = (erlang.agents_for(target, limit, load, aht) if model == "erlang-c" else
+                  erlang.agents_for_a(target, limit, load, aht, profile.patience_seconds, limit))
+    return out

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from ivr.sim.clock import Interrupt
+from ivr.sim.clock import Interrupt, WaitFor
 from ivr.sim.elements import recorded, text_of
 from ivr.sim.legs import (
     CallEnded,
@@ -143,13 +143,18 @@ def gather(engine: Engine, leg: Leg, el: ET.Element, doc: Doc) -> Gen:
         else:
             yield from audio(engine, leg, child, doc)
     leg.heard_since_input.clear()
+    asked = engine.now
+    if early is None or early.after is None:
+        typing = leg.actor.awaiting(leg, prompt)  # a person elsewhere, answering in real time
+        if typing is not None:
+            yield WaitFor(typing, timeout)
     reply = early if early is not None and early.after is not None else leg.actor.gather(
         leg, prompt)
     acts = reply.hangup or bool(reply.digits and "dtmf" in modes) or bool(
         reply.speech and "speech" in modes)
     if not acts:
         engine.notify(leg, "silence", f"no input for {timeout:g} s")
-        yield timeout
+        yield max(0.0, timeout - (engine.now - asked))
         return Next(action, method) if el.get("actionOnEmptyResult") == "true" else None
     yield max(0.0, started + reply.after - engine.now) if reply.after is not None else f.reaction
     if reply.hangup:
@@ -194,8 +199,11 @@ def record(engine: Engine, leg: Leg, el: ET.Element, doc: Doc) -> Gen:
     max_length = float(el.get("maxLength", "3600"))
     silence = float(el.get("timeout", "5"))
     finish = el.get("finishOnKey", "1234567890*#")
-    message = leg.actor.record(leg, RecordPrompt(action, max_length, silence, finish,
-                                                 _prompt_heard(leg, [])))
+    prompt = RecordPrompt(action, max_length, silence, finish, _prompt_heard(leg, []))
+    typing = leg.actor.awaiting(leg, prompt)  # a person elsewhere: their message, or nothing
+    if typing is not None:
+        yield WaitFor(typing, max_length)
+    message = leg.actor.record(leg, prompt)
     if el.get("playBeep", "true") == "true":
         engine.notify(leg, "beep")
         yield 0.5
