@@ -75,7 +75,8 @@ def add_callback_dial(turn: Turn, response: VoiceResponse, agent: Agent,
         hangup_on_star=True,
         timeout=turn.config.lines.transfer_timeout,
     )
-    dial.number(dial_string(turn, task), url=url_for("agent_callbacks.announce"), method="POST")
+    dial.number(dial_string(turn, task), url=url_for("agent_callbacks.announce", task=task["id"]),
+                method="POST")
 
 
 def add_task_summary(turn: Turn, target, task: dict[str, str]) -> None:
@@ -277,8 +278,17 @@ def choice(turn: Turn, ctx: Context, found: callbacks.Held):
 
 @bp.post("/agent/callback/announce")
 def announce():
-    """<Number url> on the resident's leg, once they answer: who is calling, and recording."""
+    """<Number url> on the resident's leg, once they answer: who is calling, and recording.
+    The console's card then says the resident answered (``DIAL_ANSWERED``, naming the
+    advisor's call, the parent leg); a failed write only loses that line of the card."""
     turn = Turn.begin()
+    task_id, parent = request.args.get("task", ""), request.values.get("ParentCallSid", "")
+    if task_id and parent:
+        try:
+            turn.ivr.redis.set(callbacks.DIAL_ANSWERED.format(id=task_id), parent,
+                               ex=callbacks.DIAL_SECONDS)
+        except RedisError as exc:
+            log.warning("callback %s: the resident's answer not noted: %s", task_id, exc)
     response = VoiceResponse()
     turn.say(response, turn.messages.callback_announce)
     return render(response)

@@ -37,6 +37,8 @@ class Action(StrEnum):
     PASSWORD_CHANGED = "password_changed"
     PIN_CHANGED = "pin_changed"
     SESSIONS_ENDED = "sessions_ended"  # every console session of an advisor ended
+    WALLBOARD_LINK_CREATED = "wallboard_link_created"  # a kiosk link (ivr.kiosk)
+    WALLBOARD_LINK_REVOKED = "wallboard_link_revoked"
     CONTROL_SET = "control_set"  # a live control: closure, announcement, emergency, queue
     CONTROL_CLEARED = "control_cleared"
     AGENT_STATE_SET = "agent_state_set"  # an advisor's state set from the console or the CLI

@@ -249,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     from ivr.cli_agents import add_parser as add_agents  # argparse only: light
 
     add_agents(sub)
+    from ivr.cli_kiosk import add_parser as add_kiosk  # argparse only: light
+
+    add_kiosk(sub)
     from ivr.cli_controls import add_parser as add_controls  # argparse only: light
 
     add_controls(sub)

@@ -1138,10 +1138,13 @@ def test_calling_back_dials_from_the_council_number_announced_and_recorded(
     [number] = list(dial)
     assert number.tag == "Number"
     assert number.text == MOBILE
-    assert number.get("url") == "/agent/callback/announce"
+    assert number.get("url") == f"/agent/callback/announce?task={two_tasks.overdue}"
     answered = priya.number_url(number.get("url"), to=MOBILE, caller_id=COUNCIL_NUMBER)
     assert answered.verbs == ["Say"]
     assert answered.text == ANNOUNCE
+    # The console's card can say the resident answered: noted against the advisor's call.
+    assert redis_client.get(callbacks.DIAL_ANSWERED.format(id=two_tasks.overdue)).decode() == (
+        priya.sid)
 
 
 def test_an_answered_callback_is_done(make_caller, redis_client, staff, two_tasks, traveller):

@@ -113,7 +113,8 @@ def load_now() -> float:
 
 
 def card(html: str, task: str) -> str:
-    found = re.search(rf'<article class="task[^"]*" data-task="{task}">.*?</article>', html, re.S)
+    found = re.search(rf'<article class="task[^"]*" id="task-{task}" data-task="{task}"[^>]*>'
+                      r".*?</article>", html, re.S)
     assert found, task
     return found.group(0)
 

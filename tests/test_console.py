@@ -526,3 +526,16 @@ def test_console_without_redis_says_so_and_calls_go_on(down_app):
     health = client.get("/healthz")  # never 200 "ok" with Redis down: /readyz says why
     assert health.status_code == 503
     assert health.get_json() == {"ok": False, "redis": False, "spooled": 0}
+
+
+def test_advisors_see_their_own_day_supervisors_everyones(app, staff, redis_client):
+    """The live view's per-advisor figures: a supervisor sees every advisor's, an advisor
+    only their own (a colleague's row shows its state, not its figures)."""
+    agents.set_state(redis_client, staff["tax"], State.AVAILABLE, time.time() - 60)
+    tara = {a["id"]: a for a in as_user(app, staff["tax"]).live()["agents"]}
+    assert tara[staff["tax"].id]["occupancy"] == "0%"  # available a minute, nothing busy
+    assert tara[staff["super"].id]["occupancy"] == "–"
+    assert tara[staff["super"].id]["state_label"] == "Signed out"
+    sam = {a["id"]: a for a in as_user(app, staff["super"]).live()["agents"]}
+    assert sam[staff["tax"].id]["occupancy"] == "0%"
+    assert sam[staff["tax"].id]["calls"] == 0

@@ -26,6 +26,8 @@ TASK_ID = "CB" + "a" * 20
 REC = "RE" + "b" * 32
 AUDIO = b"ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb\x90\x00" + bytes(range(64))
 LOGIN = (302, "/console/login")
+CARD = (302, f"/console/callbacks#task-{TASK_ID}")  # back to the card, which says what happened
+LIST = (302, "/console/callbacks#worklist")
 WHO = ("anonymous", "other_department", "advisor", "supervisor", "signed_out", "idle",
        "lifetime")
 ENDED = ("signed_out", "idle", "lifetime")
@@ -51,10 +53,23 @@ TABLE = {
     ("console.wallboard_json", "GET"): row("/console/wallboard.json", 401, 200, 200, 200),
     ("console.callbacks_page", "GET"): row("/console/callbacks", LOGIN, 200, 200, 200),
     ("console.call_back", "POST"): row(f"/console/callbacks/{TASK_ID}/call", LOGIN, 404,
-                                       (302, "/console/callbacks"), (302, "/console/callbacks")),
+                                       CARD, CARD),
     ("console.record_outcome", "POST"): row(
-        f"/console/callbacks/{TASK_ID}/outcome", LOGIN, 404, (302, "/console/callbacks"),
-        (302, "/console/callbacks"), outcome="no-answer", attempt="1"),
+        f"/console/callbacks/{TASK_ID}/outcome", LOGIN, 404, CARD, CARD,
+        outcome="no-answer", attempt="1"),
+    ("console.filter_callbacks", "POST"): row("/console/callbacks", LOGIN, *[LIST] * 3,
+                                              department="council_tax", number="07911"),
+    ("console.callbacks_progress", "GET"): row(f"/console/callbacks/progress.json?ids={TASK_ID}",
+                                               401, 200, 200, 200),
+    ("console.kiosk_links", "GET"): row("/console/kiosk-links", LOGIN, 403, 403, 200),
+    ("console.create_kiosk_link", "POST"): row("/console/kiosk-links", LOGIN, 403, 403, 201,
+                                               label="Wall"),
+    ("console.revoke_kiosk_link", "POST"): row("/console/kiosk-links/WB00000000/revoke", LOGIN,
+                                               403, 403, 404),
+    # A kiosk needs its link's token, whoever is signed in; a wrong one is not found.
+    ("console.kiosk_board", "GET"): row("/console/kiosk/" + "k" * 43, 404, 404, 404, 404),
+    ("console.kiosk_json", "GET"): row("/console/kiosk/" + "k" * 43 + "/board.json",
+                                       404, 404, 404, 404),
     ("console.recording", "GET"): row(f"/console/recording/{REC}", LOGIN, 404, 200, 200),
     ("console.agents_page", "GET"): row("/console/agents", LOGIN, 403, 403, 200),
     ("console.add_agent", "POST"): row("/console/agents", LOGIN, 403, 403,

@@ -226,11 +226,12 @@ def test_the_page_signed_out_and_its_headers(app, known):
     scripts = re.findall(r"<script[^>]*>", html)
     assert scripts and all(' src="/console/static/' in s for s in scripts)  # no inline script
     assert 'data-wallboard-url="/console/wallboard.json"' in html
-    assert 'href="/console/wallboard">Wallboard</a>' in html
+    assert 'href="/console/wallboard" aria-current="page">Wallboard</a>' in html
     # The server renders the same figures the script will refresh.
     card = re.search(r'<article class="wb-card" data-dept="street_care".*?</article>', html, re.S)
     assert card and 'data-level="red"' in card.group(0)
-    assert '<dd data-field="longest">2:00</dd>' in card.group(0)
+    assert '<span data-field="longest">2:00</span>' in card.group(0)
+    assert "over the limit" in card.group(0)  # told in words, not by colour alone
     assert sup.client.get("/console/static/wallboard.js").status_code == 200
     assert 'href="/console/wallboard">Wallboard</a>' in as_user(app, known["tara"]).page(
         "/console/")
@@ -249,6 +250,10 @@ def test_one_source_for_metrics_live_view_and_wallboard(app, known):
             ("ivr_queue_callers", (("department", dept),))]
         assert d["longest_seconds"] == rows[dept]["longest_seconds"] == m[
             ("ivr_queue_oldest_wait_seconds", (("department", dept),))]
+        # Today's queue figures on the live view are the wallboard's (the report's).
+        assert (d["offered"], d["abandoned"], d["average_answer"]) == (
+            rows[dept]["offered"], rows[dept]["abandoned"], rows[dept]["average_answer"])
+        assert d["service_level"] == rows[dept]["service_level_text"]
     assert {s["state"]: s["count"] for s in live["states"]} == {
         "available": 2, "on_call": 1, "wrap_up": 0, "on_break": 1, "signed_out": 1}
     assert {k: m[("ivr_agents", (("state", k),))] for k in (

@@ -52,6 +52,9 @@ ATTEMPTS = "{{ivr}}:cb:task:{id}:attempts"   # list of JSON attempts, oldest fir
 CALLS = "{{ivr}}:cb:task:{id}:calls"         # set: the call SIDs of logged attempts
 CLAIM = "{{ivr}}:cb:claim:{id}"              # an agent is working this task (expires)
 DIALLING = "{{ivr}}:cb:task:{id}:dialling"   # hash: the dial in progress for it (expires)
+# string: the resident answered the dial whose call is the value (set by the <Number url>
+# announcement; only shown by the console while that dial's marker names the same call)
+DIAL_ANSWERED = "{{ivr}}:cb:task:{id}:answered"
 CLOSED = "{ivr}:cb:closed"                 # zset: task -> time closed (done or unreachable)
 SKIPPED = "{{ivr}}:cb:skipped:{agent}"       # zset: task -> until when this agent skipped it
 CLOSED_KEEP = 7 * 86400                  # closed tasks listed for a week (the console's list)

@@ -23,6 +23,7 @@ def register(app: Flask) -> None:
         auth,
         callbacks,
         controls,
+        kiosk_links,
         live,
         manage,
         wallboard,

@@ -39,6 +39,8 @@ LABELS = {
     Action.PASSWORD_CHANGED: "set a console password",
     Action.PIN_CHANGED: "set a phone PIN",
     Action.SESSIONS_ENDED: "signed an agent out everywhere",
+    Action.WALLBOARD_LINK_CREATED: "created a wallboard kiosk link",
+    Action.WALLBOARD_LINK_REVOKED: "revoked a wallboard kiosk link",
     Action.CONTROL_SET: "set a live control",
     Action.CONTROL_CLEARED: "ended a live control",
     Action.AGENT_STATE_SET: "set an advisor's state",

@@ -34,6 +34,7 @@ from flask import (
 from flask.sessions import NullSession
 from redis.exceptions import RedisError
 
+from flows.agent_line import spoken_duration
 from ivr import agents, audit, clock
 from ivr.agents import Agent
 from ivr.audit import Action
@@ -47,7 +48,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                static_folder="static")
 
-PUBLIC = frozenset({"console.login", "console.static"})
+# Endpoints served without a signed-in agent (a module adds its own, e.g. the kiosk).
+PUBLIC: set[str] = {"console.login", "console.static"}
 CSP = ("default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; "
        "object-src 'none'")
 # Nothing on the console needs a camera, a microphone, the location or payments: deny them all
@@ -275,6 +277,15 @@ def phone_display(number: str) -> str:
         return number
 
 
+def elapsed(seconds: float) -> str:
+    """'45 seconds', '2 minutes 10 seconds', '3 h 20 min', '4 days': how long, for the eye."""
+    seconds = max(0, int(seconds))
+    if seconds < 3600:
+        return spoken_duration(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours // 24} days" if hours >= 48 else f"{hours} h {rest // 60} min"
+
+
 def when(ts: float | str | None) -> str:
     """A time in the council's timezone, e.g. 'Tue 1 Dec 10:05' ('' if unknown)."""
     try:
@@ -287,7 +298,36 @@ def when(ts: float | str | None) -> str:
     return f"{local:%a} {local.day} {local:%b %H:%M}"
 
 
+# The console's navigation, in order: (endpoint, label, supervisors only). A page module adds
+# its own entry with ``add_nav``; the accessibility test visits every page the app serves.
+NAV: list[tuple[str, str, bool]] = [
+    ("console.live", "Live view", False),
+    ("console.wallboard", "Wallboard", False),
+    ("console.callbacks_page", "Callbacks", False),
+    ("console.my_state", "My state", False),
+    ("console.controls_page", "Controls", True),
+    ("console.agents_page", "Agents", True),
+    ("console.audit_page", "Audit", True),
+]
+
+
+def add_nav(endpoint: str, label: str, *, supervisor: bool = False) -> None:
+    """List a page in the console's navigation (once)."""
+    if all(item[0] != endpoint for item in NAV):
+        NAV.append((endpoint, label, supervisor))
+
+
+def console_nav() -> list[tuple[str, str]]:
+    """The navigation the signed-in agent sees."""
+    viewer = g.get("user")
+    if viewer is None:
+        return []
+    return [(endpoint, label) for endpoint, label, sup in NAV
+            if not sup or viewer.supervisor]
+
+
 @bp.context_processor
 def _page_globals() -> dict:
     return {"user": g.get("user"), "council": ivr().config.council.name,
-            "csrf_token": csrf_token, "department_name": department_name}
+            "csrf_token": csrf_token, "department_name": department_name,
+            "console_nav": console_nav}

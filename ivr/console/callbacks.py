@@ -7,7 +7,11 @@ and marker, in one script) before Twilio is asked, so pressing twice places one 
 while a call of the task is on or before the retry gap. "Record outcome" is for a call made
 from another phone (no dial result can come): only the claim's holder (or a supervisor, noted
 as such) may, and the script refuses it while a dial's result is pending or already logged.
-Refusals are flashed on the page with 403 (another advisor's callback) or 409 (its state).
+Refusals are flashed on the page with 403 (another advisor's callback) or 409 (its state);
+what an action did is said on its card (``CARD_NOTE`` in the session, shown once). The list is
+filtered, sorted and paged (``worklist_view``) by a form whose choices stay in the session
+(a number searched for never appears in a URL); each card's call progress is polled from
+``callbacks/progress.json``.
 Voicemails play through ``/console/recording/<sid>``, which checks the viewer may see the task
 and streams the audio itself: Twilio's URLs never reach a browser.
 """
@@ -17,18 +21,42 @@ from __future__ import annotations
 import io
 import logging
 
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import (
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
 from twilio.base.exceptions import TwilioException
 
 from flows.agent_callbacks import audit_dial, new_dial, start_click_to_call
 from ivr import agents, twilio_rest
-from ivr.console.base import bp, ivr, may_see, now, user, voicemail_played, when
+from ivr.console import worklist_view
+from ivr.console.base import (
+    bp,
+    ivr,
+    may_see,
+    now,
+    user,
+    visible_departments,
+    voicemail_played,
+    when,
+)
 from ivr.console.work import (
     CONSOLE_OUTCOMES,
     OUTCOME_LABELS,
     RECORDING_SID,
+    TASK_ID,
     console_turn,
+    load_rows,
     log_manual_outcome,
+    on_calls,
+    progress,
     visible_task,
     worklist,
 )
@@ -40,15 +68,71 @@ from voicemail.tasks import RECORDING, TASK
 log = logging.getLogger(__name__)
 
 
+FILTERS = "worklist"  # session: the worklist's filters
+CARD_NOTE = "card_note"  # session: what the last action did, said on its card once
+PROGRESS_POLL_MS = 3000
+MAX_PROGRESS_IDS = 50
+
+
+def _filters() -> worklist_view.Filters:
+    departments = visible_departments(ivr().config, user())
+    return worklist_view.parse(session.get(FILTERS) or {}, departments)
+
+
 @bp.get("/callbacks")
 def callbacks_page():
-    """Overdue, due, scheduled and recently closed callbacks of the viewer's departments."""
-    return render_template("console/callbacks.html", work=worklist(user(), now()),
-                           outcomes=[(str(o), OUTCOME_LABELS[o]) for o in CONSOLE_OUTCOMES])
+    """Overdue, due, scheduled and recently closed callbacks of the viewer's departments,
+    filtered, sorted and paged as the viewer chose."""
+    work = worklist(user(), now())
+    filters = _filters()
+    page = worklist_view.page_of({name: getattr(work, name)
+                                  for name in worklist_view.SECTIONS}, filters)
+    departments = visible_departments(ivr().config, user())
+    return render_template(
+        "console/callbacks.html", page=page, filters=filters, departments=departments,
+        show_choices=worklist_view.SHOW, orders=worklist_view.ORDERS,
+        note=session.pop(CARD_NOTE, None), poll_ms=PROGRESS_POLL_MS,
+        outcomes=[(str(o), OUTCOME_LABELS[o]) for o in CONSOLE_OUTCOMES])
 
 
-def _back():
-    return redirect(url_for("console.callbacks_page"))
+@bp.post("/callbacks")
+def filter_callbacks():
+    """Keep the worklist's filters (department, what to show, number, order, page)."""
+    form = request.form.to_dict()
+    if "clear" in form:
+        form = {}
+    elif "go_page" in form:  # the paging buttons: the filters as they are, another page
+        form = {k: str(v) for k, v in (session.get(FILTERS) or {}).items()}
+        form["page"] = request.form.get("go_page", "1")
+    else:
+        form["page"] = "1"  # new filters start at the first page
+    filters = worklist_view.parse(form, visible_departments(ivr().config, user()))
+    session[FILTERS] = filters.as_dict()
+    return redirect(url_for("console.callbacks_page", _anchor="worklist"))
+
+
+@bp.get("/callbacks/progress.json")
+def callbacks_progress():
+    """Each listed card's call progress (ringing the advisor, calling the resident, the last
+    attempt's result), for the worklist to show without a reload."""
+    ids = [x for x in request.args.get("ids", "").split(",") if TASK_ID.fullmatch(x)]
+    viewer = user()
+    staff = agents.all_agents(ivr().redis) if ids else []
+    names = {a.id: a.name for a in staff}
+    calls = on_calls(staff)
+    rows = load_rows(ids[:MAX_PROGRESS_IDS], now(), names) if ids else []
+    return jsonify({row.id: {"progress": progress(row, viewer.id, names, calls),
+                             "dialling": bool(row.dialling), "status": row.status}
+                    for row in rows if may_see(ivr().config, viewer, row.department)})
+
+
+def _note(task_id: str, message: str, kind: str = "ok") -> None:
+    session[CARD_NOTE] = {"task": task_id, "text": message, "kind": kind}
+
+
+def _back(task_id: str = ""):
+    return redirect(url_for("console.callbacks_page", _anchor=f"task-{task_id}" if task_id
+                            else None))
 
 
 def _refuse(message: str, status: int):
@@ -91,9 +175,9 @@ def call_back(task_id: str):
     if not task:
         abort(404)
     if not agent.phone:
-        flash("You have no phone number on your agent record, so the console cannot ring you. "
-              "Ask a supervisor to add one.", "error")
-        return _back()
+        _note(task_id, "You have no phone number on your agent record, so the console cannot "
+              "ring you. Ask a supervisor to add one.", "error")
+        return _back(task_id)
     if task.get("status") != "open" or not task.get("number"):
         return _refuse("That callback is not open, or has no number to call.", 409)
     app = ivr()
@@ -111,8 +195,8 @@ def call_back(task_id: str):
         callbacks.end_dial(r, task_id, dial)
         log.warning("console: click-to-call for task %s by agent %s failed: %s", task_id,
                     agent.id, exc)
-        flash("The call could not be started; please try again in a moment.", "error")
-        return _back()
+        _note(task_id, "The call could not be started; please try again in a moment.", "error")
+        return _back(task_id)
     turn = console_turn()
     batch = turn.batch()
     batch.op(lambda p: callbacks.note_dial_call(p, task_id, dial, call_sid))
@@ -120,8 +204,8 @@ def call_back(task_id: str):
     batch.commit("console dial")
     log.info("console: agent %s rings %s back (task %s, call %s)", agent.id,
              mask(task.get("number")), task_id, call_sid)
-    flash("Your phone is ringing: answer it to be connected to the resident.", "ok")
-    return _back()
+    _note(task_id, "Your phone is ringing: answer it to be connected to the resident.")
+    return _back(task_id)
 
 
 @bp.post("/callbacks/<task_id>/outcome")
@@ -153,12 +237,12 @@ def record_outcome(task_id: str):
         return _refused(found.reason, found.who, task, recording=True)
     max_attempts = ivr().config.callbacks_work.max_attempts
     note = f" Recorded as supervisor, over {_name(found.who)}'s claim." if found.who else ""
-    flash({
+    _note(task_id, {
         "done": "Callback done.",
         "unreachable": f"No answer after {found.count} attempts: closed as unreachable.",
     }.get(found.status, f"Attempt {found.count} of {max_attempts} logged; the callback stays "
-                        "open.") + note, "ok")
-    return _back()
+                        "open.") + note)
+    return _back(task_id)
 
 
 @bp.get("/recording/<sid>")

@@ -1,9 +1,12 @@
-"""The live view: callers waiting per department, the longest wait, and agents by state.
+"""The live view: queues now and today, agents by state, and each advisor's day.
 
-Figures come from ``ivr.report.live.read_now`` (the queue zsets the call flows keep, the agent
-hashes; the same reader as ``/metrics`` and the wallboard), two round trips per refresh. The
-page polls ``live.json`` every two seconds; the server renders the same figures into the first
-page so it works without script.
+Now (callers waiting, the longest wait, agents' states) comes from ``ivr.report.live.read_now``
+(the queue zsets the call flows keep, the agent hashes; the same reader as ``/metrics`` and the
+wallboard); today (offered, service level, abandons, average answer per department; calls,
+handle time, occupancy, FCR and callbacks per advisor) from the day's events through
+``ivr.report`` (``compute`` and ``report.advisors``), read once per process and then only the
+new ones: two round trips per refresh. The page polls ``live.json`` every two seconds; the
+server renders the same figures into the first page so it works without script.
 """
 
 from __future__ import annotations
@@ -12,10 +15,20 @@ from typing import Any
 
 from flask import jsonify, render_template
 
-from flows.agent_line import spoken_duration
+from ivr import report
 from ivr.agents import Agent, State
-from ivr.console.base import bp, ivr, now, shares_department, user, visible_departments
+from ivr.console.base import (
+    bp,
+    elapsed,
+    ivr,
+    now,
+    shares_department,
+    user,
+    visible_departments,
+)
+from ivr.report import Report
 from ivr.report import live as report_live
+from ivr.report.advisors import AdvisorDay
 
 STATE_ORDER = (State.AVAILABLE, State.ON_CALL, State.WRAP_UP, State.ON_BREAK, State.SIGNED_OUT)
 STATE_LABELS = {
@@ -25,21 +38,41 @@ STATE_LABELS = {
 POLL_MS = 2000
 
 
-def elapsed(seconds: float) -> str:
-    """'45 seconds', '2 minutes 10 seconds', '3 h 20 min', '4 days': how long, for the eye."""
-    seconds = max(0, int(seconds))
-    if seconds < 3600:
-        return spoken_duration(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours // 24} days" if hours >= 48 else f"{hours} h {rest // 60} min"
+# Long waits are told by words and a sign as well as colour (WCAG 1.4.1).
+WAIT_WORDS = {"ok": "", "amber": "near the limit", "red": "over the limit"}
+WAIT_SIGNS = {"ok": "", "amber": "▲", "red": "■"}
 
 
-def queue_rows(live: report_live.Now) -> list[dict[str, Any]]:
-    """Per department: how many wait and how long the front caller has waited."""
+def percent(share: float | None) -> str:
+    return "–" if share is None else f"{share * 100:.0f}%"
+
+
+def minutes_seconds(seconds: float | None) -> str:
+    """'2:05' for a duration ('–' when there is none)."""
+    if seconds is None:
+        return "–"
+    whole = max(0, round(seconds))
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+def queue_rows(live: report_live.Now, today: Report, limit: int) -> list[dict[str, Any]]:
+    """Per department: how many wait, how long the front caller has waited (and whether that
+    nears the limit), and today's offered, service level, abandons and average answer."""
     config = ivr().config
-    return [{"id": dept, "name": config.departments[dept].name, "waiting": q.waiting,
-             "longest_seconds": q.longest, "longest": elapsed(q.longest) if q.waiting else "–"}
-            for dept, q in live.queues.items()]
+    rows = []
+    for dept, q in live.queues.items():
+        day = today.by_department.get(dept)
+        level = report_live.wait_level(q.longest, limit) if q.waiting else "ok"
+        rows.append({
+            "id": dept, "name": config.departments[dept].name, "waiting": q.waiting,
+            "longest_seconds": q.longest, "longest": elapsed(q.longest) if q.waiting else "–",
+            "wait_level": level, "wait_words": WAIT_WORDS[level], "wait_sign": WAIT_SIGNS[level],
+            "offered": day.offered if day else 0,
+            "service_level": percent(day.service_level if day else None),
+            "abandoned": day.abandoned if day else 0,
+            "average_answer": minutes_seconds(day.mean_wait if day else None),
+        })
+    return rows
 
 
 def state_label(agent: Agent) -> str:
@@ -51,16 +84,37 @@ def state_label(agent: Agent) -> str:
     return label
 
 
-def agent_rows(live: report_live.Now, viewer: Agent) -> tuple[list[dict[str, Any]],
-                                                               list[dict[str, Any]]]:
-    """Colleagues the viewer may see, by state then name, and how many are in each state."""
+DAY_FIGURES = ("calls", "handle_time", "occupancy", "fcr", "callbacks")
+
+
+def day_figures(day: AdvisorDay) -> dict[str, Any]:
+    """An advisor's day as the live view shows it."""
+    return {"calls": day.calls, "handle_time": minutes_seconds(day.handle_time),
+            "occupancy": percent(day.occupancy), "fcr": percent(day.fcr),
+            "callbacks": day.callbacks}
+
+
+def agent_rows(live: report_live.Now, viewer: Agent,
+               advisors: dict[str, AdvisorDay]) -> tuple[list[dict[str, Any]],
+                                                         list[dict[str, Any]]]:
+    """Colleagues the viewer may see, by state then name, with their day so far (supervisors
+    see everyone's; an advisor sees their own, a colleague's figures are not theirs to see),
+    and how many are in each state."""
     config = ivr().config
     seen = [a for a in live.agents if shares_department(config, viewer, a)]
     seen.sort(key=lambda a: (STATE_ORDER.index(a.state), a.name.lower(), a.id))
-    rows = [{"id": a.id, "name": a.name, "state": str(a.state),
-             "state_label": state_label(a),
-             "in_state_seconds": max(0, int(live.at - a.state_since)),
-             "in_state": elapsed(live.at - a.state_since)} for a in seen]
+    rows = []
+    for a in seen:
+        day = advisors.get(a.id) or AdvisorDay(a.id)
+        if not (viewer.supervisor or a.id == viewer.id):
+            day = None
+        rows.append({
+            "id": a.id, "name": a.name, "state": str(a.state),
+            "state_label": state_label(a),
+            "in_state_seconds": max(0, int(live.at - a.state_since)),
+            "in_state": elapsed(live.at - a.state_since),
+            **(day_figures(day) if day else dict.fromkeys(DAY_FIGURES, "–")),
+        })
     counts = report_live.by_state(seen)
     return rows, [{"state": str(s), "label": STATE_LABELS[s], "count": counts[s]}
                   for s in STATE_ORDER]
@@ -68,12 +122,14 @@ def agent_rows(live: report_live.Now, viewer: Agent) -> tuple[list[dict[str, Any
 
 def figures() -> dict[str, Any]:
     viewer = user()
-    live = report_live.read_now(ivr().redis, visible_departments(ivr().config, viewer), now(),
-                                callbacks=False)
-    departments = queue_rows(live)
-    agents, counts = agent_rows(live, viewer)
-    return {"at": live.at, "departments": departments, "agents": agents, "states": counts,
-            "waiting": sum(d["waiting"] for d in departments)}
+    app = ivr()
+    options = report.settings(app.config) | {"hours": app.hours}
+    view = report_live.live_view(app.redis, visible_departments(app.config, viewer), now(),
+                                 **options)
+    departments = queue_rows(view.now, view.today, options["limit"])
+    agents, counts = agent_rows(view.now, viewer, view.advisors)
+    return {"at": view.now.at, "departments": departments, "agents": agents, "states": counts,
+            "waiting": sum(d["waiting"] for d in departments), "limit": options["limit"]}
 
 
 @bp.get("/")

@@ -6,6 +6,10 @@ and overdue, and the same for all the departments shown. Every figure comes from
 ``ivr.report.live.board``; this module only puts them into words. Agents see their own
 departments, supervisors all. The page polls ``wallboard.json`` and writes the figures into the
 page with textContent only (static/wallboard.js); the first page is rendered by the server.
+
+The kiosk (``/console/kiosk/<token>``) is the same board for every department, for a wall
+screen that nobody signs in on: its link carries its own token (``ivr.kiosk``: stored
+hashed, revocable, audited), and the page has no navigation and no personal data.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import jsonify, render_template
+from flask import abort, jsonify, render_template
 
-from ivr import report
-from ivr.console.base import bp, department_name, ivr, now, user, visible_departments
+from ivr import kiosk, report
+from ivr.console.base import PUBLIC, bp, department_name, ivr, now, user, visible_departments
 from ivr.report import live as report_live
 
 POLL_MS = 3000
@@ -60,16 +64,19 @@ def row_figures(row: report_live.Row, limit: int, total_name: str = "") -> dict[
                                  f"within {limit_words(limit)}" if today.offered
                                  else "no calls yet today"),
         "voicemails": today.voicemails,
+        "abandoned": today.abandoned,
+        "average_answer": "–" if today.mean_wait is None else clock(round(today.mean_wait)),
         "callbacks_due": row.callbacks.due,
         "callbacks_overdue": row.callbacks.overdue,
         "callbacks_scheduled": row.callbacks.scheduled,
     }
 
 
-def figures() -> dict[str, Any]:
+def figures(shown: list[str] | None = None) -> dict[str, Any]:
+    """The board for ``shown`` departments (None: those the signed-in agent sees)."""
     app = ivr()
     options = report.settings(app.config) | {"hours": app.hours}
-    shown = visible_departments(app.config, user())
+    shown = visible_departments(app.config, user()) if shown is None else shown
     board = report_live.board(app.redis, shown, now(), **options)
     everything = len(shown) == len(app.config.departments)
     local = datetime.fromtimestamp(board.at, UTC).astimezone(app.hours.tz)
@@ -93,3 +100,28 @@ def wallboard():
 def wallboard_json():
     """What the wallboard polls; the script writes it into the page with textContent only."""
     return jsonify(figures())
+
+
+PUBLIC.update({"console.kiosk_board", "console.kiosk_json"})
+
+
+def _kiosk_link(token: str) -> kiosk.Link:
+    found = kiosk.check(ivr().redis, token)
+    if found is None:
+        abort(404)
+    return found
+
+
+@bp.get("/kiosk/<token>")
+def kiosk_board(token: str):
+    """The kiosk wallboard: every department, read-only, for the holder of a live link."""
+    link = _kiosk_link(token)
+    return render_template("console/kiosk.html", board=figures(list(ivr().config.departments)),
+                           poll_ms=POLL_MS, link=link, token=token)
+
+
+@bp.get("/kiosk/<token>/board.json")
+def kiosk_json(token: str):
+    """What the kiosk polls; a revoked link gets 404 and the screen says so."""
+    _kiosk_link(token)
+    return jsonify(figures(list(ivr().config.departments)))

@@ -19,10 +19,10 @@ from flows.agent_callbacks import log_attempt as shared_log_attempt
 from flows.common import Turn
 from ivr import agents, clock
 from ivr.agents import Agent
-from ivr.console.base import department_name, ivr, may_see, phone_display, when
+from ivr.console.base import department_name, elapsed, ivr, may_see, phone_display, when
 from ivr.twiml import Call, Speaker
 from voicemail import callbacks
-from voicemail.callbacks import ATTEMPTS, CLAIM, DIALLING, SCAN_LIMIT, Outcome
+from voicemail.callbacks import ATTEMPTS, CLAIM, DIAL_ANSWERED, DIALLING, SCAN_LIMIT, Outcome
 from voicemail.tasks import (
     RECORDING,
     SCHEDULED,
@@ -80,11 +80,17 @@ class Row:
     made: int = 0  # attempts so far (a manual outcome is attempt ``made + 1``)
     holder: str = ""  # the agent id holding the claim
     dialling: str = ""  # the agent id whose call of it is on
+    dial_call: str = ""  # that dial's call (the advisor's phone)
+    answered_call: str = ""  # the dial call whose resident answered
+    digits: str = ""  # the number's digits, national and international (for search)
     attempts: list[Attempt] = field(default_factory=list)
     recordings: list[Recording] = field(default_factory=list)
     # For the viewer (``worklist``): who else has it, and what they may do now.
     claimed_by: str = ""  # another advisor's name
+    holder_name: str = ""  # who holds the claim ("you" for the viewer)
     dialling_by: str = ""  # whose call is on ("you" for the viewer)
+    overdue_by: str = ""  # how long past its due time (open tasks)
+    progress: str = ""  # the call's progress or the last attempt's result, in words
     can_call: bool = False
     can_record: bool = False
     over_claim: bool = False  # recording would be a supervisor's, over another's claim
@@ -129,7 +135,7 @@ def _attempt(raw: bytes, names: dict[str, str]) -> Attempt | None:
         return None
 
 
-PER_TASK = 5  # replies per task in ``load_rows``' first pipeline
+PER_TASK = 6  # replies per task in ``load_rows``' first pipeline
 
 
 def load_rows(ids: list[str], at: float, names: dict[str, str]) -> list[Row]:
@@ -142,17 +148,18 @@ def load_rows(ids: list[str], at: float, names: dict[str, str]) -> list[Row]:
         pipe.lrange(TASK_RECORDINGS.format(id=task_id), 0, -1)
         pipe.lrange(ATTEMPTS.format(id=task_id), 0, -1)
         pipe.get(CLAIM.format(id=task_id))
-        pipe.hget(DIALLING.format(id=task_id), "agent")
+        pipe.hmget(DIALLING.format(id=task_id), "agent", "call")
+        pipe.get(DIAL_ANSWERED.format(id=task_id))
     raw = pipe.execute()
     found = [(task_id, *raw[PER_TASK * i:PER_TASK * (i + 1)])
              for i, task_id in enumerate(ids) if raw[PER_TASK * i]]
     pipe = r.pipeline(transaction=False)
-    for _, _, rec_ids, _, _, _ in found:
+    for _, _, rec_ids, _, _, _, _ in found:
         for rec_id in rec_ids:
             pipe.hgetall(RECORDING.format(id=rec_id.decode()))
     recs = iter(pipe.execute())
     rows = []
-    for task_id, raw_task, raw_recs, attempts, holder, dialling in found:
+    for task_id, raw_task, raw_recs, attempts, holder, dialling, answered in found:
         t = _text(raw_task)
         rec_ids = [x.decode() for x in raw_recs]
         number = t.get("number", "")
@@ -167,7 +174,10 @@ def load_rows(ids: list[str], at: float, names: dict[str, str]) -> list[Row]:
             next_attempt=when(next_at) if next_at > at and t.get("status") == "open" else "",
             made=int(_float(t.get("attempts"))),
             holder=holder.decode() if holder else "",
-            dialling=dialling.decode() if dialling else "",
+            dialling=dialling[0].decode() if dialling[0] else "",
+            dial_call=dialling[1].decode() if dialling[1] else "",
+            answered_call=answered.decode() if answered else "",
+            digits=search_digits(number),
         )
         row.attempts = [a for a in (_attempt(x, names) for x in attempts) if a]
         for rec_id in rec_ids:
@@ -179,6 +189,36 @@ def load_rows(ids: list[str], at: float, names: dict[str, str]) -> list[Row]:
             ))
         rows.append(row)
     return rows
+
+
+def search_digits(number: str) -> str:
+    """'447911123456 07911123456': what a number search is matched against."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    national = "0" + digits[2:] if digits.startswith("44") else digits
+    return f"{digits} {national}"
+
+
+def on_calls(staff: list[Agent]) -> dict[str, str]:
+    """Advisor id -> the call they are on (those on a call)."""
+    return {a.id: a.call_sid for a in staff if a.state is agents.State.ON_CALL and a.call_sid}
+
+
+def progress(row: Row, viewer_id: str, names: dict[str, str], calls: dict[str, str]) -> str:
+    """Where a callback's call is: ringing the advisor (their phone not yet answered), calling
+    the resident (the advisor answered: on a call on the dial's call, as the bridge sets
+    them), the resident answered (their leg's announcement noted it); else how the last
+    attempt ended ("" before any). ``calls``: ``on_calls``."""
+    if row.dialling:
+        whose = "your" if row.dialling == viewer_id else f"{_name(names, row.dialling)}'s"
+        if row.dial_call and row.answered_call == row.dial_call:
+            return "The resident answered: the call is on"
+        if row.dial_call and calls.get(row.dialling) == row.dial_call:
+            return f"Calling the resident ({whose} phone answered)"
+        return f"Ringing {whose} phone"
+    if row.attempts:
+        last = row.attempts[-1]
+        return f"Last attempt: {last.outcome} ({last.who}, {last.at})"
+    return ""
 
 
 def worklist(viewer: Agent, at: float) -> Worklist:
@@ -194,13 +234,16 @@ def worklist(viewer: Agent, at: float) -> Worklist:
     open_ids, scheduled_ids, closed_ids = ([x.decode() for x in ids]
                                            for ids in pipe.execute()[1:])
     ids = list(dict.fromkeys(open_ids + scheduled_ids + closed_ids))
-    names = {a.id: a.name for a in agents.all_agents(r)}
+    staff = agents.all_agents(r)
+    names = {a.id: a.name for a in staff}
+    calls = on_calls(staff)
     out = Worklist()
     for row in load_rows(ids, at, names):
         if not may_see(app.config, viewer, row.department):
             continue
         if row.status == "open":
             for_viewer(row, viewer, names, at)
+            row.progress = progress(row, viewer.id, names, calls)
             (out.overdue if row.due_ts < at else out.due).append(row)
         elif row.status == "scheduled":
             out.scheduled.append(row)
@@ -216,6 +259,8 @@ def for_viewer(row: Row, viewer: Agent, names: dict[str, str], at: float) -> Non
     """What the viewer may do with an open task now (the scripts decide again, atomically)."""
     others = bool(row.holder) and row.holder != viewer.id
     row.claimed_by = _name(names, row.holder) if others else ""
+    row.holder_name = "" if not row.holder else "you" if not others else row.claimed_by
+    row.overdue_by = elapsed(at - row.due_ts) if row.due_ts and row.due_ts < at else ""
     if row.dialling:
         row.dialling_by = "you" if row.dialling == viewer.id else _name(names, row.dialling)
     free = not row.dialling and not row.next_attempt  # no call on, the retry gap passed

@@ -100,6 +100,41 @@ class Feedback:
 
 
 @dataclass(frozen=True)
+class AgentTime:
+    """A stretch an advisor spent in one state, ending at ``ts`` (from AGENTSTATE's
+    ``previous`` and ``seconds_in_previous``); ``dept`` is always "" (advisors serve several)."""
+
+    call: str
+    dept: str
+    ts: float  # the stretch ended (the state changed)
+    agent: str
+    state: str
+    seconds: float
+
+    @property
+    def began(self) -> float:
+        return self.ts - self.seconds
+
+
+@dataclass(frozen=True)
+class CallbackCall:
+    """One callback attempt (CALLBACKATTEMPT) and who made it."""
+
+    call: str
+    dept: str
+    ts: float
+    agent: str
+    task: str
+    outcome: str
+    manual: bool = False
+
+
+# Facts about advisors rather than calls: ``Facts.all`` (hours and departments of the call
+# figures) leaves them out.
+ADVISOR_FACTS = frozenset({"agent_time", "callback_calls"})
+
+
+@dataclass(frozen=True)
 class Facts:
     visits: tuple[QueueVisit, ...] = ()
     tasks: tuple[CallbackTask, ...] = ()
@@ -117,6 +152,8 @@ class Facts:
     failsafes: tuple[Simple, ...] = ()
     wrapups: tuple[WrapUp, ...] = ()
     feedback: tuple[Feedback, ...] = ()
+    agent_time: tuple[AgentTime, ...] = ()
+    callback_calls: tuple[CallbackCall, ...] = ()
 
     def keep(self, predicate) -> Facts:
         """The facts whose anchor (``ts``, ``dept``) satisfies ``predicate(fact)``."""
@@ -124,8 +161,10 @@ class Facts:
                         for f in fields(self)})
 
     def all(self) -> Iterable[Any]:
+        """Every call fact (advisors' own, ``ADVISOR_FACTS``, are not calls)."""
         for f in fields(self):
-            yield from getattr(self, f.name)
+            if f.name not in ADVISOR_FACTS:
+                yield from getattr(self, f.name)
 
 
 @dataclass(frozen=True)
@@ -195,6 +234,9 @@ def collect(events: Iterable[dict[str, Any]], hours: OpeningHours | None = None)
     transfers: list[Transfer] = []
     feedback: list[Feedback] = []
     wrapups: list[WrapUp] = []
+    agent_time: list[AgentTime] = []
+    callback_calls: list[CallbackCall] = []
+    attempts_seen: set[tuple[str, float]] = set()
     incoming: list[dict[str, Any]] = []
     noticed: set[str] = set()
     closed_calls: set[str] = set()
@@ -240,6 +282,13 @@ def collect(events: Iterable[dict[str, Any]], hours: OpeningHours | None = None)
         elif kind in (Event.CALLBACK_ATTEMPT, Event.CALLBACK_DONE, Event.CALLBACK_UNREACHABLE):
             if e.get("dept"):
                 agent_call_dept[call] = e["dept"]
+            if kind == Event.CALLBACK_ATTEMPT:  # made today, whenever its task was created
+                made = (str(data.get("task", "")), _int(data.get("attempt")) or ts)
+                if made not in attempts_seen:
+                    attempts_seen.add(made)
+                    callback_calls.append(CallbackCall(
+                        call, dept(e), ts, str(data.get("agent", "")), made[0],
+                        str(data.get("outcome", "")), bool(data.get("manual"))))
             task = tasks.get(str(data.get("task", "")))
             if task is None or task.status != "open":
                 continue
@@ -259,6 +308,11 @@ def collect(events: Iterable[dict[str, Any]], hours: OpeningHours | None = None)
             tasks[task.task] = task
         elif kind == Event.INCOMING:
             incoming.append(e)
+        elif kind == Event.AGENT_STATE:
+            seconds = max(0.0, float(data.get("seconds_in_previous") or 0))
+            if data.get("agent") and data.get("previous") and seconds:
+                agent_time.append(AgentTime(call, "", ts, str(data["agent"]),
+                                            str(data["previous"]), seconds))
         elif kind == Event.NOTICE:
             noticed.add(call)
         elif kind == Event.OUT_OF_HOURS:
@@ -329,5 +383,6 @@ def collect(events: Iterable[dict[str, Any]], hours: OpeningHours | None = None)
                              if k not in sms_delivered}}.values()),
         no_agents=tuple(simple["no_agents"]),
         voicemails=tuple(simple["voicemails"]), failsafes=tuple(simple["failsafes"]),
-        wrapups=tuple(wrapups), feedback=tuple(feedback),
+        wrapups=tuple(wrapups), feedback=tuple(feedback), agent_time=tuple(agent_time),
+        callback_calls=tuple(callback_calls),
     )

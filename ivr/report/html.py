@@ -2,7 +2,9 @@
 
 Made to be looked at: the promises first as coloured tiles, then charts (calls and service
 level by hour, waits, departments, feedback), then every exception with its call SID or task.
-No script, no external file: it can be e-mailed or archived as it is.
+No script, no external file: it can be e-mailed or archived as it is. Every chart is a
+figure named by its caption, with its figures as a table beside it (its text alternative,
+WCAG 1.1.1), and the page has a skip link and landmarks like the console's.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ th.n,td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#eef1
 .narrow svg{max-width:440px}
 .ok{color:#1a7f37;font-weight:600}.foot{color:#52606d;font-size:13px;margin-top:32px}
 code{font-size:13px}
+.skip{position:absolute;left:8px;top:-48px;background:#fff;color:#0b3c5d;padding:8px 12px;
+border:2px solid #0b3c5d;border-radius:4px;font-weight:600}.skip:focus{top:8px}
+figure{margin:0}figcaption{font-weight:600;margin-bottom:4px}
+details{margin-top:8px}summary{cursor:pointer;color:#0b3c5d;font-weight:600}
 """
 
 
@@ -65,6 +71,52 @@ def _style(name: str):
 def _render(name: str, draw, *args) -> str:
     with _style(name):
         return _svg(draw(*args), name)
+
+
+def figure(name: str, caption: str, svg: str, headers: list[str], rows: list[list[str]]) -> str:
+    """A chart as a figure: its caption names the image, and the same figures follow as a
+    table (the chart's text alternative)."""
+    if not svg:
+        return ""
+    labelled = svg.replace("<svg ", f'<svg role="img" aria-labelledby="{name}-caption" ', 1)
+    return (f'<figure aria-labelledby="{name}-caption"><figcaption id="{name}-caption">'
+            f"{escape(caption)}</figcaption>{labelled}<details><summary>{escape(caption)}: "
+            f"the figures as a table</summary>{_table(headers, rows, 'No figures.')}"
+            "</details></figure>")
+
+
+def hours_rows(r: Report) -> tuple[list[str], list[list[str]]]:
+    """The hours chart's figures: each hour's callers by outcome, and its service level."""
+    headers = ["Hour"] + [label for label, _, _ in _parts(r)] + ["Service level"]
+    rows = [[f"{h:02d}:00"] + [str(n) for _, n, _ in _parts(x)] + [pct(x.service_level)]
+            for h, x in r.by_hour.items() if x.offered]
+    return headers, rows
+
+
+def waits_rows(r: Report, step: int = 10) -> tuple[list[str], list[list[str]]]:
+    """The waits histogram's figures: callers per 10-second band, by outcome."""
+    groups = [("Answered", {"answered"}), ("Hung up", {"abandoned"}),
+              ("To voicemail", {"timed_out", "full", "error"})]
+    bands: dict[int, list[int]] = {}
+    for v in r.visits:
+        for i, (_, kinds) in enumerate(groups):
+            if v.outcome in kinds and v.wait is not None:
+                bands.setdefault(v.wait // step, [0, 0, 0])[i] += 1
+    rows = [[f"{b * step}–{b * step + step - 1} s"] + [str(n) for n in counts]
+            for b, counts in sorted(bands.items())]
+    return ["Seconds in the queue"] + [g for g, _ in groups], rows
+
+
+def departments_rows(r: Report, names: Mapping[str, str]) -> tuple[list[str], list[list[str]]]:
+    headers = ["Department"] + [label for label, _, _ in _parts(r)] + ["Service level"]
+    rows = [[dept_name(d, names)] + [str(n) for _, n, _ in _parts(x)] + [pct(x.service_level)]
+            for d, x in r.by_department.items() if x.offered]
+    return headers, rows
+
+
+def feedback_rows(r: Report) -> tuple[list[str], list[list[str]]]:
+    return ["Score", "Callers"], [[str(s), str(r.feedback_scores.get(s, 0))]
+                                  for s in range(1, 6)]
 
 
 def _parts(r: Report) -> list[tuple[str, int, str]]:
@@ -189,7 +241,7 @@ def _tile(label: str, share: float | None, note: str, good: float, warn: float,
             f'<div class="n">{escape(note)}</div></div>')
 
 
-def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:
+def _table(headers: list[str], rows: list[list[str]], empty: str, label: str = "") -> str:
     if not rows:
         return f'<p class="ok">{escape(empty)}</p>'
     kinds = ["n" if all(NUMBER.fullmatch(row[i]) for row in rows) else "t"
@@ -199,8 +251,10 @@ def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:
     body = "".join("<tr>" + "".join(f'<td class="{k}">{escape(c)}</td>'
                                     for c, k in zip(row, kinds, strict=True)) + "</tr>"
                    for row in rows)
-    return (f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
-            "</table></div>")
+    # Scrolls sideways on a narrow screen: a named region a keyboard can reach (WCAG 2.1.1).
+    name = escape(f"{label or headers[0]} table")
+    return (f'<div class="wide" role="region" tabindex="0" aria-label="{name}"><table><thead>'
+            f"<tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
 def render_html(r: Report, names: Mapping[str, str], tz: ZoneInfo = LONDON,
@@ -248,7 +302,16 @@ def render_html(r: Report, names: Mapping[str, str], tz: ZoneInfo = LONDON,
     comments = [[when(c.ts, tz), dept_name(c.dept, names), str(c.score), c.agent or "–",
                  c.comment] for c in r.comments]
     made = when(generated, tz) if generated else when(r.as_of, tz)
-    charts_top = chart_hours(r, tz) if any(x.offered for x in r.by_hour.values()) else ""
+    charts_top = figure(
+        "hours", f"Calls and service level by hour ({tz.key})",
+        chart_hours(r, tz) if any(x.offered for x in r.by_hour.values()) else "",
+        *hours_rows(r))
+    chart_wait = figure("waits", "How long callers waited",
+                        chart_waits(r) if r.visits else "", *waits_rows(r))
+    chart_depts = figure("departments", "By department", chart_departments(r, names),
+                         *departments_rows(r, names)) if any(
+        x.offered for x in r.by_department.values()) else ""
+    chart_scores = figure("feedback", "Caller feedback", chart_feedback(r), *feedback_rows(r))
     parts = [
         f"<h1>Customer Service Standard report</h1><p class=sub>Colchester Borough Council · "
         f"{escape(period(r, tz))} ({escape(tz.key)}) · {escape(scope)} · figures as of "
@@ -256,11 +319,10 @@ def render_html(r: Report, names: Mapping[str, str], tz: ZoneInfo = LONDON,
         f'<section class="tiles">{tiles}</section>',
         "<h2>Queues</h2>",
         f'<div class="grid"><div class="card">{charts_top}</div>'
-        f'<div class="card">{chart_waits(r) if r.visits else ""}</div></div>',
+        f'<div class="card">{chart_wait}</div></div>',
         '<div class="grid" style="margin-top:16px"><div>'
         + _table(["Figure", "Value"], queue_rows, "") + "</div>"
-        + (f'<div class="card">{chart_departments(r, names)}</div>'
-           if any(x.offered for x in r.by_department.values()) else "") + "</div>",
+        + (f'<div class="card">{chart_depts}</div>' if chart_depts else "") + "</div>",
         "<h2>By department</h2>",
         _table(["Department", "Offered", "Answered", "SL", "SL2", "Hung up", "Voicemail at "
                 "limit", "2-min promise", "Callbacks on time", "FCR", "Score"], dept_rows,
@@ -283,7 +345,7 @@ def render_html(r: Report, names: Mapping[str, str], tz: ZoneInfo = LONDON,
         f"<b>{r.voicemails}</b> ({r.voicemails_merged} joined an open callback) · inbound calls "
         f"out of hours: <b>{r.out_of_hours}</b> · fail-safe routings: <b>{r.failsafes}</b></p>",
         "<h2>After the call</h2>",
-        f'<div class="grid"><div class="card narrow">{chart_feedback(r)}</div><div>'
+        f'<div class="grid"><div class="card narrow">{chart_scores}</div><div>'
         f"<p>First-contact resolution: <b>{pct(r.fcr)}</b> ({r.resolved} of {r.wrapups} "
         f"wrap-ups).</p><p>Spoken comments: <b>{len(comments)}</b></p></div></div>",
         _table(["When", "Department", "Score", "Agent", "Comment recording"], comments,
@@ -298,4 +360,5 @@ def render_html(r: Report, names: Mapping[str, str], tz: ZoneInfo = LONDON,
     title = escape(f"Customer Service Standard report: {period(r, tz)}")
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}'
             f'</title><meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<style>{CSS}</style></head><body><main>{''.join(parts)}</main></body></html>\n")
+            f'<style>{CSS}</style></head><body><a class="skip" href="#main">Skip to the '
+            f'report</a><main id="main" tabindex="-1">{"".join(parts)}</main></body></html>\n')

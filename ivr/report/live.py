@@ -38,6 +38,8 @@ from ivr import agents, store
 from ivr import events as ev
 from ivr.agents import Agent, State
 from ivr.report import LONDON, PAGE, Report, compute, load_events
+from ivr.report.advisors import AdvisorDay, advisor_days
+from ivr.report.facts import Facts, collect
 from voicemail.tasks import SCHEDULED, TASK, WORKLIST
 
 AMBER_SHARE = 0.75  # the longest wait turns amber at 3/4 of the limit (90 s of 120 s)
@@ -213,6 +215,7 @@ class _Day:
         self.events: list[dict[str, Any]] = []
         self.seen: set[tuple] = set()
         self.report: tuple[tuple, float, Report] | None = None
+        self.facts: tuple[str, Facts] | None = None
 
     def load(self, redis) -> None:
         """Everything of the day (``report.load_events``), and where the stream ends now.
@@ -223,7 +226,7 @@ class _Day:
         found = load_events(redis, self.start, self.end)
         self.last_id = _text(tip[0][0]) if tip else "0-0"
         self.events, self.seen = found, {_key(e) for e in found}
-        self.loaded, self.report = True, None
+        self.loaded, self.report, self.facts = True, None, None
 
     def ask(self, pipe) -> None:
         """Queue the read of what is new, and a check that the last id read is still there
@@ -255,6 +258,16 @@ class _Day:
         report = compute(self.events, start=self.start, end=now + 1, as_of=now, **options)
         self.report = (key, now, report)
         return report
+
+    def advisors(self, now: float, staff: Iterable[Agent],
+                 options: dict[str, Any]) -> dict[str, AdvisorDay]:
+        """Each advisor's day so far (``report.advisors``), their current stretch included;
+        the day's facts are collected once per new event read."""
+        if self.facts is None or self.facts[0] != self.last_id:
+            self.facts = (self.last_id, collect(self.events, options.get("hours")))
+        staff = list(staff)
+        current = {a.id: (str(a.state), a.state_since) for a in staff}
+        return advisor_days(self.facts[1], self.start, now, current, [a.id for a in staff])
 
 
 _days: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -289,6 +302,33 @@ def live_today(redis, now: float, **options) -> Report:
             day.ask(pipe)
             day.take(redis, pipe.execute())
         return day.compute(now, options)
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """What the console's live view shows: now, today per department, each advisor's day."""
+
+    now: Now
+    today: Report
+    advisors: dict[str, AdvisorDay]
+
+
+def live_view(redis, departments: Sequence[str], now: float, **options) -> LiveView:
+    """Queues and agents now (``read_now``), today's figures and each advisor's day, in two
+    round trips (the new events ride on the first), from the day's events read once."""
+    day = _day(redis, now, options)
+    with day.lock:
+        if not day.loaded:
+            day.load(redis)
+
+        def extra(pipe):
+            day.ask(pipe)
+            return lambda replies: day.take(redis, replies)
+
+        live = read_now(redis, departments, now, callbacks=False, _extra=extra)
+        today = day.compute(now, options)
+        advisors = day.advisors(now, live.agents, options)
+    return LiveView(live, today, advisors)
 
 
 # -- the wallboard -------------------------------------------------------------------------

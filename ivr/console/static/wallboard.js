@@ -15,11 +15,15 @@
   const blank = document.getElementById("wb-card");
   const status = document.getElementById("wb-status");
   const LEVELS = ["ok", "amber", "red"];
+  const WORDS = { ok: "", amber: "near the limit", red: "over the limit" };
 
   function fill(card, d) {
     card.dataset.dept = d.id;
     card.dataset.level = LEVELS.includes(d.wait_level) ? d.wait_level : "ok";
     card.dataset.overdue = d.callbacks_overdue > 0 ? "yes" : "no";
+    card.querySelectorAll("[data-level-words]").forEach((el) => {
+      el.textContent = WORDS[card.dataset.level];
+    });
     card.querySelectorAll("[data-field]").forEach((el) => {
       const value = d[el.dataset.field];
       el.textContent = value === null || value === undefined ? "–" : String(value);
@@ -42,10 +46,23 @@
     fill(total, data.total);
     delete body.dataset.stale;
     status.textContent = "updated " + data.at_text;
+    // Heard only when it changes: callers waiting, and queues near or over the limit.
+    const parts = [data.total.waiting + " waiting"];
+    data.departments.forEach((d) => {
+      if (WORDS[d.wait_level]) {
+        parts.push(d.name + " " + WORDS[d.wait_level]);
+      }
+    });
+    window.ivrAnnounce(parts.join("; "));
   }
 
-  window.ivrPoll(url, every, render, () => {
+  window.ivrPoll(url, every, render, (err) => {
     body.dataset.stale = "yes";
-    status.textContent = "connection lost, retrying… (figures may be out of date)";
+    if (err && err.message === "HTTP 404") {
+      status.textContent = "this wallboard link is no longer valid (revoked): ask a supervisor for a new one";
+    } else {
+      status.textContent = "connection lost, retrying… (figures may be out of date)";
+    }
+    window.ivrAnnounce(status.textContent);
   });
 }());
