@@ -26,13 +26,15 @@ import statistics
 import time
 
 import _common as c
+import redis
 
-from ivr import erlang
+from ivr import erlang, events
 from ivr.cli_plan import build
 from ivr.config import load_config
 from ivr.sim.profile import Profile
 from ivr.sim.simulate_cli import simulate_once
-from ivr.sim.theory import handle_seconds
+from ivr.sim.theory import SIM_OVERHEAD_SECONDS, handle_seconds
+from ivr.staffing.measure import handling
 from ivr.staffing.recommend import SLOT_SECONDS, by_hour
 
 PROFILE = c.ROOT / "profiles" / "weekday.yaml"
@@ -55,11 +57,15 @@ def day_level(profile: Profile, agents: int, aht: float, limit: int) -> tuple[fl
 def simulated(config, url: str, profile: Profile, staffing: dict[int, int],
               seeds: list[int]) -> dict[str, list[float]]:
     runs: dict[str, list[float]] = {k: [] for k in ("sl", "ab", "vm", "median", "handle",
-                                                    "talk", "calls", "wall")}
+                                                    "talk", "calls", "wall", "setup",
+                                                    "wrap")}
     for seed in seeds:
         started = time.monotonic()
         out = simulate_once(config, url, profile, staffing, HOURS, seed, quiet=True)
         r = out.report
+        split = handling(events.read_all(redis.Redis.from_url(url)))  # as `ivr plan` measures
+        runs["setup"].append(split.setup or 0.0)
+        runs["wrap"].append(split.wrap_up or 0.0)
         runs["sl"].append(r.service_level or 0.0)
         runs["ab"].append(r.abandoned / r.offered)
         runs["vm"].append((r.timed_out + r.full + r.errors) / r.offered)
@@ -94,7 +100,8 @@ def main() -> int:
     planned = handle_seconds(profile)
     print(f"profile {PROFILE.name}: {sum(profile.calls_per_hour.values()):g} calls 9-17, talk "
           f"{profile.handle_seconds:g} s, patience {profile.patience_seconds:g} s; Erlang "
-          f"models with handle time {planned:g} s (talk + set-up and wrap-up), limit {limit} s; "
+          f"models with handle time {planned:g} s (talk + set-up and wrap-up, "
+          f"SIM_OVERHEAD_SECONDS {SIM_OVERHEAD_SECONDS:g} s), limit {limit} s; "
           f"{len(seeds)} simulated day(s) per setting (mean, and range)")
     print("advisors | simulated SL | hung up | voicemail | median wait | handle measured "
           "| Erlang C SL | Erlang A SL | (Erlang C / A with the measured handle time)")
@@ -108,6 +115,11 @@ def main() -> int:
               f"{statistics.fmean(runs['talk']):.0f}) | {100 * c_sl:5.1f}% | {100 * a_sl:5.1f}% "
               f"| {100 * c_m:.1f}% / {100 * a_m:.1f}%  [{statistics.fmean(runs['calls']):.0f} "
               f"callers, {statistics.fmean(runs['wall']):.0f} s wall per day]", flush=True)
+        setup, wrap = statistics.fmean(runs["setup"]), statistics.fmean(runs["wrap"])
+        over = [s + w for s, w in zip(runs["setup"], runs["wrap"], strict=True)]
+        print(f"         | overhead from the events (ivr.staffing.measure.handling): set-up "
+              f"{setup:.1f} s + wrap-up {wrap:.1f} s = {setup + wrap:.1f} s "
+              f"({min(over):.1f}-{max(over):.1f})", flush=True)
     for target in ("0.8", "0.9"):
         ns = argparse.Namespace(weeks=4, until=None, profile=str(PROFILE), target=target,
                                 max_abandoned=None, max_voicemail=None, output=None,

@@ -7,7 +7,7 @@ rather than a traceback halfway through a simulated day. An example with shifts:
     calls_per_hour: {9: 60, 10: 80, 11: 70}   # or one number for every hour
     mix: {"2": 0.5, "3": 0.2, "4": 0.1, "5": 0.1, "0": 0.1}   # menu key -> share
     handle_seconds: 240      # mean talk time (exponential); theory: the whole handle time
-    overhead_seconds: 20     # optional: advisor time per call beyond the talk (set-up,
+    overhead_seconds: 24     # optional: advisor time per call beyond the talk (set-up,
                              # wrap-up) for --agents-for; default the simulation's measured one
     patience_seconds: 180    # mean patience in the queue (exponential); null: infinite
     shifts:                  # optional: who is on the agent line when (else --agents N)
