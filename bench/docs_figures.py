@@ -41,7 +41,7 @@ class Block:
     profile: str
     hours: str
     seed: int
-    agents_for: float | None = None  # staffed by Erlang C for this share (else the shifts)
+    agents_for: float | None = None  # staffed by Erlang A for this share (else the shifts)
 
 
 BLOCKS = {
@@ -76,6 +76,7 @@ def measure(block: Block, redis_url: str) -> dict:
                                           config.queue.voicemail_after)
     out = simulate_once(config, redis_url, profile, staffing, hours, block.seed, quiet=True)
     out.erlang_c = staffing  # printed beside the simulated advisors, as the command does
+    out.model = "Erlang A"  # the command's default model, which staffed it (the column's title)
     return {"command": command_line(block), "lines": figures(out),
             "date": datetime.now(UTC).date().isoformat(),
             "wall_seconds": round(time.monotonic() - started, 1),

@@ -4,8 +4,9 @@ For 5, 6 and 8 advisors all day on the weekday profile (profiles/weekday.yaml, 9
 journey through the webhooks: menus, whisper, wrap-up, exponential patience, the 120 s limit
 to voicemail), over ``--seeds`` simulated days each, prints: the simulated service level
 (answered within 120 s / offered), shares hung up and taken to voicemail, the median wait of
-answered callers and the advisor time per answered caller measured from the events; beside
-them Erlang C's and Erlang A's service level for the day (each hour's figure weighted by its
+answered callers and the advisor time per answered caller measured from the events (with its
+set-up and wrap-up, as ``ivr plan`` measures them: what ``SIM_OVERHEAD_SECONDS`` should be);
+beside them Erlang C's and Erlang A's service level for the day (each hour's figure weighted by its
 calls), with the handle time `ivr simulate --agents-for` plans with (talk + set-up and
 wrap-up) and with the one measured in the simulation. Then the advisors per hour `ivr plan`
 recommends for the same profile at 80% and 90% (Erlang A and Erlang C), and a simulated day
@@ -14,7 +15,7 @@ staffed by each Erlang A plan. Prints figures; asserts nothing.
     .venv/bin/python bench/staffing.py --redis-url redis://127.0.0.1:6379/12
 
 The Redis database is flushed before each simulated day and after; database 0 is refused.
-About 15 s per simulated day on a 2-core machine.
+About 15 s per simulated day on a 2-core machine (fifteen days in all: ~4 minutes).
 """
 
 from __future__ import annotations
