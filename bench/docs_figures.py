@@ -18,6 +18,8 @@ results, so a figure edited by hand, or results measured and not written into th
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import platform
@@ -41,7 +43,7 @@ class Block:
     profile: str
     hours: str
     seed: int
-    agents_for: float | None = None  # staffed by Erlang A for this share (else the shifts)
+    agents_for: float | None = None  # staffed by Erlang C for this share (else the shifts)
 
 
 BLOCKS = {
@@ -59,25 +61,19 @@ def command_line(block: Block) -> str:
 
 
 def measure(block: Block, redis_url: str) -> dict:
-    """Run the block's simulation; its printed figures and how it was run."""
-    from ivr.config import load_config
-    from ivr.sim.simulate import Profile, figures
-    from ivr.sim.simulate_cli import parse_hours, simulate_once
+    """Run the block's command itself (``ivr simulate``, in this process) and keep what it
+    printed, so the doc shows exactly what a reader running the same line sees."""
+    from ivr.cli import main as ivr
 
-    config = load_config(ROOT / "config.yaml")
-    profile = Profile.load(str(ROOT / block.profile), departments=config.departments)
-    hours = parse_hours(block.hours)
+    argv = [*command_line(block).split()[1:], "--redis-url", redis_url, "--quiet"]
+    printed = io.StringIO()
     started, cpu = time.monotonic(), time.process_time()
-    staffing = None
-    if block.agents_for is not None:
-        from ivr.sim import theory
-
-        staffing = theory.agents_per_hour(profile, hours, block.agents_for,
-                                          config.queue.voicemail_after)
-    out = simulate_once(config, redis_url, profile, staffing, hours, block.seed, quiet=True)
-    out.erlang_c = staffing  # printed beside the simulated advisors, as the command does
-    out.model = "Erlang A"  # the command's default model, which staffed it (the column's title)
-    return {"command": command_line(block), "lines": figures(out),
+    with contextlib.redirect_stdout(printed):
+        status = ivr(argv)
+    if status:
+        raise SystemExit(f"error: {command_line(block)} exited {status}")
+    lines = [line for line in printed.getvalue().splitlines() if line.strip()]
+    return {"command": command_line(block), "lines": lines,
             "date": datetime.now(UTC).date().isoformat(),
             "wall_seconds": round(time.monotonic() - started, 1),
             "cpu_seconds": round(time.process_time() - cpu, 1),
