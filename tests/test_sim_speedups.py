@@ -1,5 +1,7 @@
 """The simulation's speed-ups change its cost, never what is sent or read.
 
+The app's form parser (``ivr.forms``) must give ``parse_qsl``'s pairs, as werkzeug calls it.
+
 ``ivr.sim.packer`` must put the very bytes redis-py would on the wire (and refuse what it
 refuses), ``ivr.sim.webhooks.parsed`` must give the tree ``ET.fromstring`` gives, the
 collector setting must come back after a run, the clock must keep (time, order of
@@ -10,12 +12,17 @@ own rule (a wrong PIN refused).
 from __future__ import annotations
 
 import gc
+import random
 import xml.etree.ElementTree as ET
+from urllib.parse import parse_qsl
 
 import pytest
 import redis
+import werkzeug.urls  # noqa: F401  (registers werkzeug's "werkzeug.url_quote" error handler)
+from flask import Flask
 
-from ivr import agents
+from ivr import agents, forms
+from ivr.forms import parse_urlencoded
 from ivr.sim import packer
 from ivr.sim.clock import VirtualClock
 from ivr.sim.collector import fewer_collections
@@ -105,3 +112,33 @@ def test_a_simulated_advisors_cheap_pin_hash_is_checked_by_the_apps_rule():
     assert agents.hash_secret(AGENT_PIN).startswith("scrypt:32768:8:1$")  # real ones unchanged
     assert agents.secret_matches(hashed, AGENT_PIN)
     assert not agents.secret_matches(hashed, "730518")
+
+
+FORMS = ["", "a", "a=", "=b", "a=b&&c", "&a=1&", "From=%2B447911123456&Digits=1%23",
+         "SpeechResult=my+council+tax&Confidence=0.9", "a=%zz&b=%C3%A9&c=%FF&d=%e2%9c%93",
+         "x=1=2&y", "caf%C3%A9=cr%C3%A8me+br%C3%BBl%C3%A9e", "a+b%2Bc=%20+%2b"]
+
+
+@pytest.mark.parametrize("body", FORMS)
+def test_the_form_parser_gives_parse_qsls_pairs(body):
+    assert parse_urlencoded(body) == parse_qsl(body, keep_blank_values=True,
+                                               errors="werkzeug.url_quote")
+
+
+def test_the_form_parser_agrees_on_random_bodies():
+    rng = random.Random(19)
+    alphabet = "ab=&+% 2BCEF9zé✓"
+    for _ in range(20_000):
+        body = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+        assert parse_urlencoded(body) == parse_qsl(body, keep_blank_values=True,
+                                                   errors="werkzeug.url_quote"), body
+
+
+def test_the_app_parses_a_form_with_it():
+    app = Flask(__name__)
+    app.request_class = forms.Request
+    with app.test_request_context("/", method="POST", data={"From": "+447911123456",
+                                                             "Digits": "1#", "Empty": ""}):
+        from flask import request
+
+        assert request.form.to_dict() == {"From": "+447911123456", "Digits": "1#", "Empty": ""}
