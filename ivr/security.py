@@ -8,11 +8,10 @@ explicit development setting ``IVR_INSECURE_SKIP_SIGNATURE=1``, which warns on e
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import logging
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, Request, abort, current_app, request
 from twilio.request_validator import RequestValidator
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ def sent_target(environ: dict, query_string: bytes = b"") -> str | None:
     return raw
 
 
-def public_url() -> str:
+def public_url(req: Request | None = None) -> str:
     """The URL Twilio requested, which is the URL it signed: PUBLIC_BASE_URL (behind a proxy)
     or the scheme and Host header as sent, then the path and query as sent.
 
@@ -45,16 +44,18 @@ def public_url() -> str:
     (``sent_target``) is used; without one, the decoded path and the raw query stand in.
     The app's own mount point (SCRIPT_NAME) is part of the base, as before: PUBLIC_BASE_URL
     names it, or ``request.script_root`` does. (Not werkzeug's ``host_url``, which re-encodes
-    the whole URL as an IRI on every request, a tenth of a webhook's own time.)"""
+    the whole URL as an IRI on every request, a tenth of a webhook's own time.) ``req``: the
+    request, when the caller has it already (each use of the ``request`` proxy looks it up)."""
+    req = request._get_current_object() if req is None else req
     base = current_app.extensions["ivr"].public_base_url or (
-        f"{request.scheme}://{request.host}{request.script_root}"
+        f"{req.scheme}://{req.host}{req.script_root}"
     )
-    target = sent_target(request.environ, request.query_string)
+    target = sent_target(req.environ, req.query_string)
     if target is None:
-        query = request.query_string.decode("latin-1")
-        target = request.path + (f"?{query}" if query else "")
+        query = req.query_string.decode("latin-1")
+        target = req.path + (f"?{query}" if query else "")
     else:
-        target = _below(target, request.script_root)
+        target = _below(target, req.script_root)
     return base.rstrip("/") + target
 
 
@@ -90,19 +91,20 @@ def form_signature(token: bytes, url: str, form) -> bytes:
     lists = form.lists() if hasattr(form, "lists") else ((k, [v]) for k, v in form.items())
     data = url + "".join(name + value for name, values in sorted(lists)
                          for value in sorted(set(values)))
-    digest = hmac.new(token, data.encode("utf-8"), hashlib.sha1).digest()
+    digest = hmac.digest(token, data.encode("utf-8"), "sha1")  # hmac.new's result, in one C call
     return base64.b64encode(digest).strip()
 
 
-def signed_params():
+def signed_params(req: Request | None = None):
     """What the signature covers besides the URL: the form of a POST; or, when the query has
     ``bodySHA256`` (Twilio's JSON requests), the body itself, for ``RequestValidator`` to
     check against that hash."""
-    if request.method != "POST":
+    req = request._get_current_object() if req is None else req
+    if req.method != "POST":
         return {}
-    if "bodySHA256" in request.args and request.mimetype != "application/x-www-form-urlencoded":
-        return request.get_data(as_text=True)
-    return request.form
+    if "bodySHA256" in req.args and req.mimetype != "application/x-www-form-urlencoded":
+        return req.get_data(as_text=True)
+    return req.form
 
 
 def check_signature() -> None:
@@ -111,12 +113,13 @@ def check_signature() -> None:
     if ivr.skip_signature:
         log.warning("signature check skipped (IVR_INSECURE_SKIP_SIGNATURE) for %s", request.path)
         return
-    signature = request.headers.get("X-Twilio-Signature", "")
+    req = request._get_current_object()  # (once: each use of the proxy looks it up)
+    signature = req.headers.get("X-Twilio-Signature", "")
     if not ivr.auth_token or not signature:
-        log.warning("unsigned request to %s refused", request.path)
+        log.warning("unsigned request to %s refused", req.path)
         abort(403)
-    if not signature_matches(RequestValidator(ivr.auth_token), public_url(), signed_params(),
-                             signature):
+    if not signature_matches(RequestValidator(ivr.auth_token), public_url(req),
+                             signed_params(req), signature):
         log.warning("bad Twilio signature on %s refused", request.path)
         abort(403)
 

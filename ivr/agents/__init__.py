@@ -181,9 +181,14 @@ def remove(r: redis.Redis, agent_id: str) -> None:
     pipe.execute()
 
 
-def hash_secret(secret: str) -> str:
-    """A salted scrypt hash of a password or PIN (what ``set_secret`` stores)."""
-    return generate_password_hash(secret, method="scrypt")
+SECRET_METHOD = "scrypt"  # werkzeug's default cost (n=2**15, r=8, p=1): slow on purpose
+
+
+def hash_secret(secret: str, method: str = SECRET_METHOD) -> str:
+    """A salted scrypt hash of a password or PIN (what ``set_secret`` stores). The cost is
+    written in the hash, so checking reads it from there; ``method`` other than the default is
+    for the simulator's throw-away advisors only (``ivr.sim.simulate.SIM_PIN_METHOD``)."""
+    return generate_password_hash(secret, method=method)
 
 
 def set_secret(r: redis.Redis, agent_id: str, field: str, secret: str, *,

@@ -124,7 +124,13 @@ def load(r: redis.Redis, call_sid: str, *, now: float, index_key: str | None = N
     index_key = index_key or agents.AGENT_CALL.format(sid=call_sid)
     args = _args(call_sid, index_key, agent_id, departments, now, leave_idle, end_line)
     script = _context_script(r)
-    return _parse(script(keys=args[1:1 + args[0]], args=args[1 + args[0]:]))
+    try:  # EVALSHA itself: redis-py's Script call first asks whether ``r`` is a cluster
+        # pipeline, an isinstance through typing's Protocol machinery, a cost per step
+        raw = r.evalsha(script.sha, *args)
+    except redis.exceptions.NoScriptError:  # not loaded (a restarted Redis): as Script does
+        script.sha = r.script_load(script.script)
+        raw = r.evalsha(script.sha, *args)
+    return _parse(raw)
 
 
 @functools.lru_cache(maxsize=16)

@@ -58,10 +58,10 @@ class WaitFor:
 
 
 class _Event:
-    """A scheduled call, ordered by (``at``, ``seq``) in the clock's heap. A plain class with
-    slots and its own ``__lt__``: the heap compares events millions of times in a simulated
-    day, and a dataclass's ordering (building a tuple of fields per comparison) was a visible
-    part of the stand-in's CPU."""
+    """A scheduled call, ordered by (``at``, ``seq``). A plain class with slots: the heap
+    compares events millions of times in a simulated day, so the clock's heap holds
+    ``(at, seq, event)`` entries, compared in C (``seq`` is unique: events themselves are never
+    compared there); ``__lt__`` gives the same order to anyone sorting events."""
 
     __slots__ = ("at", "seq", "fn", "args", "daemon", "cancelled", "clock", "popped")
 
@@ -167,7 +167,7 @@ class Clock:
 
     def __init__(self, start: float) -> None:
         self._now = float(start)
-        self._heap: list[_Event] = []
+        self._heap: list[tuple[float, int, _Event]] = []  # (at, seq, event): see _Event
         self._seq = itertools.count()
         self._live = 0  # events that keep ``run()`` going (not daemon)
         self.failure: BaseException | None = None
@@ -178,7 +178,7 @@ class Clock:
 
     def at(self, when: float, fn: Callable[..., None], *args: Any, daemon: bool = False) -> _Event:
         event = _Event(max(when, self._now), next(self._seq), fn, args, daemon, clock=self)
-        heapq.heappush(self._heap, event)
+        heapq.heappush(self._heap, (event.at, event.seq, event))
         if not daemon:
             self._live += 1
         return event
@@ -195,9 +195,10 @@ class Clock:
         return self._live > 0
 
     def next_time(self) -> float | None:
-        while self._heap and self._heap[0].cancelled:
-            heapq.heappop(self._heap).popped = True
-        return self._heap[0].at if self._heap else None
+        heap = self._heap
+        while heap and heap[0][2].cancelled:
+            heapq.heappop(heap)[2].popped = True
+        return heap[0][0] if heap else None
 
     def run(self, until: float | None = None) -> None:
         """Run events in time order: up to ``until``, or while non-daemon events remain."""
@@ -210,7 +211,7 @@ class Clock:
                 break
             if until is None and not self.pending():
                 break
-            event = heapq.heappop(self._heap)
+            event = heapq.heappop(self._heap)[2]
             event.popped = True
             if not event.daemon:
                 self._live -= 1
