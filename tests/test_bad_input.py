@@ -58,6 +58,7 @@ BAD_COMMAND_LINES = [
     (["call", "--twilio", "http://127.0.0.1:9"], "--twilio"),
     (["call", "--twilio", "http://127.0.0.1:9", "--keys", "2"], "--keys"),
     (["local-twilio", "--app", "http://127.0.0.1:9", "--speech-rate", "0"], "--speech-rate"),
+    (["local-twilio", "--app", "notaurl"], "--app"),
 ]
 
 
@@ -66,6 +67,25 @@ BAD_COMMAND_LINES = [
 def test_a_bad_command_line_is_one_line_naming_the_argument(argv, names):
     done = ivr(*argv, env=redis_env())
     assert done.returncode != 0, done.stdout
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert names in lines[0]
+
+
+LOCAL_TWILIO = ["local-twilio", "--app", "http://127.0.0.1:9"]
+SIGNED = [  # past the auth-token check, so the argument itself is what is refused
+    ([*LOCAL_TWILIO, "--bind", "127.0.0.1:99999"], "--bind"),
+    ([*LOCAL_TWILIO, "--bind", "nonsense"], "--bind"),
+    ([*LOCAL_TWILIO, "--bind", "127.0.0.1:0", "--url-file", "/proc/no-such-folder/url"],
+     "--url-file"),
+]
+
+
+@pytest.mark.parametrize("argv,names", SIGNED, ids=[" ".join(a) for a, _ in SIGNED])
+def test_a_bad_local_twilio_argument_is_one_line(argv, names):
+    done = ivr(*argv, env={**redis_env(), "TWILIO_AUTH_TOKEN": "test-token"}, timeout=20)
+    assert done.returncode == 2, done.stdout
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
