@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import time
+from urllib.parse import urlsplit
 
 CLI = "cli"
 
@@ -37,6 +38,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.link_action == "create" and not args.label.strip():
         print("error: --label: give where the screen is", file=sys.stderr)
+        return 2
+    base = getattr(args, "base_url", "")
+    if base and not (base.startswith(("https://", "http://")) and urlsplit(base).netloc):
+        # checked before the link is made: a token printed on a broken address is one to revoke
+        print(f"error: --base-url: {base!r} is not an http(s) address (or PUBLIC_BASE_URL)",
+              file=sys.stderr)
         return 2
     if args.link_action == "revoke" and not kiosk.LINK_ID.fullmatch(args.id):
         print(f"error: id: {args.id!r} is not a link id (WB and 8 hex digits; see "

@@ -47,6 +47,8 @@ BAD_COMMAND_LINES = [
     (["plan", "--target", "2"], "--target"),
     (["plan", "--weeks", "0"], "--weeks"),
     (["plan", "--profile", PROFILE, "--simulate"], "--simulate"),
+    (["plan", "--until", "0001-01-01"], "--until"),
+    (["plan", "--weeks", "52", "--until", "0001-01-08"], "--until"),
     (["call", "--url", "http://127.0.0.1:9", "--at", "2026-12-01 10:00", "--keys", "9"],
      "--at"),
     (["call", "--url", "http://127.0.0.1:9", "--staffed", "--keys", "9"], "--staffed"),
@@ -59,6 +61,8 @@ BAD_COMMAND_LINES = [
     (["call", "--twilio", "http://127.0.0.1:9", "--keys", "2"], "--keys"),
     (["local-twilio", "--app", "http://127.0.0.1:9", "--speech-rate", "0"], "--speech-rate"),
     (["local-twilio", "--app", "notaurl"], "--app"),
+    (["wallboard-link", "create", "--label", "Floor 2", "--base-url", "notaurl"],
+     "--base-url"),
 ]
 
 
