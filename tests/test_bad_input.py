@@ -96,6 +96,21 @@ def test_a_bad_local_twilio_argument_is_one_line(argv, names):
     assert names in lines[0]
 
 
+@pytest.mark.parametrize("argv,variable", [
+    (["controls", "list"], "REDIS_URL"), (["plan"], "REDIS_URL"), (["doctor"], "REDIS_URL"),
+    (["wallboard-link", "list"], "REDIS_URL"), (["agents", "list"], "REDIS_URL"),
+    (["doctor"], "RQ_REDIS_URL"),
+])
+def test_a_malformed_redis_url_is_one_line_naming_the_variable(argv, variable):
+    env = {**redis_env(), variable: "http://user:secret@example.invalid/0"}
+    done = ivr(*argv, env=env)
+    assert done.returncode != 0, done.stdout
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"error: {variable}:") and "secret" not in lines[0]
+
+
 def _edited(tmp_path: Path, edit) -> Path:
     data = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     edit(data)
