@@ -48,6 +48,8 @@ BAD_COMMAND_LINES = [
     (["plan", "--weeks", "0"], "--weeks"),
     (["plan", "--profile", PROFILE, "--simulate"], "--simulate"),
     (["plan", "--until", "0001-01-01"], "--until"),
+    (["plan", "--profile", PROFILE, "--simulate", "--redis-url", "redis://127.0.0.1:9/0"],
+     "--redis-url"),
     (["plan", "--weeks", "52", "--until", "0001-01-08"], "--until"),
     (["call", "--url", "http://127.0.0.1:9", "--at", "2026-12-01 10:00", "--keys", "9"],
      "--at"),
