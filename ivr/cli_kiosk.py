@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from ivr import audit, kiosk
     from ivr.audit import Action
     from ivr.cli_agents import redis_and_config
+    from ivr.config import ConfigError
 
     if args.link_action == "create" and not args.label.strip():
         print("error: --label: give where the screen is", file=sys.stderr)
@@ -49,7 +50,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: id: {args.id!r} is not a link id (WB and 8 hex digits; see "
               "'ivr wallboard-link list')", file=sys.stderr)
         return 2
-    r, config = redis_and_config()
+    try:
+        r, config = redis_and_config()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     now = time.time()
     keep = config.audit.retention_days
     try:

@@ -98,6 +98,17 @@ def test_a_bad_local_twilio_argument_is_one_line(argv, names):
     assert names in lines[0]
 
 
+@pytest.mark.parametrize("argv", [["wallboard-link", "list"], ["controls", "list"],
+                                  ["plan"], ["doctor"]])
+def test_a_missing_config_file_is_one_line_naming_it(argv, tmp_path):
+    missing = str(tmp_path / "no-such-config.yaml")
+    done = ivr(*argv, env={**redis_env(), "IVR_CONFIG": missing})
+    assert done.returncode == 2, done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert missing in lines[0] and "IVR_CONFIG" in lines[0]
+
+
 @pytest.mark.parametrize("argv,variable", [
     (["controls", "list"], "REDIS_URL"), (["plan"], "REDIS_URL"), (["doctor"], "REDIS_URL"),
     (["wallboard-link", "list"], "REDIS_URL"), (["agents", "list"], "REDIS_URL"),
