@@ -18,7 +18,10 @@ CLI = "cli"
 
 def add_parser(sub) -> None:
     p = sub.add_parser("wallboard-link", help="wallboard kiosk links: create, list, revoke")
-    actions = p.add_subparsers(dest="link_action", required=True)
+    from ivr.cli_agents import OneLineParser  # argparse only: light
+
+    # a mistake in a subcommand is one line, as for ``ivr agents`` and ``ivr controls``
+    actions = p.add_subparsers(dest="link_action", required=True, parser_class=OneLineParser)
     create = actions.add_parser("create", help="a new kiosk link (its address is shown once)")
     create.add_argument("--label", required=True, help="where the screen is, e.g. 'Floor 2'")
     create.add_argument("--base-url", default=os.environ.get("PUBLIC_BASE_URL", ""),

@@ -65,6 +65,8 @@ BAD_COMMAND_LINES = [
     (["local-twilio", "--app", "notaurl"], "--app"),
     (["wallboard-link", "create", "--label", "Floor 2", "--base-url", "notaurl"],
      "--base-url"),
+    (["wallboard-link", "revoke"], "id"),
+    (["wallboard-link", "create"], "--label"),
 ]
 
 
