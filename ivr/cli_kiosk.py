@@ -11,13 +11,17 @@ import argparse
 import os
 import sys
 import time
+from urllib.parse import urlsplit
 
 CLI = "cli"
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("wallboard-link", help="wallboard kiosk links: create, list, revoke")
-    actions = p.add_subparsers(dest="link_action", required=True)
+    from ivr.cli_agents import OneLineParser  # argparse only: light
+
+    # a mistake in a subcommand is one line, as for ``ivr agents`` and ``ivr controls``
+    actions = p.add_subparsers(dest="link_action", required=True, parser_class=OneLineParser)
     create = actions.add_parser("create", help="a new kiosk link (its address is shown once)")
     create.add_argument("--label", required=True, help="where the screen is, e.g. 'Floor 2'")
     create.add_argument("--base-url", default=os.environ.get("PUBLIC_BASE_URL", ""),
@@ -34,15 +38,26 @@ def run(args: argparse.Namespace) -> int:
     from ivr import audit, kiosk
     from ivr.audit import Action
     from ivr.cli_agents import redis_and_config
+    from ivr.config import ConfigError
 
     if args.link_action == "create" and not args.label.strip():
         print("error: --label: give where the screen is", file=sys.stderr)
+        return 2
+    base = getattr(args, "base_url", "")
+    if base and not (base.startswith(("https://", "http://")) and urlsplit(base).netloc):
+        # checked before the link is made: a token printed on a broken address is one to revoke
+        print(f"error: --base-url: {base!r} is not an http(s) address (or PUBLIC_BASE_URL)",
+              file=sys.stderr)
         return 2
     if args.link_action == "revoke" and not kiosk.LINK_ID.fullmatch(args.id):
         print(f"error: id: {args.id!r} is not a link id (WB and 8 hex digits; see "
               "'ivr wallboard-link list')", file=sys.stderr)
         return 2
-    r, config = redis_and_config()
+    try:
+        r, config = redis_and_config()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     now = time.time()
     keep = config.audit.retention_days
     try:

@@ -148,9 +148,13 @@ def from_history(args: argparse.Namespace, config: Any, target: Any) -> Plan | N
                  else datetime.fromtimestamp(time.time(), tz).date())
     except ValueError:
         raise Refused(f"--until takes a date, YYYY-MM-DD (got {args.until!r})") from None
-    first, last = window(until, args.weeks)
-    start = datetime.combine(first, datetime.min.time(), tz).timestamp()
-    end = datetime.combine(last, datetime.min.time(), tz).timestamp()
+    try:  # a date so early that the weeks before it fall off the calendar
+        first, last = window(until, args.weeks)
+        start = datetime.combine(first, datetime.min.time(), tz).timestamp()
+        end = datetime.combine(last, datetime.min.time(), tz).timestamp()
+    except (OverflowError, ValueError):
+        raise Refused(f"--until: {args.until} leaves no {args.weeks} week(s) before it to "
+                      "read") from None
     r, _ = redis_and_config()
     try:
         events = load_events(r, start, end)

@@ -56,6 +56,18 @@ class NoRedis(RuntimeError):
     """Neither ``REDIS_URL`` nor the embedded Redis's socket: say how to give one."""
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def checked_url(name: str, url: str) -> str:
+    """``url`` if it is a Redis URL; else ``NoRedis`` naming the variable (redis-py's own
+    ValueError would reach the person as a traceback)."""
+    if not url.startswith(REDIS_SCHEMES):
+        raise NoRedis(f"{name}: {safe_url(url)!r} is not a Redis URL (it starts "
+                      f"{', '.join(REDIS_SCHEMES)})")
+    return url
+
+
 def embedded_url(cwd: str | Path) -> str:
     """The embedded Redis's URL for a service run in ``cwd``."""
     return f"unix://{(Path(cwd) / EMBEDDED_SOCKET).resolve()}?db=0"
@@ -67,7 +79,7 @@ def find_redis_url(env: Mapping[str, str], cwd: str | Path) -> str:
     would read or write some other program's database)."""
     url = env.get("REDIS_URL", "")
     if url:
-        return url
+        return checked_url("REDIS_URL", url)
     if (Path(cwd) / EMBEDDED_SOCKET).is_socket():
         return embedded_url(cwd)
     raise NoRedis(NO_REDIS)
@@ -90,7 +102,7 @@ def rq_url(env: Mapping[str, str], state_url: str) -> str:
     if not url and cluster_mode(env):
         raise ValueError("IVR_REDIS_CLUSTER=1 needs RQ_REDIS_URL: RQ cannot run on a cluster "
                          "(set it to a plain Redis, e.g. redis://rq-host:6379/0)")
-    return url or state_url
+    return checked_url("RQ_REDIS_URL", url) if url else state_url
 
 
 _state: dict[str, Any] = {}

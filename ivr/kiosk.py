@@ -20,6 +20,8 @@ LINKS = "{ivr}:wallboard:links"  # hash: sha256(token) -> json {id, label, by, a
 LINK_ID = re.compile(r"WB[0-9a-f]{8}")
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 MAX_LABEL = 60
+# A kiosk address in a line of text (an access log's request line or Referer): its token.
+_IN_PATH = re.compile(r"(/console/kiosk/)[^/?#\s\"]+")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,12 @@ class Link:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def redact(text: str) -> str:
+    """``text`` with any kiosk token replaced by ``***``: an access log that kept the token
+    would open the wallboard to whoever reads the log, which its hashing in Redis prevents."""
+    return _IN_PATH.sub(r"\1***", text)
 
 
 def clean_label(label: str) -> str:

@@ -42,15 +42,23 @@ def playwright_real_clock() -> Iterator:
     Under ``scripts/test --clock-ahead`` this process runs on libfaketime's clock, and Node
     and Chromium stall under it. The pages only format times the server sends, so the
     server's shifted clock is still what the tests check.
+
+    The driver's environment is filtered, never this process's own: libfaketime re-reads
+    FAKETIME from the environment every few seconds, so taking it out of ``os.environ`` even
+    briefly put this process (and the server under test) back on the real clock for seconds,
+    mid-test (sessions then ended and the next form was refused as out of date).
     """
+    from playwright._impl import transport  # where the driver's environment is made
     from playwright.sync_api import sync_playwright
 
-    saved = {k: os.environ.pop(k) for k in FAKETIME_VARS if k in os.environ}
+    driver_env = transport.get_driver_env
+    transport.get_driver_env = lambda: {k: v for k, v in driver_env().items()
+                                        if k not in FAKETIME_VARS}
     try:
         manager = sync_playwright()
-        p = manager.__enter__()  # the driver starts here, with the environment as it is now
+        p = manager.__enter__()  # the driver starts here, with that environment
     finally:
-        os.environ.update(saved)
+        transport.get_driver_env = driver_env
     try:
         yield p
     finally:

@@ -47,6 +47,10 @@ BAD_COMMAND_LINES = [
     (["plan", "--target", "2"], "--target"),
     (["plan", "--weeks", "0"], "--weeks"),
     (["plan", "--profile", PROFILE, "--simulate"], "--simulate"),
+    (["plan", "--until", "0001-01-01"], "--until"),
+    (["plan", "--profile", PROFILE, "--simulate", "--redis-url", "redis://127.0.0.1:9/0"],
+     "--redis-url"),
+    (["plan", "--weeks", "52", "--until", "0001-01-08"], "--until"),
     (["call", "--url", "http://127.0.0.1:9", "--at", "2026-12-01 10:00", "--keys", "9"],
      "--at"),
     (["call", "--url", "http://127.0.0.1:9", "--staffed", "--keys", "9"], "--staffed"),
@@ -58,6 +62,11 @@ BAD_COMMAND_LINES = [
     (["call", "--twilio", "http://127.0.0.1:9"], "--twilio"),
     (["call", "--twilio", "http://127.0.0.1:9", "--keys", "2"], "--keys"),
     (["local-twilio", "--app", "http://127.0.0.1:9", "--speech-rate", "0"], "--speech-rate"),
+    (["local-twilio", "--app", "notaurl"], "--app"),
+    (["wallboard-link", "create", "--label", "Floor 2", "--base-url", "notaurl"],
+     "--base-url"),
+    (["wallboard-link", "revoke"], "id"),
+    (["wallboard-link", "create"], "--label"),
 ]
 
 
@@ -70,6 +79,51 @@ def test_a_bad_command_line_is_one_line_naming_the_argument(argv, names):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert names in lines[0]
+
+
+LOCAL_TWILIO = ["local-twilio", "--app", "http://127.0.0.1:9"]
+SIGNED = [  # past the auth-token check, so the argument itself is what is refused
+    ([*LOCAL_TWILIO, "--bind", "127.0.0.1:99999"], "--bind"),
+    ([*LOCAL_TWILIO, "--bind", "nonsense"], "--bind"),
+    ([*LOCAL_TWILIO, "--bind", "127.0.0.1:0", "--url-file", "/proc/no-such-folder/url"],
+     "--url-file"),
+]
+
+
+@pytest.mark.parametrize("argv,names", SIGNED, ids=[" ".join(a) for a, _ in SIGNED])
+def test_a_bad_local_twilio_argument_is_one_line(argv, names):
+    done = ivr(*argv, env={**redis_env(), "TWILIO_AUTH_TOKEN": "test-token"}, timeout=20)
+    assert done.returncode == 2, done.stdout
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert names in lines[0]
+
+
+@pytest.mark.parametrize("argv", [["wallboard-link", "list"], ["controls", "list"],
+                                  ["plan"], ["doctor"]])
+def test_a_missing_config_file_is_one_line_naming_it(argv, tmp_path):
+    missing = str(tmp_path / "no-such-config.yaml")
+    done = ivr(*argv, env={**redis_env(), "IVR_CONFIG": missing})
+    assert done.returncode == 2, done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert missing in lines[0] and "IVR_CONFIG" in lines[0]
+
+
+@pytest.mark.parametrize("argv,variable", [
+    (["controls", "list"], "REDIS_URL"), (["plan"], "REDIS_URL"), (["doctor"], "REDIS_URL"),
+    (["wallboard-link", "list"], "REDIS_URL"), (["agents", "list"], "REDIS_URL"),
+    (["doctor"], "RQ_REDIS_URL"),
+])
+def test_a_malformed_redis_url_is_one_line_naming_the_variable(argv, variable):
+    env = {**redis_env(), variable: "http://user:secret@example.invalid/0"}
+    done = ivr(*argv, env=env)
+    assert done.returncode != 0, done.stdout
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"error: {variable}:") and "secret" not in lines[0]
 
 
 def _edited(tmp_path: Path, edit) -> Path:

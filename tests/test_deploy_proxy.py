@@ -409,6 +409,9 @@ def test_the_worker_scheduler_and_reconciler_units_run(deployment):
     deployment.stop("worker", timeout=10)
 
 
+KIOSK_TOKEN = "kioskTokenNeverLogged_" + "x" * 24
+
+
 class _EchoHeaders(http.server.BaseHTTPRequestHandler):
     """Answers with the request's headers, one per line: what the upstream receives."""
 
@@ -456,6 +459,9 @@ def test_the_proxy_sends_its_own_forwarded_headers_not_the_clients(tmp_path):
         wait_for(lambda: client.request("GET", "/").status_code == 200, "caddy", proc, log)
         seen = dict(line.split(": ", 1) for line in
                     client.request("GET", "/").get_data(as_text=True).splitlines())
+        kiosk_page = f"https://localhost:{port}/console/kiosk/{KIOSK_TOKEN}"
+        assert client.request("GET", f"/console/kiosk/{KIOSK_TOKEN}/board.json",
+                              headers={"Referer": kiosk_page}).status_code == 200
     finally:
         proc.terminate()
         proc.wait(timeout=15)
@@ -465,3 +471,6 @@ def test_the_proxy_sends_its_own_forwarded_headers_not_the_clients(tmp_path):
     assert seen["X-Forwarded-Host"] == f"localhost:{port}"
     assert seen["X-Forwarded-Proto"] == "https"
     assert "Forwarded" not in seen and "X-Real-Ip" not in seen and "X-Real-IP" not in seen
+    # the access line of a kiosk's poll names neither its token nor its page's
+    logged = log.read_text()
+    assert "/console/kiosk/***/board.json" in logged and KIOSK_TOKEN not in logged

@@ -104,3 +104,32 @@ def test_the_cli_creates_lists_and_revokes(redis_client, monkeypatch, capsys):
     assert kiosk.check(redis_client, found.group(2)) is None
     assert [e.action for e in audit.read(redis_client, actor="cli")] == [
         Action.WALLBOARD_LINK_REVOKED, Action.WALLBOARD_LINK_CREATED]
+
+
+def test_access_log_lines_name_no_kiosk_token(tmp_path):
+    """gunicorn's access log (``ivr.gunicorn_conf``) keeps a kiosk's polls, not its token."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from ivr import gunicorn_conf
+
+    token = "Ab-_" + "x" * 40
+    cfg = Config()
+    cfg.set("accesslog", str(tmp_path / "access.log"))
+    log = gunicorn_conf.AccessLog(cfg)
+    page = f"https://ivr.example.gov.uk/console/kiosk/{token}"
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/console/kiosk/{token}/board.json",
+               "PATH_INFO": f"/console/kiosk/{token}/board.json", "QUERY_STRING": "",
+               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", "HTTP_REFERER": page}
+    req = SimpleNamespace(headers=[("REFERER", page)])
+    resp = SimpleNamespace(status="200 OK", headers=[], sent=10)
+    log.access(resp, req, environ, timedelta(milliseconds=3))
+    cfg.set("access_log_format", '%(U)s %({referer}i)s')
+    log.access(resp, req, environ, timedelta(milliseconds=3))
+    text = (tmp_path / "access.log").read_text()
+    assert len(text.splitlines()) == 2
+    assert token not in text
+    assert text.count("/console/kiosk/***") == 4  # request line, Referer; path, Referer
+    assert kiosk.redact("/console/wallboard") == "/console/wallboard"

@@ -38,6 +38,7 @@ WEBHOOKS = [
     ("/voice/payments/failed", {"Digits": "1"}),
     ("/voice/textphone", {}),
     ("/voice/textphone/result", {"DialCallStatus": "busy"}),
+    ("/sms/status", {"MessageSid": "SM" + "3" * 32, "MessageStatus": "delivered"}),
     ("/voicemail/start?dept=general", {}),
     ("/voicemail/number?dept=general&tries=0", {"Digits": "01206282222"}),
     ("/voicemail/recorded?dept=general&number=%2B447911123456",
@@ -404,3 +405,21 @@ def test_form_signature_is_twilios_compute_signature(form):
     url = "https://ivr.example.org/voice/menu/choice?miss=1"
     assert form_signature(validator.token, url, params) == \
         validator.compute_signature(url, params).encode()
+
+
+def test_a_text_status_counts_only_when_twilio_signed_it(app, redis_client):
+    """``/sms/status`` turns a text's delivery into an event for its call: unsigned, nothing."""
+    from ivr.events import read_all
+    from ivr.messaging import SENT
+
+    sid = "SM" + "4" * 32
+    redis_client.hset(SENT.format(sid=sid), mapping={"call": "CA" + "5" * 32,
+                                                     "dept": "council_tax"})
+    form = twilio_form(MessageSid=sid, MessageStatus="delivered")
+    client = app.test_client()
+    assert client.post("/sms/status", data=form).status_code == 403
+    assert [e for e in read_all(redis_client) if e["event"] == "SMSDELIVERED"] == []
+    signed = {"X-Twilio-Signature": sign("http://localhost/sms/status", form)}
+    assert client.post("/sms/status", data=form, headers=signed).status_code == 200
+    delivered = [e for e in read_all(redis_client) if e["event"] == "SMSDELIVERED"]
+    assert [(e["call"], e["data"]["message"]) for e in delivered] == [("CA" + "5" * 32, sid)]

@@ -228,6 +228,10 @@ def main(args: argparse.Namespace) -> int:
     if not args.speech_rate > 0:
         print(f"error: --speech-rate must be above 0 (got {args.speech_rate:g})", file=sys.stderr)
         return 2
+    if urlsplit(args.app).scheme not in ("http", "https") or not urlsplit(args.app).netloc:
+        print(f"error: --app must be the service's http:// or https:// URL (got {args.app!r})",
+              file=sys.stderr)
+        return 2
     token = os.environ.get("TWILIO_AUTH_TOKEN") or local_token.read()
     if not token:
         print(f"error: no TWILIO_AUTH_TOKEN and no local token in {local_token.PATH} to sign "
@@ -238,14 +242,20 @@ def main(args: argparse.Namespace) -> int:
                         fidelity=Fidelity(strict=False, words_per_second=args.speech_rate))
     try:
         server = serve(args.bind, world)
-    except (OSError, ValueError) as exc:
-        print(f"error: --bind {args.bind}: {exc}", file=sys.stderr)
+    except (OSError, ValueError, OverflowError) as exc:
+        print(f"error: --bind {args.bind}: not a free host:port here ({exc})", file=sys.stderr)
         return 2
     host, port = server.server_address[:2]
     url = f"http://{host}:{port}"
     if args.url_file:
-        with open(args.url_file, "w") as out:
-            out.write(url + "\n")
+        try:
+            with open(args.url_file, "w") as out:
+                out.write(url + "\n")
+        except OSError as exc:
+            server.server_close()
+            print(f"error: --url-file: cannot write {args.url_file} ({exc.strerror})",
+                  file=sys.stderr)
+            return 2
     engine = threading.Thread(target=world.run, name="engine", daemon=True)
     engine.start()
 

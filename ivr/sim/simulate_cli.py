@@ -34,7 +34,8 @@ def sim_app(config: Any, redis_url: str, spool_dir: str | Path) -> Any:
 
     client = redis.Redis.from_url(redis_url)
     if int(client.connection_pool.connection_kwargs.get("db", 0) or 0) == 0:
-        raise SystemExit("refusing to simulate in Redis database 0 (flushed first)")
+        raise SystemExit("error: --redis-url: refusing to simulate in Redis database 0 "
+                         "(flushed first); give another, e.g. redis://127.0.0.1:6379/11")
     problem = not_ours(client)
     if problem:
         raise SystemExit(f"error: --redis-url: {problem}")
