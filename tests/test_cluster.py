@@ -8,6 +8,7 @@ the binaries are missing (CI installs them).
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib
 import re
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from cluster import missing_binaries, running_cluster
 from conftest import DOWN_REDIS_URL, TEST_REDIS_URL
 from jobs import run_due_jobs
 from redis.cluster import RedisCluster
-from redis.commands.core import Script
+from redis.commands.core import Script, ScriptCommands
 from redis.crc import key_slot
 from rq.job import Job
 from test_agent_line import (
@@ -191,8 +192,16 @@ def ran(monkeypatch):
         seen.add(self.script)
         return real_call(self, *args, **kwargs)
 
+    by_sha = {hashlib.sha1(lua.encode()).hexdigest(): lua for lua in scripts().values()}
+    real_evalsha = ScriptCommands.evalsha
+
+    def record_evalsha(self, sha, numkeys, *keys_and_args):  # EVALSHA sent directly
+        seen.add(by_sha.get(sha, sha))
+        return real_evalsha(self, sha, numkeys, *keys_and_args)
+
     monkeypatch.setattr(keys, "eval_script", record)
     monkeypatch.setattr(Script, "__call__", record_call)
+    monkeypatch.setattr(ScriptCommands, "evalsha", record_evalsha)
     return seen
 
 
