@@ -16,7 +16,7 @@ from flask import Flask
 from rq import Queue
 
 from ivr import connections, forms, local_token, logsafe, metrics, preflight, probes, store
-from ivr.config import Config, load_config
+from ivr.config import Config, config_path, load_config
 from ivr.sealed import Sealer
 from ivr.services import Ivr
 from ivr.spool import Spool
@@ -40,7 +40,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, webhooks: bool = True
     """
     logsafe.install()
     settings: dict[str, Any] = {
-        "IVR_CONFIG": os.environ.get("IVR_CONFIG", "config.yaml"),
+        "IVR_CONFIG": config_path(),
         "IVR_REDIS_CLUSTER": os.environ.get("IVR_REDIS_CLUSTER", ""),
         "RQ_REDIS_URL": os.environ.get("RQ_REDIS_URL", ""),
         "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN", ""),

@@ -12,7 +12,7 @@ from pathlib import Path
 from ivr import connections
 from ivr.app import create_app
 from ivr.cli_agents import redis_and_config
-from ivr.config import ConfigError, load_config
+from ivr.config import ConfigError, config_path, load_config
 from ivr.serve import scheduler_command, serve
 
 
@@ -142,7 +142,7 @@ def report_command(args: argparse.Namespace) -> int:
     from ivr.events import decode
     from ivr.report import demo as report_demo
 
-    config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
+    config = load_config(config_path())
     options = report.settings(config)
     tz = options["hours"].tz
     days = {}

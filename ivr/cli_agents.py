@@ -110,9 +110,9 @@ def redis_and_config():
     """The state's Redis (``REDIS_URL``, a cluster with ``IVR_REDIS_CLUSTER=1``) and the
     configuration, as every command that reads or writes Redis finds them."""
     from ivr import connections
-    from ivr.config import load_config
+    from ivr.config import config_path, load_config
 
-    config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
+    config = load_config(config_path())
     return connections.connect(connections.find_redis_url(os.environ, os.getcwd()),
                                cluster=connections.cluster_mode(os.environ)), config
 

@@ -12,9 +12,9 @@ from ivr.config import ConfigError
 
 
 def _config():
-    from ivr.config import load_config
+    from ivr.config import config_path, load_config
 
-    return load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
+    return load_config(config_path())
 
 
 def provision_command(args: argparse.Namespace) -> int:

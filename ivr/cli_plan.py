@@ -39,12 +39,10 @@ def share(text: str, flag: str) -> float:
 
 def command(args: argparse.Namespace) -> int:
     """Run ``ivr plan``; every mistake is one line naming the argument, exit 2."""
-    from ivr.config import ConfigError, load_config
+    from ivr.config import load_for_command
 
-    try:
-        config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    config = load_for_command()
+    if config is None:
         return 2
     try:
         plan = build(args, config)

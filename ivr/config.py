@@ -6,7 +6,9 @@ expected, so a supervisor editing prompts can fix it without reading Python.
 
 from __future__ import annotations
 
+import os
 import string
+import sys
 from datetime import date, time
 from enum import StrEnum
 from pathlib import Path
@@ -638,3 +640,18 @@ def load_config(path: str | Path) -> Config:
     except ValidationError as exc:
         problems = "; ".join(_describe(e) for e in exc.errors())
         raise ConfigError(f"{path}: invalid configuration: {problems}") from None
+
+
+def config_path() -> str:
+    """The file every process and command reads: ``IVR_CONFIG``, else ./config.yaml."""
+    return os.environ.get("IVR_CONFIG", "config.yaml")
+
+
+def load_for_command() -> Config | None:
+    """A command's configuration, or None once the problem is said in one line on stderr
+    (the caller exits 2): the one place commands turn a ConfigError into that line."""
+    try:
+        return load_config(config_path())
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None

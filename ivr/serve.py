@@ -38,7 +38,7 @@ from pathlib import Path
 import redis
 
 from ivr import connections, local_token, preflight, serve_lock
-from ivr.config import Config, ConfigError, load_config
+from ivr.config import Config, load_for_command
 from ivr.supervise import ChildSpec, Supervisor
 
 EMBEDDED_DIR = connections.EMBEDDED_SOCKET.parent
@@ -151,10 +151,8 @@ def child_specs(bind: str, workers: int, rq_url: str, queues: Sequence[str],
 def serve(args: argparse.Namespace) -> int:
     """Webhooks (gunicorn), the RQ worker, RQ's scheduler and the reconciler, kept running
     until Ctrl-C."""
-    try:
-        config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    config = load_for_command()
+    if config is None:
         return 2
     try:  # ivr.preflight: a credential a feature needs, missing, refused in production
         preflight.check(config, os.environ)  # (on loopback, _serve says so among its lines)

@@ -190,12 +190,10 @@ def check_arguments(args: argparse.Namespace, config: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ivr.config import ConfigError, load_config
+    from ivr.config import load_for_command
 
-    try:
-        config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    config = load_for_command()
+    if config is None:
         return 2
     try:
         check_arguments(args, config)

@@ -13,7 +13,6 @@ its input once no call is on.
 from __future__ import annotations
 
 import argparse
-import os
 import queue
 import sys
 import threading
@@ -45,12 +44,10 @@ def local_twilio(args: argparse.Namespace) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     """``ivr call``: through the local Twilio when there is one, else as ``cli_call`` does."""
-    from ivr.config import ConfigError, load_config
+    from ivr.config import load_for_command
 
-    try:
-        config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    config = load_for_command()
+    if config is None:
         return 2
     if args.advisor:
         if args.to is not None:

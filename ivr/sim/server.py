@@ -218,12 +218,10 @@ def main(args: argparse.Namespace) -> int:
     import signal
 
     from ivr import local_token
-    from ivr.config import ConfigError, load_config
+    from ivr.config import load_for_command
 
-    try:
-        config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    config = load_for_command()
+    if config is None:
         return 2
     if not args.speech_rate > 0:
         print(f"error: --speech-rate must be above 0 (got {args.speech_rate:g})", file=sys.stderr)

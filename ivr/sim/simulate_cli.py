@@ -139,7 +139,7 @@ def _without_virtual_time() -> str:
 
 def command(args: argparse.Namespace) -> int:
     """Run ``ivr simulate`` (see ``add_parser``)."""
-    from ivr.config import load_config
+    from ivr.config import config_path, load_config
     from ivr.sim import theory
     from ivr.sim.simulate import Profile, ProfileError, figures
 
@@ -148,7 +148,7 @@ def command(args: argparse.Namespace) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    config = load_config(os.environ.get("IVR_CONFIG", "config.yaml"))
+    config = load_config(config_path())
     url = args.redis_url or os.environ.get("IVR_SIM_REDIS_URL")
     if not url:
         print("error: give --redis-url (or IVR_SIM_REDIS_URL): a Redis database the "
