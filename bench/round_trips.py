@@ -223,9 +223,10 @@ def run_journey(j: Journey, r: redis.Redis, now: float, departments: list[str]) 
     doc = j.post("incoming", "/voice/incoming", a | {"CallStatus": "ringing"})
     doc = j.post("menu choice (2: council tax)", c.twiml_attr(doc, "Gather", "action"),
                  a | {"Digits": "2", "FinishedOnKey": ""})
-    doc = j.post("department (online offer, text offer)", c.twiml_attr(doc, "Redirect"), a)
-    doc = j.post("enqueue (text link accepted: SMS job)", c.twiml_attr(doc, "Gather", "action"),
-                 a | {"Digits": "1", "FinishedOnKey": ""})
+    # The advisor is free, so no text offer ("press 1, or hold" would only keep A from them):
+    # the department's answer is the <Enqueue>, with the advisor claimed for A at once.
+    doc = j.post("department (online message; advisor free: enqueue)",
+                 c.twiml_attr(doc, "Redirect"), a)
     wait_url = c.twiml_attr(doc, "Enqueue", "waitUrl")
     left_url = c.twiml_attr(doc, "Enqueue", "action")
     queue = {"QueueSid": "QU" + "1" * 32, "AvgQueueTime": "40", "CurrentQueueSize": "1",

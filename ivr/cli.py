@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("queues", nargs="+")
     p.set_defaults(func=scheduler_command)
     p = sub.add_parser("check-config", help="validate config.yaml")
-    p.add_argument("path", nargs="?", default=os.environ.get("IVR_CONFIG", "config.yaml"))
+    p.add_argument("path", nargs="?", default=config_path())
     p.set_defaults(func=check_config)
     p = sub.add_parser("replay-spool", help="write spooled voicemails/events into Redis")
     p.add_argument("--wait", type=float, default=10.0,
@@ -293,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     except connections.NoRedis as exc:  # raised before any work: one line, and how to fix it
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's code for SIGINT, no traceback
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

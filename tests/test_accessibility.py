@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
+import time_machine
 from caller import COUNCIL_NUMBER
 from test_console import PASSWORD, add_agent, leave_voicemail, release
 from test_console_browser import (  # noqa: F401 - fixtures
@@ -38,6 +40,7 @@ from test_wallboard import visit
 from ivr import agents, events, kiosk, report, store
 from ivr.agents import Role, State
 from ivr.events import Event
+from ivr.report import LONDON
 from ivr.report.html import render_html
 
 try:
@@ -135,12 +138,24 @@ def busy_day(r, twilio, make_caller) -> dict:
     return {"staff": staff, "tasks": tasks, "kiosk": token, "link": link}
 
 
+def mid_morning(now: float) -> datetime:
+    """The first 10:30 in London at or after ``now``: the day's figures count from London's
+    midnight, so a run just after midnight must not see the fixture's last quarter of an hour
+    as yesterday. Forward (never back), so cookies the server dates stay unexpired for the
+    browser, which keeps the real clock."""
+    local = datetime.fromtimestamp(now, LONDON)
+    target = local.replace(hour=10, minute=30, second=0, microsecond=0)
+    return target if target >= local else target + timedelta(days=1)  # wall-clock 10:30
+
+
 @pytest.fixture
 def day(redis_client, twilio, make_caller, monkeypatch):
+    """``busy_day`` at mid-morning London time (the clock travels there, and ticks on)."""
     from flows.common import Turn
 
     monkeypatch.setattr(Turn, "is_open", lambda self: True)  # whatever the hour of the run
-    return busy_day(redis_client, twilio, make_caller)
+    with time_machine.travel(mid_morning(time.time()), tick=True):
+        yield busy_day(redis_client, twilio, make_caller)
 
 
 # The value for each URL argument a console page may take.

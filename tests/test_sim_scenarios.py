@@ -7,6 +7,7 @@ strictly in its context, so a scenario also fails on any TwiML Twilio would warn
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -258,6 +259,49 @@ def test_ivr_call_interactive(monkeypatch, capsys, redis_client, tmp_path):
     assert "-- you leave the queue (hangup)" in out
     assert prompts[0].startswith("keys or words") and prompts[2].startswith("on hold")
     assert "waited 45 s" not in out and "-- call ended: completed" in out
+
+
+def test_ivr_call_says_who_is_on_the_line_and_hangs_up_when_told(monkeypatch, capsys,
+                                                                 redis_client, tmp_path):
+    """Transferred to the payment line, the terminal says so (not "an advisor"), and
+    ``hangup`` at the talk prompt ends the call there and then, not after 60 s."""
+    from conftest import ROOT, TEST_REDIS_URL
+
+    from ivr.cli import main
+
+    for name, value in {"REDIS_URL": TEST_REDIS_URL, "IVR_CONFIG": str(ROOT / "config.yaml"),
+                        "IVR_SPOOL_DIR": str(tmp_path / "spool"), "TWILIO_AUTH_TOKEN": "x",
+                        "TWILIO_ACCOUNT_SID": "x"}.items():
+        monkeypatch.setenv(name, value)
+    typed = iter(["1", "hangup"])
+    prompts: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda p="": prompts.append(p) or next(typed))
+    assert main(["call", "--at", "2026-12-01 10:00"]) == 0
+    out = capsys.readouterr().out
+    assert prompts[1].startswith("talking to the payment line: seconds before you hang up")
+    assert "-- connected to the payment line" in out
+    ended = re.search(r"-- call ended: completed, (\d+) s", out)
+    assert ended and int(ended.group(1)) < 60, out
+
+
+def test_ctrl_c_during_a_call_ends_in_one_line(monkeypatch, capsys, redis_client, tmp_path):
+    from conftest import ROOT, TEST_REDIS_URL
+
+    from ivr.cli import main
+
+    for name, value in {"REDIS_URL": TEST_REDIS_URL, "IVR_CONFIG": str(ROOT / "config.yaml"),
+                        "IVR_SPOOL_DIR": str(tmp_path / "spool"), "TWILIO_AUTH_TOKEN": "x",
+                        "TWILIO_ACCOUNT_SID": "x"}.items():
+        monkeypatch.setenv(name, value)
+
+    def interrupted(prompt: str = "") -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("builtins.input", interrupted)
+    assert main(["call", "--at", "2026-12-01 10:00", "--staffed"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "interrupted" and "Traceback" not in err
+    assert not redis_client.smembers(agents.ON_DUTY.format(dept="council_tax"))
 
 
 def test_callers_are_answered_in_order_by_several_agents(make_app, twilio, redis_client):

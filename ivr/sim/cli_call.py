@@ -71,6 +71,15 @@ class Screen:
             subprocess.run([self.espeak, "-v", "en-gb", n.text], check=False,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+    def party(self, leg: Any) -> str:
+        """Who ``leg`` is talking to: the line it was transferred to (the payment line, the
+        text phone), else an advisor (the one who took it from the queue)."""
+        bridge = getattr(leg, "bridge", None)
+        if bridge is not None and bridge.a is leg and bridge.b.direction == "outbound-dial":
+            number = bridge.b.to
+            return self.names.get(number, number)
+        return "an advisor"
+
     def describe(self, n: Any) -> str:
         d = n.data
         return {
@@ -135,8 +144,11 @@ def _terminal_actor(screen: Screen) -> Any:
             return None
 
         def talk(self, leg: Any) -> float | None:
-            got = ask("talking to an advisor: seconds before you hang up (Enter: 60)")
-            return float(got) if got and got.replace(".", "").isdigit() else 60.0
+            got = ask(f"talking to {screen.party(leg)}: seconds before you hang up "
+                      "(Enter: 60, hangup: now)")
+            if got is None or got.lower() in ("hangup", "h", "q"):
+                return 0.0
+            return float(got) if got.replace(".", "").isdigit() else 60.0
 
     return Terminal()
 
