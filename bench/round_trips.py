@@ -12,10 +12,11 @@ request, which count the commands a Lua script runs too.
 
 The journey runs twice and the second is reported (steady state: the first pays one-off
 costs such as RQ reading the server version; differences are printed). The journey: an
-advisor signs in on the agent line; caller A (mobile) picks council tax, accepts the text
-link, waits, is taken by the advisor and hangs up after the call; caller B (landline) waits
-two minutes, leaves a voicemail and hangs up; once that callback is released, the advisor
-takes it on the agent line (next callback, call now) and the resident answers (Dial result).
+advisor signs in on the agent line; caller A (mobile) picks council tax and, the advisor
+being free, is offered no text link but claimed for them at once, waits, is taken by the
+advisor and hangs up after the call; caller B (landline) waits two minutes, leaves a
+voicemail and hangs up; once that callback is released, the advisor takes it on the agent
+line (next callback, call now) and the resident answers (Dial result).
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ def run_journey(j: Journey, r: redis.Redis, now: float, departments: list[str]) 
                  agent | {"Digits": pin, "FinishedOnKey": "#"})
     menu_action = c.twiml_attr(doc, "Gather", "action")
 
-    # Caller A: a mobile, accepts the text link, is answered.
+    # Caller A: a mobile, put through to the free advisor, is answered.
     a = c.standard(c.new_sid(), c.mobile(1))
     doc = j.post("incoming", "/voice/incoming", a | {"CallStatus": "ringing"})
     doc = j.post("menu choice (2: council tax)", c.twiml_attr(doc, "Gather", "action"),

@@ -25,17 +25,23 @@ def department(dept: str):
     dept = turn.config.department_id(dept)
     department = turn.config.department(dept)
     number = turn.call.callback_number(turn.config)
-    # Who is on duty, and an idle advisor claimed for this caller at once (the push): made
-    # here, before the online message, so a whisper is heard and the advisor reaches the queue
-    # while the caller still listens, and the caller waits for nothing. The read fetches the
-    # live controls in its round trip, so whether the lines are open costs none of its own; a
-    # claim made as the lines close is released by ``add_enqueue``.
-    found = queue.duty_and_claim(turn, dept)
+    # Who is on duty, and (with a whisper to hear first) an idle advisor claimed for this
+    # caller, at once: the claim made here, before the online message, lets the advisor hear
+    # the whisper and reach the queue while the caller still listens, so the caller waits for
+    # nothing. Without a whisper the claim as the caller joins the queue is soon enough (for a
+    # landline, ``add_enqueue`` below makes it). Both reads fetch the live controls in their
+    # round trip, so whether the lines are open costs none of its own; a claim made as the
+    # lines close is released by ``add_enqueue``.
+    found = None
+    if turn.config.agents.whisper:
+        found = queue.duty_and_claim(turn, dept)
+    elif number.mobile:
+        found = (queue.anyone_on_duty(turn, dept), None)
     # A text offer only to a mobile while the lines are open; not when nobody can take the
     # call ("please hold" would not be true), nor when an advisor is free now: "press 1, or
     # hold" would only keep them from the advisor.
-    offer = bool(number.mobile and found[0] and found[1] is None and turn.is_open()
-                 and queue_closed(turn.controls, dept) is None)
+    offer = bool(number.mobile and found is not None and found[0] and found[1] is None
+                 and turn.is_open() and queue_closed(turn.controls, dept) is None)
     batch = turn.batch().event(Event.ONLINE, dept, sms_offered=offer)
     then = VoiceResponse()
     if offer:

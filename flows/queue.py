@@ -63,6 +63,25 @@ def enqueue_verb(turn: Turn, response: VoiceResponse, dept: str) -> None:
     )
 
 
+def anyone_on_duty(turn: Turn, dept: str) -> bool:
+    """Is an advisor signed in for ``dept``? Unknown (Redis down) counts as yes: queue them.
+    The live controls are read in the same round trip."""
+    check = turn.config.agents.no_agent_voicemail
+    pipe = turn.ivr.redis.pipeline(transaction=False)
+    fetch = turn.controls_on(pipe)
+    if check:
+        agents.count_on_duty(pipe, dept)
+    if not (fetch or check):
+        return True
+    try:
+        replies = pipe.execute()
+    except RedisError:
+        return True
+    if fetch:
+        turn.controls_read(replies.pop(0))
+    return not check or any(replies)
+
+
 def duty_and_claim(turn: Turn, dept: str) -> tuple[bool, Claim | None]:
     """Is an advisor signed in for ``dept`` (unknown, Redis down, counts as yes: queue them),
     and the claim of an idle advisor for this caller (the push), in one round trip with the

@@ -16,6 +16,7 @@ previous look's answer instead of asking Redis: nothing it read can have changed
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from ivr.sim.link import attach
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from ivr.sim.clock import Clock, _Event
 
 log = logging.getLogger(__name__)
+
+BEAT_SECONDS = 30.0  # real seconds between the sim worker's heartbeats (RQ's TTL: 480 s)
 
 
 class RqJobs:
@@ -105,13 +108,33 @@ class RqJobs:
 
         class Worker(SimpleWorker):
             """No pubsub thread for remote commands (kill, stop): none come in a simulation,
-            and joining the thread costs a quarter of a second per burst."""
+            and joining the thread costs a quarter of a second per burst.
+
+            Heartbeats as often as liveness needs, not around every job: RQ's worker beats
+            (three round trips each) before and after every dequeue and after every job, to
+            renew its key's TTL (``worker_ttl`` + 60 s), which Redis counts in real time. A
+            simulated day passes in about a minute of real time, so a beat every
+            ``BEAT_SECONDS`` of real time keeps the worker as alive as RQ's does, in one
+            pipeline; a beat inside one of RQ's own pipelines costs no round trip and is kept."""
+
+            _beat = float("-inf")
 
             def subscribe(self) -> None:
                 pass
 
             def unsubscribe(self) -> None:
                 pass
+
+            def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+                if pipeline is not None:
+                    super().heartbeat(timeout, pipeline)
+                    return
+                if time.monotonic() - self._beat < BEAT_SECONDS:
+                    return
+                self._beat = time.monotonic()  # (real time: time-machine leaves it alone)
+                with self.connection.pipeline(transaction=False) as pipe:
+                    super().heartbeat(timeout, pipe)
+                    pipe.execute()
 
         worker = Worker(self.queues, connection=self.connection)
         worker.bootstrap(logging_level="WARNING")
