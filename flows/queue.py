@@ -83,9 +83,8 @@ def anyone_on_duty(turn: Turn, dept: str) -> bool:
 
 
 def duty_and_claim(turn: Turn, dept: str) -> tuple[bool, Claim | None]:
-    """Is an advisor signed in for ``dept`` (unknown, Redis down, counts as yes: queue them),
-    and the claim of an idle advisor for this caller (the push), in one round trip with the
-    live controls. A claimed advisor is on duty; nobody on duty means nobody to claim."""
+    """``anyone_on_duty``, and the claim of an idle advisor for this caller (the push), in one
+    round trip. A claimed advisor is on duty; nobody on duty means nobody to claim."""
     check = turn.config.agents.no_agent_voicemail
     pipe = turn.ivr.redis.pipeline(transaction=False)
     fetch = turn.controls_on(pipe)  # the live controls, in the same round trip
