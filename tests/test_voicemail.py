@@ -258,24 +258,26 @@ def test_silence_at_the_number_prompt_asks_again(make_caller):
 
 
 @pytest.mark.parametrize(
-    "attempts",
+    ("attempts", "why"),
     [
-        ["09065123456", "999", "07012345678"],
-        ["", "", ""],  # silence three times
-        ["*", "", "282300"],
+        (["09065123456", "999", "07012345678"],
+         "Sorry, we can't call personal numbers beginning 0 7 0."),
+        (["", "", ""], ""),  # silence three times: nothing to explain
+        (["*", "", "282300"], "Sorry, that number is too short. Please include the area code."),
     ],
 )
 @time_machine.travel(CLOSED, tick=False)
 def test_after_three_attempts_the_caller_records_without_a_number(
-    make_caller, redis_client, attempts
+    make_caller, redis_client, attempts, why
 ):
+    """The last refusal says why, as the earlier ones did, before the caller records."""
     caller = ask_for_number(make_caller)
     for digits in attempts[:-1]:
         doc = caller.press(digits)
         assert doc.has("Gather") and not doc.has("Record")
     doc = caller.press(attempts[-1])
-    assert doc.verbs == ["Say", "Say", "Record", "Redirect"]
-    assert doc.text == f"{GIVEN_UP} {INTRO.format(day='tomorrow')}"
+    assert doc.verbs == ["Say"] * (3 if why else 2) + ["Record", "Redirect"]
+    assert doc.text == " ".join(filter(None, [why, GIVEN_UP, INTRO.format(day="tomorrow")]))
     assert sealed_number(doc.first("Record").get("action"), caller.sid) == ""
     doc, rec, status_url = caller.record()
     caller.recording_ready(status_url, rec)

@@ -130,12 +130,14 @@ def number():
                          cb=sealed(turn, check.e164, check.relay), tries=tries)
         turn.speaker.ask(response, action, _readback(turn, check.e164, check.relay))
         return render(response)
+    rejected = m.number_rejected[check.rejection] if digits and check.rejection else ""
     if tries >= turn.config.voicemail.number_attempts:
+        if rejected:  # the last try's reason too: why this number will not do either
+            turn.say(response, rejected)
         turn.say(response, m.number_given_up)
         add_record(turn, response, dept, "")
         return render(response)
-    reason = m.number_rejected[check.rejection] if digits and check.rejection else m.not_caught
-    turn.say(response, reason)
+    turn.say(response, rejected or m.not_caught)
     add_number_prompt(turn, response, dept, tries)
     return render(response)
 
