@@ -219,15 +219,20 @@ def test_the_agent_line_has_no_fallback_so_twilio_apologises(make_app, twilio, r
 
 
 # -- ivr call ------------------------------------------------------------------------------------
-def test_ivr_call_scripted(monkeypatch, capsys, redis_client, tmp_path):
+@pytest.fixture
+def call_env(monkeypatch, tmp_path):
+    """The environment ``ivr call`` in-process runs in: the test Redis and a spool of its own."""
     from conftest import ROOT, TEST_REDIS_URL
-
-    from ivr.cli import main
 
     for name, value in {"REDIS_URL": TEST_REDIS_URL, "IVR_CONFIG": str(ROOT / "config.yaml"),
                         "IVR_SPOOL_DIR": str(tmp_path / "spool"), "TWILIO_AUTH_TOKEN": "x",
                         "TWILIO_ACCOUNT_SID": "x"}.items():
         monkeypatch.setenv(name, value)
+
+
+def test_ivr_call_scripted(capsys, redis_client, call_env):
+    from ivr.cli import main
+
     code = main(["call", "--at", "2026-12-01 10:00", "--keys", "2", "--wait", "130",
                  "--say-message", "Please call me back about my bill", "--staffed"])
     out = capsys.readouterr().out
@@ -241,15 +246,9 @@ def test_ivr_call_scripted(monkeypatch, capsys, redis_client, tmp_path):
     assert not redis_client.smembers(agents.ON_DUTY.format(dept="council_tax"))
 
 
-def test_ivr_call_interactive(monkeypatch, capsys, redis_client, tmp_path):
-    from conftest import ROOT, TEST_REDIS_URL
-
+def test_ivr_call_interactive(monkeypatch, capsys, redis_client, call_env):
     from ivr.cli import main
 
-    for name, value in {"REDIS_URL": TEST_REDIS_URL, "IVR_CONFIG": str(ROOT / "config.yaml"),
-                        "IVR_SPOOL_DIR": str(tmp_path / "spool"), "TWILIO_AUTH_TOKEN": "x",
-                        "TWILIO_ACCOUNT_SID": "x"}.items():
-        monkeypatch.setenv(name, value)
     typed = iter(["council tax", "", "wait 45", "hangup"])  # words, silence, hold, hang up
     prompts: list[str] = []
     monkeypatch.setattr("builtins.input", lambda p="": prompts.append(p) or next(typed))
@@ -262,17 +261,11 @@ def test_ivr_call_interactive(monkeypatch, capsys, redis_client, tmp_path):
 
 
 def test_ivr_call_says_who_is_on_the_line_and_hangs_up_when_told(monkeypatch, capsys,
-                                                                 redis_client, tmp_path):
+                                                                 redis_client, call_env):
     """Transferred to the payment line, the terminal says so (not "an advisor"), and
     ``hangup`` at the talk prompt ends the call there and then, not after 60 s."""
-    from conftest import ROOT, TEST_REDIS_URL
-
     from ivr.cli import main
 
-    for name, value in {"REDIS_URL": TEST_REDIS_URL, "IVR_CONFIG": str(ROOT / "config.yaml"),
-                        "IVR_SPOOL_DIR": str(tmp_path / "spool"), "TWILIO_AUTH_TOKEN": "x",
-                        "TWILIO_ACCOUNT_SID": "x"}.items():
-        monkeypatch.setenv(name, value)
     typed = iter(["1", "hangup"])
     prompts: list[str] = []
     monkeypatch.setattr("builtins.input", lambda p="": prompts.append(p) or next(typed))
@@ -284,15 +277,9 @@ def test_ivr_call_says_who_is_on_the_line_and_hangs_up_when_told(monkeypatch, ca
     assert ended and int(ended.group(1)) < 60, out
 
 
-def test_ctrl_c_during_a_call_ends_in_one_line(monkeypatch, capsys, redis_client, tmp_path):
-    from conftest import ROOT, TEST_REDIS_URL
-
+def test_ctrl_c_during_a_call_ends_in_one_line(monkeypatch, capsys, redis_client, call_env):
     from ivr.cli import main
 
-    for name, value in {"REDIS_URL": TEST_REDIS_URL, "IVR_CONFIG": str(ROOT / "config.yaml"),
-                        "IVR_SPOOL_DIR": str(tmp_path / "spool"), "TWILIO_AUTH_TOKEN": "x",
-                        "TWILIO_ACCOUNT_SID": "x"}.items():
-        monkeypatch.setenv(name, value)
 
     def interrupted(prompt: str = "") -> str:
         raise KeyboardInterrupt
