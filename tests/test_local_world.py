@@ -219,6 +219,32 @@ def test_resident_and_advisor_meet_then_the_console_calls_back(world, tmp_path, 
             resident.stop()
 
 
+def test_a_terminal_killed_mid_call_hangs_up(world, tmp_path, redis_client):
+    """``kill`` (SIGTERM) or a closed terminal (SIGHUP) hangs up as Ctrl-C does: the call
+    ends in the local Twilio (its status reaches the app) instead of staying on."""
+    from ivr import store
+
+    url, _app_url, env, _task_id, _alice = world
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        resident = ivr_call("resident", url, env, tmp_path, "--from", MOBILE)
+        try:
+            resident.expect(r"council tax, press 2")
+            resident.expect(r"> keys")
+            resident.proc.send_signal(sig)
+            resident.expect(r"-- you hung up and left")
+            assert resident.proc.wait(timeout=10) == 0
+        finally:
+            resident.stop()
+        deadline = time.monotonic() + 20
+        while True:
+            calls = [redis_client.hgetall(k) for k in redis_client.scan_iter(
+                store.call_key("*"))]
+            if calls and all(c.get(b"status") == b"completed" for c in calls):
+                break
+            assert time.monotonic() < deadline, calls
+            time.sleep(0.1)
+
+
 def make_caller_for(make_app, number: str):
     from caller import Caller
 

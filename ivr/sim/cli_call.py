@@ -38,10 +38,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--advisor", action="store_true",
                    help="ring the agent line (the first of agents.line_numbers), as an advisor")
     p.add_argument("--speak", action="store_true", help="speak prompts aloud with espeak-ng")
-    p.add_argument("--keys", default=None, help='scripted: keys per prompt, e.g. "2 - 1"')
-    p.add_argument("--wait", type=float, default=None, help="scripted: seconds you will hold")
-    p.add_argument("--say-message", default=None, help="scripted: your voicemail message")
-    p.add_argument("--talk", type=float, default=60.0, help="scripted: seconds with an advisor")
+    # Scripted calls run on a stand-in of the call's own (in-process, or --url without the
+    # local Twilio); through the local Twilio, type or pipe the answers instead.
+    p.add_argument("--keys", default=None, help='scripted: keys per prompt, e.g. "2 - 1" '
+                   "(not through the local Twilio: type or pipe them)")
+    p.add_argument("--wait", type=float, default=None,
+                   help="scripted: seconds you will hold (not through the local Twilio)")
+    p.add_argument("--say-message", default=None,
+                   help="scripted: your voicemail message (not through the local Twilio)")
+    p.add_argument("--talk", type=float, default=60.0,
+                   help="scripted: seconds with an advisor (not through the local Twilio)")
     p.add_argument("--payment-line", default="answered",
                    choices=["answered", "busy", "no-answer", "failed"])
     p.add_argument("--staffed", action="store_true",

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import queue
+import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -78,6 +81,23 @@ def run(args: argparse.Namespace) -> int:
         args.to or config.council.main_number)
 
 
+@contextmanager
+def hang_up_on_termination() -> Iterator[None]:
+    """SIGTERM (``kill``, ``timeout``) and SIGHUP (the terminal closed) end the call as Ctrl-C
+    does, with a hang-up: otherwise the call stays on in the local Twilio, and the next call
+    from this number sees its events."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    before = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
 class Terminal:
     """One person's phone in the local Twilio: prints what they hear, sends what they type."""
 
@@ -109,7 +129,8 @@ class Terminal:
               "keys or words and Enter, 'hangup' to hang up, 'quit' to leave)", flush=True)
         threading.Thread(target=self._read, daemon=True).start()
         try:
-            return self._loop()
+            with hang_up_on_termination():
+                return self._loop()
         except KeyboardInterrupt:
             self._send(self.session, "hangup")
             print("\n-- you hung up and left", flush=True)
