@@ -6,8 +6,8 @@ places the call there rather than in a stand-in of its own, so a resident in one
 and an advisor in another (``--advisor``: the agent line) are in one world and meet. The
 terminal prints what its person hears as it is said, sends each line typed (keys, words,
 ``hangup``; ``*`` ends an advisor's conversation and keeps the line), and stays on as a phone
-after the call, so the console's *Call back* can ring it, until ``quit``, Ctrl-C or the end of
-its input once no call is on.
+after the call, so the console's *Call back* can ring it, until ``quit``, Ctrl-C (or ``kill``,
+or the terminal closing: the call is hung up first) or the end of its input once no call is on.
 """
 
 from __future__ import annotations
