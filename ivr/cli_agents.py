@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 CLI = "cli"  # the audit trail's actor for changes made here
@@ -24,6 +25,29 @@ class Refused(Exception):
 
     def __init__(self, argument: str, reason: str) -> None:
         super().__init__(f"{argument}: {reason}")
+
+
+def guarded(run: Callable[[], int], prefixes: dict[type[Exception], str] | None = None,
+            redis_note: str = "; nothing changed") -> int:
+    """``run()``, its expected failures each said in one line: a command-line or config
+    mistake (``Refused``, ``ConfigError``, and the kinds in ``prefixes``, each shown after its
+    prefix) exits 2; Redis unavailable exits 1. The one place the stores' commands (agents,
+    controls, wallboard links) turn those into the line; anything else is a bug and shows as
+    one."""
+    from redis.exceptions import RedisError
+
+    from ivr.config import ConfigError
+
+    said = {Refused: "", ConfigError: ""} | (prefixes or {})
+    try:
+        return run()
+    except tuple(said) as exc:
+        prefix = next(p for kind, p in said.items() if isinstance(exc, kind))
+        print(f"error: {prefix}{exc}", file=sys.stderr)
+        return 2
+    except RedisError as exc:
+        print(f"error: Redis unavailable ({exc}){redis_note}", file=sys.stderr)
+        return 1
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -89,21 +113,7 @@ def add_parser(sub: Any) -> None:
 def agents_command(args: argparse.Namespace) -> int:
     """Manage advisors: add, list, remove, set-password, set-pin, set-name, set-departments,
     set-phone, set-state, lockouts, unlock."""
-    from redis.exceptions import RedisError
-
-    from ivr.config import ConfigError
-
-    try:
-        return _run(args)
-    except Refused as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except RedisError as exc:
-        print(f"error: Redis unavailable ({exc}); nothing changed", file=sys.stderr)
-        return 1
+    return guarded(lambda: _run(args))
 
 
 def redis_and_config():

@@ -16,12 +16,11 @@ status 2; Redis unavailable is status 1.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from ivr.cli_agents import CLI, OneLineParser, Refused, redis_and_config
+from ivr.cli_agents import CLI, OneLineParser, Refused, guarded, redis_and_config
 
 
 def add_parser(sub: Any) -> None:
@@ -63,22 +62,9 @@ def add_parser(sub: Any) -> None:
 
 
 def controls_command(args: argparse.Namespace) -> int:
-    from redis.exceptions import RedisError
-
-    from ivr.config import ConfigError
     from ivr.controls import ControlError
 
-    try:
-        return _run(args)
-    except (Refused, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ControlError as exc:
-        print(f"error: --{exc}", file=sys.stderr)
-        return 2
-    except RedisError as exc:
-        print(f"error: Redis unavailable ({exc}); nothing changed", file=sys.stderr)
-        return 1
+    return guarded(lambda: _run(args), {ControlError: "--"})  # (it names the option)
 
 
 def _run(args: argparse.Namespace) -> int:

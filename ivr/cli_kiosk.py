@@ -33,12 +33,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from redis.exceptions import RedisError
-
-    from ivr import audit, kiosk
-    from ivr.audit import Action
-    from ivr.cli_agents import redis_and_config
-    from ivr.config import ConfigError
+    from ivr import kiosk
+    from ivr.cli_agents import guarded
 
     if args.link_action == "create" and not args.label.strip():
         print("error: --label: give where the screen is", file=sys.stderr)
@@ -53,33 +49,34 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: id: {args.id!r} is not a link id (WB and 8 hex digits; see "
               "'ivr wallboard-link list')", file=sys.stderr)
         return 2
-    try:
-        r, config = redis_and_config()
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return guarded(lambda: _act(args), redis_note="")
+
+
+def _act(args: argparse.Namespace) -> int:
+    """The action on the links in Redis (its failures said by ``guarded``)."""
+    from ivr import audit, kiosk
+    from ivr.audit import Action
+    from ivr.cli_agents import redis_and_config
+
+    r, config = redis_and_config()
     now = time.time()
     keep = config.audit.retention_days
-    try:
-        if args.link_action == "create":
-            link, token = kiosk.create(r, args.label, CLI, now)
-            audit.record(r, CLI, Action.WALLBOARD_LINK_CREATED, link.id, now=now,
-                         retention_days=keep, label=link.label)
-            print(f"created {link.id} ({link.label}); open on the screen (shown only now):")
-            print(f"{args.base_url.rstrip('/')}/console/kiosk/{token}")
-        elif args.link_action == "list":
-            for link in kiosk.all_links(r):
-                made = time.strftime("%Y-%m-%d %H:%M", time.localtime(link.created_at))
-                print(f"{link.id}  {made}  by {link.created_by:<6} {link.label}")
-        else:
-            gone = kiosk.revoke(r, args.id)
-            if gone is None:
-                print(f"error: id: no live link {args.id}", file=sys.stderr)
-                return 2
-            audit.record(r, CLI, Action.WALLBOARD_LINK_REVOKED, gone.id, now=now,
-                         retention_days=keep, label=gone.label)
-            print(f"revoked {gone.id} ({gone.label})")
-    except RedisError as exc:
-        print(f"error: Redis unavailable ({exc})", file=sys.stderr)
-        return 1
+    if args.link_action == "create":
+        link, token = kiosk.create(r, args.label, CLI, now)
+        audit.record(r, CLI, Action.WALLBOARD_LINK_CREATED, link.id, now=now,
+                     retention_days=keep, label=link.label)
+        print(f"created {link.id} ({link.label}); open on the screen (shown only now):")
+        print(f"{args.base_url.rstrip('/')}/console/kiosk/{token}")
+    elif args.link_action == "list":
+        for link in kiosk.all_links(r):
+            made = time.strftime("%Y-%m-%d %H:%M", time.localtime(link.created_at))
+            print(f"{link.id}  {made}  by {link.created_by:<6} {link.label}")
+    else:
+        gone = kiosk.revoke(r, args.id)
+        if gone is None:
+            print(f"error: id: no live link {args.id}", file=sys.stderr)
+            return 2
+        audit.record(r, CLI, Action.WALLBOARD_LINK_REVOKED, gone.id, now=now,
+                     retention_days=keep, label=gone.label)
+        print(f"revoked {gone.id} ({gone.label})")
     return 0
