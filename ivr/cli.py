@@ -7,12 +7,12 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 from ivr import connections
 from ivr.app import create_app
 from ivr.cli_agents import redis_and_config
 from ivr.config import ConfigError, config_path, load_config
+from ivr.output import deliver, output_problem
 from ivr.serve import scheduler_command, serve
 
 
@@ -154,9 +154,8 @@ def report_command(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
     first, last = days["--from"], days["--to"]
-    if args.output and not Path(args.output).resolve().parent.is_dir():
-        print(f"error: --output: no folder {Path(args.output).resolve().parent} to write "
-              f"{Path(args.output).name} in", file=sys.stderr)
+    if problem := output_problem(args.output):
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     if last < first:
         print("error: --to is before --from", file=sys.stderr)
@@ -196,17 +195,7 @@ def report_command(args: argparse.Namespace) -> int:
         from ivr.report.text import render_csv, render_text
 
         text = (render_csv if args.format == "csv" else render_text)(result, names, tz)
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            print(f"error: --output: cannot write {args.output} ({exc.strerror})",
-                  file=sys.stderr)
-            return 1
-        print(f"wrote {args.output} ({args.format}, {len(found)} events)", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return deliver(text, args.output, f"{args.format}, {len(found)} events")
 
 
 def call_command(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ivr.output import deliver, output_problem
 from ivr.staffing.text import DayPlan, Plan, render_text
 
 
@@ -57,17 +58,7 @@ def command(args: argparse.Namespace) -> int:
         text = render(plan, generated=time.time())
     else:
         text = "\n".join(render_text(plan)) + "\n"
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            print(f"error: --output: cannot write {args.output} ({exc.strerror})",
-                  file=sys.stderr)
-            return 1
-        print(f"wrote {args.output} ({args.format})", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return deliver(text, args.output, args.format)
 
 
 def check(args: argparse.Namespace) -> Any:
@@ -81,9 +72,8 @@ def check(args: argparse.Namespace) -> Any:
                     else share(args.max_abandoned, "--max-abandoned"),
                     None if args.max_voicemail is None
                     else share(args.max_voicemail, "--max-voicemail"))
-    if args.output and not Path(args.output).resolve().parent.is_dir():
-        raise Refused(f"--output: no folder {Path(args.output).resolve().parent} to write "
-                      f"{Path(args.output).name} in")
+    if problem := output_problem(args.output):
+        raise Refused(problem)
     if args.simulate and not (args.redis_url or os.environ.get("IVR_SIM_REDIS_URL")):
         raise Refused("--simulate needs --redis-url (or IVR_SIM_REDIS_URL): a Redis database "
                       "the simulation may flush, never the live one")
