@@ -15,13 +15,12 @@ than starting a second redis-server on data the first one still writes.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from ivr.flock import flock_within
 
 PATH = Path("var/serve.lock")
 # A service killed -9 leaves its children for the kernel to kill: they are gone within
@@ -83,19 +82,9 @@ def acquire(bind: str, path: Path = PATH, wait: float = WAIT_FOR_DEAD_HOLDER) ->
     at once."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + wait
     try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    raise
-                holder = _read(fd, path)
-                if holder.alive() or time.monotonic() >= deadline:
-                    raise AlreadyRunning(holder) from None
-                time.sleep(0.05)
+        if not flock_within(fd, wait, pointless=lambda: _read(fd, path).alive()):
+            raise AlreadyRunning(_read(fd, path))
         os.ftruncate(fd, 0)
         record = {"pid": os.getpid(), "bind": bind, "dir": str(path.resolve().parent.parent)}
         os.pwrite(fd, json.dumps(record).encode(), 0)

@@ -21,8 +21,6 @@ and ``ivr replay-spool``), in three layers:
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import logging
 import os
@@ -36,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from redis.exceptions import RedisError
+
+from ivr.flock import flock_within
 
 log = logging.getLogger(__name__)
 
@@ -150,18 +150,9 @@ class Spool:
         except PermissionError:  # made by another user (the command run as root): flock
             fd = os.open(self.directory / LOCK, os.O_RDONLY)  # works as well read-only
         try:
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                        raise
-                    if time.monotonic() >= deadline:
-                        yield os.pread(fd, 32, 0).decode(errors="replace").strip()
-                        return
-                    time.sleep(0.05)
+            if not flock_within(fd, wait):
+                yield os.pread(fd, 32, 0).decode(errors="replace").strip()
+                return
             with suppress(OSError):  # read-only: the holder's pid is only for messages
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, str(os.getpid()).encode(), 0)
