@@ -326,6 +326,21 @@ def test_new_events_are_read_page_by_page_and_figures_reused_meanwhile(redis_cli
     assert later.by_department["housing"].service_level == 1 / 6
 
 
+def test_an_event_stamped_after_now_counts_once_now_reaches_it(redis_client, config):
+    """Another server's clock a little ahead: its event is left out until ``now`` reaches
+    its time (as ``report.compute`` leaves it out), then counted; the day's facts, collected
+    once per new event for the figures and the advisors, never count it early."""
+    options = {"limit": 120, "tolerance": 5, "attempts": 3,
+               "hours": config.hours.opening_hours()}
+    write(redis_client, visit("CA01", "housing", at(1, 9), Event.CONNECT, 30))
+    write(redis_client, visit("CA02", "housing", T11 - 10, Event.CONNECT, 20))  # ends T11+10
+    early = report_live.live_today(redis_client, T11, **options)
+    early = report_live.live_today(redis_client, T11, **options)  # (again: the facts kept)
+    assert (early.offered, early.answered, early.waiting) == (1, 1, 1)  # CA02 still waits
+    later = report_live.live_today(redis_client, T11 + 15, **options)
+    assert (later.offered, later.answered, later.waiting) == (2, 2, 0)
+
+
 @pytest.fixture
 def app(make_app, config, request):
     """The usual app, or (parametrized "hostile") one whose department names are markup."""

@@ -215,7 +215,7 @@ class _Day:
         self.events: list[dict[str, Any]] = []
         self.seen: set[tuple] = set()
         self.report: tuple[tuple, float, Report] | None = None
-        self.facts: tuple[str, Facts] | None = None
+        self.facts: tuple[tuple, Facts, float] | None = None  # (id read, hours), facts, last ts
 
     def load(self, redis) -> None:
         """Everything of the day (``report.load_events``), and where the stream ends now.
@@ -255,19 +255,32 @@ class _Day:
                                           for k, v in options.items())))
         if self.report and self.report[0] == key and 0 <= now - self.report[1] < REPORT_REUSE:
             return self.report[2]
-        report = compute(self.events, start=self.start, end=now + 1, as_of=now, **options)
+        # The day's facts, collected once per new event read for the figures and the advisors
+        # alike; the events themselves when one is stamped after ``now`` (another server's
+        # clock ahead), which ``compute`` leaves out until ``now`` reaches it.
+        facts, last = self._facts(options)
+        report = compute(facts if last <= now else self.events, start=self.start, end=now + 1,
+                         as_of=now, **options)
         self.report = (key, now, report)
         return report
 
+    def _facts(self, options: dict[str, Any]) -> tuple[Facts, float]:
+        """``collect`` of the day's events (and the newest event's time), once per new event
+        read."""
+        hours = options.get("hours")
+        key = (self.last_id, id(hours))
+        if self.facts is None or self.facts[0] != key:
+            last = max((e["ts"] for e in self.events), default=0.0)
+            self.facts = (key, collect(self.events, hours), last)
+        return self.facts[1], self.facts[2]
+
     def advisors(self, now: float, staff: Iterable[Agent],
                  options: dict[str, Any]) -> dict[str, AdvisorDay]:
-        """Each advisor's day so far (``report.advisors``), their current stretch included;
-        the day's facts are collected once per new event read."""
-        if self.facts is None or self.facts[0] != self.last_id:
-            self.facts = (self.last_id, collect(self.events, options.get("hours")))
+        """Each advisor's day so far (``report.advisors``), their current stretch included."""
         staff = list(staff)
         current = {a.id: (str(a.state), a.state_since) for a in staff}
-        return advisor_days(self.facts[1], self.start, now, current, [a.id for a in staff])
+        return advisor_days(self._facts(options)[0], self.start, now, current,
+                            [a.id for a in staff])
 
 
 _days: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
