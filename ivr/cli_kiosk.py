@@ -13,8 +13,6 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-CLI = "cli"
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("wallboard-link", help="wallboard kiosk links: create, list, revoke")
@@ -56,7 +54,7 @@ def _act(args: argparse.Namespace) -> int:
     """The action on the links in Redis (its failures said by ``guarded``)."""
     from ivr import audit, kiosk
     from ivr.audit import Action
-    from ivr.cli_agents import redis_and_config
+    from ivr.cli_agents import CLI, redis_and_config
 
     r, config = redis_and_config()
     now = time.time()

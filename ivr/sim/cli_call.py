@@ -118,6 +118,10 @@ def _terminal_actor(screen: Screen) -> Any:
         except EOFError:
             return None
 
+    def hung_up(got: str | None) -> bool:
+        """The answer ends the call: a hang-up word, or the end of the input."""
+        return got is None or got.lower() in ("hangup", "h", "q")
+
     class Terminal(Actor):
         def notice(self, leg: Any, n: Any) -> None:
             screen.show(leg, n)
@@ -125,7 +129,7 @@ def _terminal_actor(screen: Screen) -> Any:
         def gather(self, leg: Any, prompt: Any) -> Reply:
             speech = " or words" if "speech" in prompt.input else ""
             got = ask(f"keys{speech} (Enter: silence, hangup)")
-            if got is None or got.lower() in ("hangup", "h", "q"):
+            if hung_up(got):
                 return hang_up()
             if not got or got.lower().startswith("wait"):
                 return SILENCE
@@ -142,7 +146,7 @@ def _terminal_actor(screen: Screen) -> Any:
 
         def hold(self, leg: Any, waited: float) -> float | None:
             got = ask("on hold (Enter: hold on, 'wait N': ask again after N s, hangup)")
-            if got is None or got.lower() in ("hangup", "h", "q"):
+            if hung_up(got):
                 return 0
             parts = got.split()
             if len(parts) == 2 and parts[0] == "wait" and parts[1].replace(".", "").isdigit():
@@ -152,7 +156,7 @@ def _terminal_actor(screen: Screen) -> Any:
         def talk(self, leg: Any) -> float | None:
             got = ask(f"talking to {screen.party(leg)}: seconds before you hang up "
                       "(Enter: 60, hangup: now)")
-            if got is None or got.lower() in ("hangup", "h", "q"):
+            if hung_up(got):
                 return 0.0
             return float(got) if got.replace(".", "").isdigit() else 60.0
 
