@@ -60,6 +60,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, webhooks: bool = True
 
     app = Flask(__name__)
     app.request_class = forms.Request  # werkzeug's form parsing, cheaper per field
+    app.config["MAX_CONTENT_LENGTH"] = forms.MAX_BODY_BYTES  # 413 above: see ivr.forms
     cluster = connections.cluster_mode(settings)
     r = connections.connect(settings["REDIS_URL"], cluster=cluster)
     jobs_url = connections.rq_url(settings, settings["REDIS_URL"])

@@ -142,3 +142,37 @@ def test_the_app_parses_a_form_with_it():
         from flask import request
 
         assert request.form.to_dict() == {"From": "+447911123456", "Digits": "1#", "Empty": ""}
+
+
+def test_the_sim_worker_runs_jobs_as_rq_does_and_sends_its_state_with_a_beat(redis_client,
+                                                                            monkeypatch):
+    """The simulation's worker (``ivr.sim.jobs``) runs a queued job through RQ's own code;
+    its state (idle, busy), set four times a job, is written with the next heartbeat rather
+    than in a round trip of its own each time."""
+    from rq import Queue
+
+    from ivr.sim import jobs
+
+    queue = Queue("sim-test", connection=redis_client)
+    pump = jobs.RqJobs(VirtualClock(1_796_119_200.0, travel=False), [queue])
+    sent: list[str] = []
+    real_hset = redis_client.hset
+
+    def hset(name, key=None, value=None, *args, **kwargs):
+        if key == "state":
+            sent.append(value)
+        return real_hset(name, key, value, *args, **kwargs)
+
+    monkeypatch.setattr(redis_client, "hset", hset)
+    job = queue.enqueue("builtins.len", "abcd")
+    pump.check()
+    assert pump.ran == 1
+    assert job.get_status(refresh=True) == "finished" and job.return_value() == 4
+    worker = pump._worker
+    assert sent == []  # none alone: the first beat came before the job, in a pipeline
+    assert redis_client.hget(worker.key, "state") != worker.get_state().encode()  # not yet
+
+    monkeypatch.setattr(jobs, "BEAT_SECONDS", 0.0)
+    worker.heartbeat()  # the next beat carries the state
+    assert redis_client.hget(worker.key, "state") == worker.get_state().encode()
+    pump.close()

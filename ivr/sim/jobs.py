@@ -115,15 +115,29 @@ class RqJobs:
             renew its key's TTL (``worker_ttl`` + 60 s), which Redis counts in real time. A
             simulated day passes in about a minute of real time, so a beat every
             ``BEAT_SECONDS`` of real time keeps the worker as alive as RQ's does, in one
-            pipeline; a beat inside one of RQ's own pipelines costs no round trip and is kept."""
+            pipeline; a beat inside one of RQ's own pipelines costs no round trip and is kept.
+
+            Its state (idle, busy) likewise: RQ writes it in a round trip of its own four
+            times a job, for ``rq info``, which nobody runs during a simulated day. Here a
+            state set outside RQ's pipelines is written with the next beat, so the worker's
+            hash is as fresh as its heartbeat (at the end RQ marks the worker dead)."""
 
             _beat = float("-inf")
+            _state_unsent = False
 
             def subscribe(self) -> None:
                 pass
 
             def unsubscribe(self) -> None:
                 pass
+
+            def set_state(self, state: str, pipeline: Any = None) -> None:
+                if pipeline is not None:
+                    super().set_state(state, pipeline)
+                    self._state_unsent = False
+                    return
+                self._state = state
+                self._state_unsent = True
 
             def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
                 if pipeline is not None:
@@ -134,7 +148,13 @@ class RqJobs:
                 self._beat = time.monotonic()  # (real time: time-machine leaves it alone)
                 with self.connection.pipeline(transaction=False) as pipe:
                     super().heartbeat(timeout, pipe)
+                    self.send_state(pipe)
                     pipe.execute()
+
+            def send_state(self, pipe: Any) -> None:
+                if self._state_unsent:
+                    super().set_state(self._state, pipe)
+                    self._state_unsent = False
 
         worker = Worker(self.queues, connection=self.connection)
         worker.bootstrap(logging_level="WARNING")

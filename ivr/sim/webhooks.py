@@ -17,6 +17,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
@@ -83,6 +84,11 @@ def parsed(body: bytes) -> ET.Element:
     return root
 
 
+# ``urljoin`` remembered: a call's actions are resolved against the same few documents' URLs
+# again and again, and each join parses both URLs anew.
+_joined = lru_cache(maxsize=65536)(urljoin)
+
+
 def new_sid(prefix: str) -> str:
     return prefix + uuid.uuid4().hex
 
@@ -121,7 +127,7 @@ class Webhooks:
         raise NotImplementedError
 
     def resolve(self, base: str, url: str) -> str:
-        return urljoin(base, url.strip())
+        return _joined(base, url.strip())
 
     def fetch_or_fallback(self, leg: Leg, nxt: Next) -> Generator[Any, Any, Doc | None]:
         if nxt.twiml is not None:  # inline TwiML: no request; its action URLs must be absolute
