@@ -232,6 +232,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat: give 1 or more runs")
+    if args.repeat > 1 and (args.cprofile or args.sample):
+        parser.error("--repeat: profile one run at a time (--cprofile and --sample write "
+                     "one file)")
     c.exit_on_sigterm()
 
     from ivr.config import load_config

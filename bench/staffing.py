@@ -42,17 +42,21 @@ PROFILE = c.ROOT / "profiles" / "weekday.yaml"
 HOURS = range(9, 17)
 
 
-def day_level(profile: Profile, agents: int, aht: float, limit: int) -> tuple[float, float]:
-    """Erlang C's and Erlang A's service level for the day: each hour's, weighted by calls."""
+def day_level(profile: Profile, agents: int, aht: float,
+              limit: int) -> tuple[float, float, float, float]:
+    """Erlang C's and Erlang A's service level for the day, and Erlang A's shares hanging up
+    and reaching voicemail: each hour's figure weighted by its calls."""
     calls = {h: profile.calls_per_hour.get(h, 0.0) for h in HOURS}
     total = sum(calls.values())
-    c_sl = a_sl = 0.0
+    c_sl = a_sl = a_ab = a_vm = 0.0
     for n in calls.values():
         load = erlang.erlangs(n, aht)
         c_sl += n * erlang.service_level(agents, load, limit, aht)
-        a_sl += n * erlang.erlang_a(agents, load, aht, profile.patience_seconds, limit,
-                                    limit).answered_within
-    return c_sl / total, a_sl / total
+        a = erlang.erlang_a(agents, load, aht, profile.patience_seconds, limit, limit)
+        a_sl += n * a.answered_within
+        a_ab += n * a.abandoned
+        a_vm += n * a.voicemail
+    return c_sl / total, a_sl / total, a_ab / total, a_vm / total
 
 
 def simulated(config, url: str, profile: Profile, staffing: dict[int, int],
@@ -105,16 +109,18 @@ def main() -> int:
           f"SIM_OVERHEAD_SECONDS {SIM_OVERHEAD_SECONDS:g} s), limit {limit} s; "
           f"{len(seeds)} simulated day(s) per setting (mean, and range)")
     print("advisors | simulated SL | hung up | voicemail | median wait | handle measured "
-          "| Erlang C SL | Erlang A SL | (Erlang C / A with the measured handle time)")
+          "| Erlang C SL | Erlang A SL, hung up, voicemail | (Erlang C / A SL with the measured "
+          "handle time)")
     for n in (int(x) for x in args.agents.split(",")):
         runs = simulated(config, args.redis_url, profile, {h: n for h in HOURS}, seeds)
         measured = statistics.fmean(runs["handle"])
-        c_sl, a_sl = day_level(profile, n, planned, limit)
-        c_m, a_m = day_level(profile, n, measured, limit)
+        c_sl, a_sl, a_ab, a_vm = day_level(profile, n, planned, limit)
+        c_m, a_m, _, _ = day_level(profile, n, measured, limit)
         print(f"{n:8d} | {pct(runs['sl'])} | {pct(runs['ab'])} | {pct(runs['vm'])} | "
               f"{statistics.fmean(runs['median']):5.1f} s | {measured:5.1f} s (talk drawn "
-              f"{statistics.fmean(runs['talk']):.0f}) | {100 * c_sl:5.1f}% | {100 * a_sl:5.1f}% "
-              f"| {100 * c_m:.1f}% / {100 * a_m:.1f}%  [{statistics.fmean(runs['calls']):.0f} "
+              f"{statistics.fmean(runs['talk']):.0f}) | {100 * c_sl:5.1f}% | {100 * a_sl:5.1f}%, "
+              f"{100 * a_ab:.1f}%, {100 * a_vm:.1f}% | {100 * c_m:.1f}% / {100 * a_m:.1f}%  "
+              f"[{statistics.fmean(runs['calls']):.0f} "
               f"callers, {statistics.fmean(runs['wall']):.0f} s wall per day]", flush=True)
         setup, wrap = statistics.fmean(runs["setup"]), statistics.fmean(runs["wrap"])
         over = [s + w for s, w in zip(runs["setup"], runs["wrap"], strict=True)]

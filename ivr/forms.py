@@ -20,6 +20,8 @@ from typing import IO, Any
 from urllib.parse import unquote
 
 from flask import Request as FlaskRequest
+from flask import current_app
+from flask.debughelpers import attach_enctype_error_multidict
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
@@ -63,15 +65,17 @@ class Request(FlaskRequest):
     def _load_form_data(self) -> None:
         """A url-encoded body with a Content-Length (every Twilio webhook) is read and parsed
         here, with werkzeug's limits and answers (413 over the cap, 400 if the client stops
-        short); werkzeug's route to the same parser builds a parser and a limited stream and
-        looks up three limits through Flask's context, a third of a webhook's form cost.
-        Anything else (multipart, no length, a body already read) goes werkzeug's way."""
+        short, an empty form if the body is not UTF-8) and Flask's debug aid; werkzeug's
+        route to the same parser builds a parser and a limited stream and looks up three
+        limits through Flask's context, a third of a webhook's form cost. Anything else
+        (multipart, no length, a body already read or begun) goes werkzeug's way. Reading
+        exactly Content-Length bytes is what werkzeug's limited stream does; a server that
+        bounds the body itself (gunicorn's ``wsgi.input_terminated``) gives no more."""
         if "form" in self.__dict__:
             return
         length = self.content_length
-        if (self.mimetype != URLENCODED or length is None
-                or getattr(self, "_cached_data", None) is not None
-                or self.environ.get("wsgi.input_terminated")):
+        if (self.mimetype != URLENCODED or length is None or "stream" in self.__dict__
+                or getattr(self, "_cached_data", None) is not None):
             super()._load_form_data()
             return
         limit = self.max_content_length
@@ -84,7 +88,12 @@ class Request(FlaskRequest):
                 raise ClientDisconnected()
             chunks.append(chunk)
             left -= len(chunk)
-        body = b"".join(chunks)
+        try:
+            pairs = parse_urlencoded(b"".join(chunks).decode())
+        except ValueError:  # not UTF-8: werkzeug's parser (silent) gives an empty form
+            pairs = []
         d = self.__dict__
         d["stream"], d["files"] = BytesIO(), self.parameter_storage_class()
-        d["form"] = self.parameter_storage_class(parse_urlencoded(body.decode()))
+        d["form"] = self.parameter_storage_class(pairs)
+        if current_app and current_app.debug:  # as Flask's: a helpful error for files[...]
+            attach_enctype_error_multidict(self)

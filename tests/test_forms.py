@@ -7,6 +7,7 @@ from io import BytesIO
 
 import pytest
 from flask import Flask, Request, request
+from flask.debughelpers import DebugFilesKeyError
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.test import EnvironBuilder
 
@@ -15,7 +16,7 @@ from ivr.forms import MAX_BODY_BYTES, URLENCODED
 
 BODIES = [b"", b"a", b"a=", b"=b", b"a=b&&c", b"From=%2B447911123456&Digits=1%23",
           b"SpeechResult=my+council+tax&Confidence=0.9", b"a=%zz&b=%C3%A9&c=%FF",
-          b"x=1=2&y&x=3", "caf\u00e9=cr\u00e8me".encode()]
+          b"x=1=2&y&x=3", "caf\u00e9=cr\u00e8me".encode(), b"a=\xff&b=1"]
 
 
 def _app(request_class: type[Request]) -> Flask:
@@ -34,9 +35,36 @@ def _form(request_class: type[Request], body: bytes, **environ):
             request.get_data()
 
 
+@pytest.mark.parametrize("terminated", [{}, {"wsgi.input_terminated": True}],
+                         ids=["plain", "gunicorn"])  # gunicorn marks every body terminated
 @pytest.mark.parametrize("body", BODIES)
-def test_a_url_encoded_body_gives_werkzeugs_form(body):
-    assert _form(forms.Request, body) == _form(Request, body)
+def test_a_url_encoded_body_gives_werkzeugs_form(body, terminated, monkeypatch):
+    expected = _form(Request, body, **terminated)
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("werkzeug's form parser was used")
+
+    monkeypatch.setattr(forms.FormParser, "parse", refuse)
+    assert _form(forms.Request, body, **terminated) == expected
+
+
+@pytest.mark.parametrize("request_class", [Request, forms.Request])
+def test_a_stream_begun_before_the_form_is_parsed_as_werkzeug_does(request_class):
+    app = _app(request_class)
+    with app.test_request_context("/", method="POST", data="a=1&b=2",
+                                  content_type=URLENCODED):
+        assert request.stream.read(2) == b"a="
+        assert request.form.to_dict() == {"1": "", "b": "2"}
+
+
+@pytest.mark.parametrize("request_class", [Request, forms.Request])
+def test_in_debug_mode_a_file_sent_as_a_field_says_why_as_flask_does(request_class):
+    app = _app(request_class)
+    app.debug = True
+    with (app.test_request_context("/", method="POST", data="upload=a.txt",
+                                   content_type=URLENCODED),
+          pytest.raises(DebugFilesKeyError)):
+        request.files["upload"]  # noqa: B018
 
 
 def test_a_body_over_the_cap_is_413_before_it_is_read():

@@ -165,14 +165,16 @@ def test_the_sim_worker_runs_jobs_as_rq_does_and_sends_its_state_with_a_beat(red
 
     monkeypatch.setattr(redis_client, "hset", hset)
     job = queue.enqueue("builtins.len", "abcd")
-    pump.check()
-    assert pump.ran == 1
-    assert job.get_status(refresh=True) == "finished" and job.return_value() == 4
-    worker = pump._worker
-    assert sent == []  # none alone: the first beat came before the job, in a pipeline
-    assert redis_client.hget(worker.key, "state") != worker.get_state().encode()  # not yet
+    try:
+        pump.check()
+        assert pump.ran == 1
+        assert job.get_status(refresh=True) == "finished" and job.return_value() == 4
+        worker = pump._worker
+        assert sent == []  # none alone: the first beat came before the job, in a pipeline
+        assert redis_client.hget(worker.key, "state") != worker.get_state().encode()  # not yet
 
-    monkeypatch.setattr(jobs, "BEAT_SECONDS", 0.0)
-    worker.heartbeat()  # the next beat carries the state
-    assert redis_client.hget(worker.key, "state") == worker.get_state().encode()
-    pump.close()
+        monkeypatch.setattr(jobs, "BEAT_SECONDS", 0.0)
+        worker.heartbeat()  # the next beat carries the state
+        assert redis_client.hget(worker.key, "state") == worker.get_state().encode()
+    finally:
+        pump.close()
