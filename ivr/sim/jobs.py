@@ -117,8 +117,8 @@ class RqJobs:
             ``BEAT_SECONDS`` of real time keeps the worker as alive as RQ's does, in one
             pipeline; a beat inside one of RQ's own pipelines costs no round trip and is kept.
 
-            Its state (idle, busy) likewise: RQ writes it in a round trip of its own four
-            times a job, for ``rq info``, which nobody runs during a simulated day. Here a
+            Its state (idle, busy) likewise: RQ writes it in a round trip of its own two or
+            three times a job, for ``rq info``, which nobody runs during a simulated day. Here a
             state set outside RQ's pipelines is written with the next beat, so the worker's
             hash is as fresh as its heartbeat (at the end RQ marks the worker dead)."""
 
