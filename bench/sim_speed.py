@@ -51,9 +51,11 @@ def staffing(profile, target: float, limit: float) -> dict[int, int]:
 def simulate(config, url: str, profile, agents: dict[int, int], seed: int, progress: bool,
              cprofile: str | None = None, sample: str | None = None):
     """One simulated day on a fresh sim app; returns (outcome, webhook requests, wall s,
-    CPU s of this process, CPU s of it in the app). With ``cprofile``, the run is profiled
+    CPU s of this process, CPU s of it in the app, Redis round trips of the app and its jobs,
+    counted by ``ivr.sim.link``). With ``cprofile``, the run is profiled
     (CPU time) and a text summary (top functions by own and by cumulative time) written there."""
     from ivr import twilio_rest
+    from ivr.sim.link import attach
     from ivr.sim.meter import METER
     from ivr.sim.simulate import run, stderr_progress
     from ivr.sim.simulate_cli import sim_app, sim_credentials
@@ -89,6 +91,7 @@ def simulate(config, url: str, profile, agents: dict[int, int], seed: int, progr
             wall = time.perf_counter() - started
             cpu = time.process_time() - cpu
             app_cpu = METER.app_seconds()
+            trips = attach(app.extensions["ivr"].redis).sends  # (the link the job pump made)
         finally:
             twilio_rest.use_http_client(None)
     if profiler is not None:
@@ -97,7 +100,7 @@ def simulate(config, url: str, profile, agents: dict[int, int], seed: int, progr
     if sampler is not None:
         sampler.write(sample, f"{out.calls} calls, {requests} webhook requests, {wall:.1f} s "
                       f"wall, {cpu:.1f} s CPU")
-    return out, requests, wall, cpu, app_cpu
+    return out, requests, wall, cpu, app_cpu, trips
 
 
 class Sampler:
@@ -181,11 +184,12 @@ def write_profile(profiler, path: str, headline: str) -> None:
     print(f"profile: {path}")
 
 
-def row(out, requests: int, wall: float, cpu: float, app_cpu: float) -> list:
+def row(out, requests: int, wall: float, cpu: float, app_cpu: float, trips: int) -> list:
     """One run's line of the table."""
     return [out.calls, requests, f"{wall:.1f}", f"{cpu:.1f}", f"{out.calls / wall:.1f}",
             f"{requests / wall:.0f}", f"{1000 * cpu / requests:.2f}",
-            f"{1000 * app_cpu / requests:.2f}", f"{1000 * (cpu - app_cpu) / requests:.2f}"]
+            f"{1000 * app_cpu / requests:.2f}", f"{1000 * (cpu - app_cpu) / requests:.2f}",
+            f"{trips / requests:.2f}"]
 
 
 def summary(runs: list) -> list[list]:
@@ -199,12 +203,14 @@ def summary(runs: list) -> list[list]:
         "per request": [1000 * run[3] / run[1] for run in runs],
         "app": [1000 * run[4] / run[1] for run in runs],
         "stand-in": [1000 * (run[3] - run[4]) / run[1] for run in runs],
+        "trips": [run[5] / run[1] for run in runs],
     }
     lines = []
     for name, pick in (("least", min), ("median", statistics.median), ("most", max)):
         v = {k: pick(values) for k, values in columns.items()}
         lines.append([name, "", f"{v['wall']:.1f}", f"{v['cpu']:.1f}", "", "",
-                      f"{v['per request']:.2f}", f"{v['app']:.2f}", f"{v['stand-in']:.2f}"])
+                      f"{v['per request']:.2f}", f"{v['app']:.2f}", f"{v['stand-in']:.2f}",
+                      f"{v['trips']:.2f}"])
     return lines
 
 
@@ -268,7 +274,8 @@ def main() -> int:
     if len(runs) > 1:
         rows += summary(runs)
     print(c.table(["calls", "webhook requests", "wall s", "CPU s", "calls/s", "requests/s",
-                   "CPU ms/request", "app ms/request", "stand-in ms/request"], rows))
+                   "CPU ms/request", "app ms/request", "stand-in ms/request",
+                   "round trips/request"], rows))
     return 0
 
 

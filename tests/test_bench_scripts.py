@@ -38,3 +38,19 @@ def test_round_trips_runs_the_whole_journey(redis_client):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "warning:" not in done.stdout, done.stdout
     assert "; 0 over 2" in done.stdout, done.stdout[-2000:]
+
+
+def test_sim_speed_repeats_a_day_and_counts_its_round_trips(redis_client):
+    """``--repeat 2``: two lines for the same day, then the least, median and most; the round
+    trips per request (``ivr.sim.link``) are the same in both runs, since they do not move
+    with the machine's pace as CPU time does."""
+    done = run("bench/sim_speed.py", "--redis-url", TEST_REDIS_URL, "--calls", "10",
+               "--repeat", "2")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("calls "))
+    runs, summary = lines[header + 2:header + 4], lines[header + 4:header + 7]
+    assert [line.split()[0] for line in summary] == ["least", "median", "most"]
+    trips = {line.split()[-1] for line in runs}
+    assert len(trips) == 1 and float(trips.pop()) > 1.0, runs
+    assert len({line.split()[1] for line in runs}) == 1  # the same webhook requests

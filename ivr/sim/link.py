@@ -7,7 +7,9 @@ those two pool methods for plain ones (the same connection objects, the same com
 same replies). It also notes every command that names one of RQ's keys (``rq:...``), so the
 stand-in's job pump (``ivr.sim.jobs``) need not ask Redis what is due after a webhook that
 wrote no job: the answer is the one it had last time. Its connections pack commands with
-``ivr.sim.packer`` (the same bytes, less Python per argument).
+``ivr.sim.packer`` (the same bytes, less Python per argument). It counts what it sends
+(``sends``: one per command or pipeline, so one per round trip), a figure that, unlike CPU
+time, does not move with a shared machine's pace.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Link:
 
     def __init__(self, client: Any) -> None:
         self.rq_touched = True
+        self.sends = 0  # commands or pipelines sent: round trips
         pool = client.connection_pool
         self.pool = pool
         available, in_use = pool._available_connections, pool._in_use_connections
@@ -54,6 +57,7 @@ class Link:
         send = connection.send_packed_command
 
         def send_packed_command(command: Any, check_health: bool = True) -> None:
+            self.sends += 1
             if not self.rq_touched:
                 chunks = (command,) if isinstance(command, (bytes, str)) else command
                 for chunk in chunks:
