@@ -184,33 +184,36 @@ def write_profile(profiler, path: str, headline: str) -> None:
     print(f"profile: {path}")
 
 
-def row(out, requests: int, wall: float, cpu: float, app_cpu: float, trips: int) -> list:
-    """One run's line of the table."""
-    return [out.calls, requests, f"{wall:.1f}", f"{cpu:.1f}", f"{out.calls / wall:.1f}",
-            f"{requests / wall:.0f}", f"{1000 * cpu / requests:.2f}",
-            f"{1000 * app_cpu / requests:.2f}", f"{1000 * (cpu - app_cpu) / requests:.2f}",
-            f"{trips / requests:.2f}"]
+# The table's columns and how each figure is written.
+COLUMNS = {"calls": "{:.0f}", "webhook requests": "{:.0f}", "wall s": "{:.1f}",
+           "CPU s": "{:.1f}", "calls/s": "{:.1f}", "requests/s": "{:.0f}",
+           "CPU ms/request": "{:.2f}", "app ms/request": "{:.2f}",
+           "stand-in ms/request": "{:.2f}", "round trips/request": "{:.2f}"}
 
 
-def summary(runs: list) -> list[list]:
-    """The least, median and most of each figure over the runs (each column on its own: the
-    least CPU and the least wall may come from different runs)."""
+def figures(run: tuple) -> dict[str, float]:
+    """One run's figures, by column (``run``: what ``simulate`` returns)."""
+    out, requests, wall, cpu, app_cpu, trips = run
+    return {"calls": out.calls, "webhook requests": requests, "wall s": wall, "CPU s": cpu,
+            "calls/s": out.calls / wall, "requests/s": requests / wall,
+            "CPU ms/request": 1000 * cpu / requests,
+            "app ms/request": 1000 * app_cpu / requests,
+            "stand-in ms/request": 1000 * (cpu - app_cpu) / requests,
+            "round trips/request": trips / requests}
+
+
+def rows(runs: list[tuple]) -> list[list[str]]:
+    """A line per run; with more than one, the least, median and most of each figure after
+    them (each column on its own: the least CPU and the least wall may come from different
+    runs), named in the first column."""
     import statistics
 
-    columns = {
-        "wall": [run[2] for run in runs],
-        "cpu": [run[3] for run in runs],
-        "per request": [1000 * run[3] / run[1] for run in runs],
-        "app": [1000 * run[4] / run[1] for run in runs],
-        "stand-in": [1000 * (run[3] - run[4]) / run[1] for run in runs],
-        "trips": [run[5] / run[1] for run in runs],
-    }
-    lines = []
-    for name, pick in (("least", min), ("median", statistics.median), ("most", max)):
-        v = {k: pick(values) for k, values in columns.items()}
-        lines.append([name, "", f"{v['wall']:.1f}", f"{v['cpu']:.1f}", "", "",
-                      f"{v['per request']:.2f}", f"{v['app']:.2f}", f"{v['stand-in']:.2f}",
-                      f"{v['trips']:.2f}"])
+    each = [figures(run) for run in runs]
+    lines = [[fmt.format(f[name]) for name, fmt in COLUMNS.items()] for f in each]
+    if len(each) > 1:
+        for label, pick in (("least", min), ("median", statistics.median), ("most", max)):
+            picked = [fmt.format(pick(f[name] for f in each)) for name, fmt in COLUMNS.items()]
+            lines.append([label, *picked[1:]])
     return lines
 
 
@@ -270,12 +273,7 @@ def main() -> int:
     print(f"simulated: offered to a queue {report.offered}, answered {report.answered}, "
           f"service level {sl} (within {report.limit} s)")
     print()
-    rows = [row(*run) for run in runs]
-    if len(runs) > 1:
-        rows += summary(runs)
-    print(c.table(["calls", "webhook requests", "wall s", "CPU s", "calls/s", "requests/s",
-                   "CPU ms/request", "app ms/request", "stand-in ms/request",
-                   "round trips/request"], rows))
+    print(c.table(list(COLUMNS), rows(runs)))
     return 0
 
 
